@@ -1,0 +1,41 @@
+use std::process::ExitCode;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::telemetry::init();
+    // Started by the Lambda runtime: serve events. Otherwise: a command line.
+    let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        serve().await
+    } else {
+        command_line().await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("migrate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let state = shared::AppState::from_env().await?;
+    let db = &state.db;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        migrate::handle(db, event).await
+    }))
+    .await?;
+    Ok(())
+}
+
+async fn command_line() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = migrate::parse_args(&args)?;
+    let state = shared::AppState::from_env().await?;
+    let status = migrate::execute(&state.db, &command).await?;
+    println!("{}", serde_json::to_string(&status)?);
+    Ok(())
+}

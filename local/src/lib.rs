@@ -1,0 +1,67 @@
+//! The local server: every API function's routes on one port, behind the same shared
+//! layers as in Lambda, plus CORS (API Gateway's job when deployed).
+
+use axum::Router;
+use http::{HeaderName, HeaderValue, Method, header};
+use shared::AppState;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Settings read from the environment besides the shared configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LocalSettings {
+    /// Origins allowed to call the API from a browser (`CORS_ALLOW_ORIGINS`).
+    pub cors_origins: Vec<String>,
+}
+
+impl LocalSettings {
+    pub fn from_env() -> Self {
+        let cors_origins = std::env::var("CORS_ALLOW_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Self { cors_origins }
+    }
+}
+
+/// Every function's routes, merged.
+pub fn routes(state: AppState) -> Router {
+    Router::new().merge(health::router(state))
+}
+
+/// The whole local application.
+pub fn app(state: AppState, settings: &LocalSettings) -> Router {
+    let cors = cors(&settings.cors_origins);
+    shared::http::finish_with(routes(state), |router| router.layer(cors))
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            shared::http::X_REQUEST_ID,
+        ])
+        .expose_headers([
+            header::LINK,
+            HeaderName::from_static("x-total-count"),
+            header::ETAG,
+            shared::http::X_REQUEST_ID,
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}

@@ -1,0 +1,33 @@
+use anyhow::Context;
+use shared::migrations::{self, Command, Target};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init();
+    let mut config = shared::Config::load().await?;
+    // One process serves every function here: give it a pool to match.
+    if std::env::var_os("DB_MAX_CONNECTIONS").is_none() {
+        config.database.max_connections = 16;
+    }
+    let state = shared::AppState::new(config).await;
+    let settings = local::LocalSettings::from_env();
+
+    // The local server keeps its database at head, as a deploy would.
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await.context("connecting to DATABASE_URL")?;
+    let status = migrations::run(&mut conn, &Command::Upgrade { target: Target::Head }).await?;
+    drop(conn);
+    tracing::info!(?status, "schema at head");
+
+    let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "local server listening");
+    axum::serve(listener, local::app(state, &settings))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! Typed configuration, read once per cold start.
+//!
+//! Locally everything comes from the environment (`DATABASE_URL`, ...). Deployed
+//! (`APP_ENV=dev|prod`), the database credentials and the Slack token come from the
+//! Secrets Manager secret `<env>/waffledotcom`, in the old server's key layout. Secret
+//! values are `SecretString`s: their `Debug` prints `[REDACTED]`, so they cannot reach a
+//! log line by accident.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::mysql::MySqlConnectOptions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not set")]
+    Missing { name: &'static str },
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("secret {secret_id} was not found in Secrets Manager")]
+    SecretNotFound { secret_id: String },
+    #[error("secret {secret_id} has no key {key}")]
+    SecretKeyMissing { secret_id: String, key: &'static str },
+    #[error("secret {secret_id} could not be read: {reason}")]
+    SecretUnreadable { secret_id: String, reason: String },
+}
+
+/// Where the process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Local,
+    Dev,
+    Prod,
+}
+
+impl AppEnv {
+    fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var("APP_ENV").as_deref() {
+            Err(_) | Ok("" | "local") => Ok(Self::Local),
+            Ok("dev") => Ok(Self::Dev),
+            Ok("prod") => Ok(Self::Prod),
+            Ok(other) => Err(ConfigError::Invalid {
+                name: "APP_ENV",
+                reason: format!("{other:?} is not one of local, dev, prod"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Dev => "dev",
+            Self::Prod => "prod",
+        }
+    }
+}
+
+/// How to reach MySQL.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: SecretString,
+    pub database: String,
+    /// Connect with a short-lived RDS IAM token (over TLS) instead of the password.
+    pub iam_auth: bool,
+    /// CA bundle to verify the server's certificate with (the RDS bundle when deployed).
+    pub ssl_ca: Option<PathBuf>,
+    pub max_connections: u32,
+}
+
+impl DbConfig {
+    /// Parses a `mysql://user:password@host:port/database` URL.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: reason.to_owned(),
+        };
+        // sqlx parses the URL (percent-decoding included); we read the parts back so
+        // that the password lives in a SecretString like the deployed one.
+        let options = MySqlConnectOptions::from_str(url)
+            .map_err(|_| invalid("expected mysql://user:password@host:port/database"))?;
+        let database = options
+            .get_database()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| invalid("no database name in the URL"))?
+            .to_owned();
+        let password = url_password(url).unwrap_or_default();
+        Ok(Self {
+            host: options.get_host().to_owned(),
+            port: options.get_port(),
+            username: options.get_username().to_owned(),
+            password: SecretString::from(password),
+            database,
+            iam_auth: false,
+            ssl_ca: None,
+            max_connections: 2,
+        })
+    }
+
+    /// Connection options; `password` overrides the configured one (IAM tokens).
+    pub fn connect_options(&self, password: Option<&str>) -> MySqlConnectOptions {
+        use sqlx::mysql::MySqlSslMode;
+        let mut options = MySqlConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.username)
+            .password(password.unwrap_or(self.password.expose_secret()))
+            .database(&self.database)
+            .charset("utf8mb4")
+            .collation("utf8mb4_unicode_ci")
+            .timezone(Some(String::from("+00:00")));
+        options = match (&self.ssl_ca, self.iam_auth) {
+            (Some(ca), _) => options.ssl_mode(MySqlSslMode::VerifyIdentity).ssl_ca(ca),
+            // IAM tokens must travel encrypted; RDS requires it.
+            (None, true) => options.ssl_mode(MySqlSslMode::Required),
+            (None, false) => options.ssl_mode(MySqlSslMode::Preferred),
+        };
+        if self.iam_auth {
+            options = options.enable_cleartext_plugin(true);
+        }
+        options
+    }
+}
+
+/// sqlx does not hand the password back, so read it from the URL ourselves.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    Some(percent_decode(password))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Everything a function needs, built once in `main`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: AppEnv,
+    pub database: DbConfig,
+    pub slack_token: Option<SecretString>,
+}
+
+/// The keys of the deployed secret, as the old server laid them out.
+#[derive(Deserialize)]
+struct DeployedSecret {
+    db_username: Option<String>,
+    db_password: Option<SecretString>,
+    db_host: Option<String>,
+    db_port: Option<PortValue>,
+    db_name: Option<String>,
+    slack_token: Option<SecretString>,
+}
+
+/// The old secret stores the port as a string; accept a number too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PortValue {
+    Number(u16),
+    Text(String),
+}
+
+impl Config {
+    /// Reads the configuration: the environment locally, Secrets Manager when deployed.
+    pub async fn load() -> Result<Self, ConfigError> {
+        let env = AppEnv::from_env()?;
+        let mut config = match (env, std::env::var("DATABASE_URL")) {
+            (_, Ok(url)) if !url.is_empty() => Self {
+                env,
+                database: DbConfig::from_url(&url)?,
+                slack_token: env_secret("SLACK_API_TOKEN"),
+            },
+            (AppEnv::Local, _) => return Err(ConfigError::Missing { name: "DATABASE_URL" }),
+            (_, _) => {
+                let secret_id = format!("{}/waffledotcom", env.as_str());
+                let sdk = crate::aws::sdk_config().await;
+                Self::from_secret(env, &secret_id, &sdk).await?
+            }
+        };
+        config.database.iam_auth = env_flag("DB_IAM_AUTH")?;
+        config.database.ssl_ca = std::env::var_os("DB_SSL_CA").map(PathBuf::from);
+        if let Some(max) = env_parse::<u32>("DB_MAX_CONNECTIONS")? {
+            config.database.max_connections = max.max(1);
+        }
+        Ok(config)
+    }
+
+    /// Reads `secret_id` from Secrets Manager and builds the configuration from its keys.
+    pub async fn from_secret(
+        env: AppEnv,
+        secret_id: &str,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let client = aws_sdk_secretsmanager::Client::new(sdk);
+        let output = client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                let service = e.as_service_error();
+                if service.is_some_and(|s| s.is_resource_not_found_exception()) {
+                    ConfigError::SecretNotFound {
+                        secret_id: secret_id.to_owned(),
+                    }
+                } else {
+                    ConfigError::SecretUnreadable {
+                        secret_id: secret_id.to_owned(),
+                        // The error's Display names the failure, never the secret's value.
+                        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                            .to_string(),
+                    }
+                }
+            })?;
+        let unreadable = |reason: &str| ConfigError::SecretUnreadable {
+            secret_id: secret_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let text = output
+            .secret_string()
+            .ok_or_else(|| unreadable("it holds no SecretString"))?;
+        // serde_json's error would quote the offending text, which is the secret: drop it.
+        let secret: DeployedSecret =
+            serde_json::from_str(text).map_err(|_| unreadable("it is not a JSON object of strings"))?;
+        let missing = |key| ConfigError::SecretKeyMissing {
+            secret_id: secret_id.to_owned(),
+            key,
+        };
+        let port = match secret.db_port {
+            None => 3306,
+            Some(PortValue::Number(n)) => n,
+            Some(PortValue::Text(t)) => t.trim().parse().map_err(|_| ConfigError::Invalid {
+                name: "db_port",
+                reason: "not a port number".into(),
+            })?,
+        };
+        Ok(Self {
+            env,
+            database: DbConfig {
+                host: secret.db_host.ok_or_else(|| missing("db_host"))?,
+                port,
+                username: secret.db_username.ok_or_else(|| missing("db_username"))?,
+                password: secret.db_password.ok_or_else(|| missing("db_password"))?,
+                database: secret.db_name.ok_or_else(|| missing("db_name"))?,
+                iam_auth: false,
+                ssl_ca: None,
+                max_connections: 2,
+            },
+            slack_token: secret.slack_token,
+        })
+    }
+}
+
+fn env_secret(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from)
+}
+
+fn env_flag(name: &'static str) -> Result<bool, ConfigError> {
+    match std::env::var(name).as_deref() {
+        Err(_) | Ok("" | "0" | "false") => Ok(false),
+        Ok("1" | "true") => Ok(true),
+        Ok(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{other:?} is not true or false"),
+        }),
+    }
+}
+
+fn env_parse<T: FromStr>(name: &'static str) -> Result<Option<T>, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) => v.parse().map(Some).map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("{v:?} is not a number"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parts_are_read_back_and_decoded() {
+        let db = DbConfig::from_url("mysql://waffle:p%40ss:w@db.local:3307/wadot").unwrap();
+        assert_eq!(db.host, "db.local");
+        assert_eq!(db.port, 3307);
+        assert_eq!(db.username, "waffle");
+        assert_eq!(db.password.expose_secret(), "p@ss:w");
+        assert_eq!(db.database, "wadot");
+    }
+
+    #[test]
+    fn url_without_database_is_refused() {
+        let err = DbConfig::from_url("mysql://root@127.0.0.1:3306").unwrap_err();
+        assert!(err.to_string().contains("no database name"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let db = DbConfig::from_url("mysql://u:hunter2-secret@h:1/d").unwrap();
+        assert!(!format!("{db:?}").contains("hunter2-secret"));
+    }
+}

@@ -1,0 +1,108 @@
+//! The MySQL pool, shaped for Lambda.
+//!
+//! Built once per cold start and connecting lazily, so a function that never touches the
+//! database (`GET /health`) never opens a connection. Small (one or two connections per
+//! execution environment), quick to give up (3 s to get a connection, so a missing
+//! database becomes a 503 well within the client's patience), and every connection is
+//! pinged before use: a frozen environment wakes up holding sockets the server closed
+//! long ago, and a restarted server must not cost anyone an error.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::MySqlPool;
+use sqlx::mysql::MySqlPoolOptions;
+use tokio::sync::Mutex;
+
+use crate::config::DbConfig;
+use crate::error::Error;
+
+/// How long a caller waits for a connection (including connecting) before a 503.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Idle connections are closed well before MySQL's `wait_timeout` would cut them.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// RDS IAM tokens are valid for 15 minutes; new connections get a fresh one after 10.
+const IAM_TOKEN_REFRESH: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Clone)]
+pub struct Database {
+    pool: MySqlPool,
+    iam: Option<Arc<IamAuth>>,
+}
+
+struct IamAuth {
+    config: DbConfig,
+    sdk: aws_config::SdkConfig,
+    /// When the pool's connect options last got a token; `None` before the first one.
+    refreshed_at: Mutex<Option<Instant>>,
+}
+
+impl Database {
+    /// A pool that opens no connection until one is needed.
+    pub fn connect_lazy(config: &DbConfig) -> Self {
+        Self {
+            pool: pool_options(config.max_connections).connect_lazy_with(config.connect_options(None)),
+            iam: None,
+        }
+    }
+
+    /// Like `connect_lazy`, but each new connection logs in with an RDS IAM auth token.
+    pub fn connect_lazy_iam(config: &DbConfig, sdk: aws_config::SdkConfig) -> Self {
+        let mut db = Self::connect_lazy(config);
+        db.iam = Some(Arc::new(IamAuth {
+            config: config.clone(),
+            sdk,
+            refreshed_at: Mutex::new(None),
+        }));
+        db
+    }
+
+    /// Builds the pool the configuration asks for.
+    pub async fn from_config(config: &DbConfig) -> Self {
+        if config.iam_auth {
+            Self::connect_lazy_iam(config, crate::aws::sdk_config().await)
+        } else {
+            Self::connect_lazy(config)
+        }
+    }
+
+    /// The pool, with a fresh IAM token in its connect options when IAM auth is on.
+    pub async fn pool(&self) -> Result<&MySqlPool, Error> {
+        if let Some(iam) = &self.iam {
+            iam.refresh(&self.pool).await?;
+        }
+        Ok(&self.pool)
+    }
+}
+
+impl IamAuth {
+    async fn refresh(&self, pool: &MySqlPool) -> Result<(), Error> {
+        let mut refreshed_at = self.refreshed_at.lock().await;
+        if refreshed_at.is_some_and(|at| at.elapsed() < IAM_TOKEN_REFRESH) {
+            return Ok(());
+        }
+        let token_config = aws_sdk_rds::auth_token::Config::builder()
+            .hostname(&self.config.host)
+            .port(u64::from(self.config.port))
+            .username(&self.config.username)
+            .build()
+            .map_err(|e| Error::Unavailable(format!("cannot sign an RDS auth token: {e}")))?;
+        let token = aws_sdk_rds::auth_token::AuthTokenGenerator::new(token_config)
+            .auth_token(&self.sdk)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot sign an RDS auth token: {e}")))?;
+        pool.set_connect_options(self.config.connect_options(Some(token.as_str())));
+        *refreshed_at = Some(Instant::now());
+        Ok(())
+    }
+}
+
+fn pool_options(max_connections: u32) -> MySqlPoolOptions {
+    MySqlPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(IDLE_TIMEOUT)
+        .max_lifetime(Duration::from_secs(30 * 60))
+        .test_before_acquire(true)
+}

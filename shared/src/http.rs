@@ -1,0 +1,149 @@
+//! What every HTTP function puts around its routes: request ids, a body limit, JSON
+//! 404/405 answers, a panic guard, and the Lambda entry point.
+//!
+//! A function's `router()` returns bare routes; `finish` adds this once, whether the
+//! routes run alone in Lambda or merged with the others in the local server.
+
+use std::any::Any;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue, header};
+use lambda_http::request::RequestContext;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::error::Error;
+
+/// The largest request body any route accepts (API.md: 413 above 64 KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, as sent back in `x-request-id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// Adds the shared behaviour to a function's routes.
+pub fn finish(routes: Router) -> Router {
+    finish_with(routes, |router| router)
+}
+
+/// Like `finish`, with `inner` adding layers (CORS, the local authorizer) that must
+/// also see unknown paths and methods, yet run inside the request id.
+pub fn finish_with(routes: Router, inner: impl FnOnce(Router) -> Router) -> Router {
+    let routes = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    inner(routes)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(reject_large_bodies))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_id))
+}
+
+/// Runs a function's routes as a Lambda function behind an HTTP API (payload 2.0).
+pub async fn run_lambda(routes: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(finish(routes)).await
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("Not Found".into())
+}
+
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}
+
+/// Answers 413 from the declared length, before any handler reads the body. Bodies
+/// without a length are cut at the same size by `DefaultBodyLimit` in the extractors.
+async fn reject_large_bodies(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        return Error::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    Error::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// Gives every request an id (the caller's, API Gateway's, or a new one), runs it in a
+/// span carrying that id, logs its outcome, and returns the id in `x-request-id`.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = choose_request_id(&request);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "handled"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    response
+}
+
+fn choose_request_id(request: &Request) -> String {
+    let from_client = request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_sane_id(v));
+    if let Some(id) = from_client {
+        return id.to_owned();
+    }
+    let from_gateway = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    from_gateway
+        .filter(|v| is_sane_id(v))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// A caller's id is echoed into logs and headers: keep it short and printable.
+fn is_sane_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:=+/".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sane_id;
+
+    #[test]
+    fn request_ids_from_clients_are_checked() {
+        assert!(is_sane_id("hjO8IQwiTGrnbjo="));
+        assert!(is_sane_id("6f1c2a9e-1b7d-4c1e-9a53-1f0b6f5b7a10"));
+        assert!(!is_sane_id(""));
+        assert!(!is_sane_id("has space"));
+        assert!(!is_sane_id("line\nbreak"));
+        assert!(!is_sane_id(&"x".repeat(129)));
+    }
+}

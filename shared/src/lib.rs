@@ -1,0 +1,17 @@
+//! The common crate of every waffledotcom function.
+
+pub mod aws;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod migrations;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use db::Database;
+pub use error::{Error, FieldError, Result};
+pub use identity::{Identity, MaybeIdentity};
+pub use state::AppState;

@@ -1,0 +1,27 @@
+//! The state every API function is built with, once per cold start.
+
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError};
+use crate::db::Database;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub async fn new(config: Config) -> Self {
+        Self {
+            db: Database::from_config(&config.database).await,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Reads the configuration (environment or Secrets Manager) and builds the pool,
+    /// which connects on first use.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self::new(Config::load().await?).await)
+    }
+}
