@@ -15,7 +15,13 @@ async fn main() -> anyhow::Result<()> {
     // The local server keeps its database at head, as a deploy would.
     let pool = state.db.pool().await?;
     let mut conn = pool.acquire().await.context("connecting to DATABASE_URL")?;
-    let status = migrations::run(&mut conn, &Command::Upgrade { target: Target::Head }).await?;
+    let status = migrations::run(
+        &mut conn,
+        &Command::Upgrade {
+            target: Target::Head,
+        },
+    )
+    .await?;
     drop(conn);
     tracing::info!(?status, "schema at head");
 

@@ -22,7 +22,10 @@ pub enum ConfigError {
     #[error("secret {secret_id} was not found in Secrets Manager")]
     SecretNotFound { secret_id: String },
     #[error("secret {secret_id} has no key {key}")]
-    SecretKeyMissing { secret_id: String, key: &'static str },
+    SecretKeyMissing {
+        secret_id: String,
+        key: &'static str,
+    },
     #[error("secret {secret_id} could not be read: {reason}")]
     SecretUnreadable { secret_id: String, reason: String },
 }
@@ -108,11 +111,16 @@ impl DbConfig {
             .host(&self.host)
             .port(self.port)
             .username(&self.username)
-            .password(password.unwrap_or(self.password.expose_secret()))
             .database(&self.database)
             .charset("utf8mb4")
             .collation("utf8mb4_unicode_ci")
             .timezone(Some(String::from("+00:00")));
+        // An empty password is sent as none: a passwordless account refuses an empty
+        // scramble ("using password: YES").
+        let password = password.unwrap_or(self.password.expose_secret());
+        if !password.is_empty() {
+            options = options.password(password);
+        }
         options = match (&self.ssl_ca, self.iam_auth) {
             (Some(ca), _) => options.ssl_mode(MySqlSslMode::VerifyIdentity).ssl_ca(ca),
             // IAM tokens must travel encrypted; RDS requires it.
@@ -195,7 +203,11 @@ impl Config {
                 database: DbConfig::from_url(&url)?,
                 slack_token: env_secret("SLACK_API_TOKEN"),
             },
-            (AppEnv::Local, _) => return Err(ConfigError::Missing { name: "DATABASE_URL" }),
+            (AppEnv::Local, _) => {
+                return Err(ConfigError::Missing {
+                    name: "DATABASE_URL",
+                });
+            }
             (_, _) => {
                 let secret_id = format!("{}/waffledotcom", env.as_str());
                 let sdk = crate::aws::sdk_config().await;
@@ -232,8 +244,7 @@ impl Config {
                     ConfigError::SecretUnreadable {
                         secret_id: secret_id.to_owned(),
                         // The error's Display names the failure, never the secret's value.
-                        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                            .to_string(),
+                        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
                     }
                 }
             })?;
@@ -245,8 +256,8 @@ impl Config {
             .secret_string()
             .ok_or_else(|| unreadable("it holds no SecretString"))?;
         // serde_json's error would quote the offending text, which is the secret: drop it.
-        let secret: DeployedSecret =
-            serde_json::from_str(text).map_err(|_| unreadable("it is not a JSON object of strings"))?;
+        let secret: DeployedSecret = serde_json::from_str(text)
+            .map_err(|_| unreadable("it is not a JSON object of strings"))?;
         let missing = |key| ConfigError::SecretKeyMissing {
             secret_id: secret_id.to_owned(),
             key,

@@ -41,7 +41,8 @@ impl Database {
     /// A pool that opens no connection until one is needed.
     pub fn connect_lazy(config: &DbConfig) -> Self {
         Self {
-            pool: pool_options(config.max_connections).connect_lazy_with(config.connect_options(None)),
+            pool: pool_options(config.max_connections)
+                .connect_lazy_with(config.connect_options(None)),
             iam: None,
         }
     }

@@ -16,6 +16,7 @@ use lambda_http::request::RequestContext;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
+use crate::AppState;
 use crate::error::Error;
 
 /// The largest request body any route accepts (API.md: 413 above 64 KiB).
@@ -45,9 +46,15 @@ pub fn finish_with(routes: Router, inner: impl FnOnce(Router) -> Router) -> Rout
         .layer(middleware::from_fn(request_id))
 }
 
-/// Runs a function's routes as a Lambda function behind an HTTP API (payload 2.0).
-pub async fn run_lambda(routes: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(finish(routes)).await
+/// The whole `main` of an HTTP function: logging, configuration and pool (once per
+/// cold start), then its routes served as a Lambda function behind an HTTP API
+/// (payload 2.0). A configuration error is logged in words and fails the init.
+pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let state = AppState::from_env().await.inspect_err(|error| {
+        tracing::error!(%error, "cannot start: configuration failed");
+    })?;
+    lambda_http::run(finish(router(state))).await
 }
 
 async fn not_found() -> Error {

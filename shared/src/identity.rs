@@ -31,7 +31,12 @@ impl Identity {
         else {
             return None;
         };
-        let sso_id = context.authorizer.as_ref()?.fields.get(CONTEXT_KEY)?.as_str()?;
+        let sso_id = context
+            .authorizer
+            .as_ref()?
+            .fields
+            .get(CONTEXT_KEY)?
+            .as_str()?;
         (!sso_id.is_empty()).then(|| Self {
             sso_id: sso_id.to_owned(),
         })

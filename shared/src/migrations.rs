@@ -82,8 +82,7 @@ pub struct Revision {
 
 /// Every revision this code knows, in order.
 pub fn revisions() -> Vec<Revision> {
-    let mut by_version: BTreeMap<i64, (Option<&Migration>, Option<&Migration>)> =
-        BTreeMap::new();
+    let mut by_version: BTreeMap<i64, (Option<&Migration>, Option<&Migration>)> = BTreeMap::new();
     for migration in MIGRATOR.iter() {
         let entry = by_version.entry(migration.version).or_default();
         match migration.migration_type {
@@ -120,7 +119,9 @@ pub enum Command {
         #[serde(default = "head_target")]
         target: Target,
     },
-    Downgrade { target: Target },
+    Downgrade {
+        target: Target,
+    },
     Status,
 }
 
@@ -251,7 +252,9 @@ async fn upgrade(conn: &mut MySqlConnection, target: Target) -> Result<Status, M
             .execute(&mut *conn)
             .await?;
         tracing::info!(version = revision.version, description = %revision.description, "applied");
-        state.applied.insert(revision.version, applied_row(revision));
+        state
+            .applied
+            .insert(revision.version, applied_row(revision));
     }
     Ok(state.status(&known))
 }
@@ -398,9 +401,15 @@ impl State {
                 });
             }
             match known.iter().find(|r| r.version == row.version) {
-                None => return Err(MigrateError::NewerThanCode { version: row.version }),
+                None => {
+                    return Err(MigrateError::NewerThanCode {
+                        version: row.version,
+                    });
+                }
                 Some(r) if *r.up.checksum != *row.checksum => {
-                    return Err(MigrateError::ChecksumMismatch { version: row.version });
+                    return Err(MigrateError::ChecksumMismatch {
+                        version: row.version,
+                    });
                 }
                 Some(_) => {}
             }
@@ -422,7 +431,11 @@ impl State {
                 .map(|r| r.version)
                 .filter(|v| !self.applied.contains_key(v))
                 .collect(),
-            dirty: self.applied.values().find(|r| !r.success).map(|r| r.version),
+            dirty: self
+                .applied
+                .values()
+                .find(|r| !r.success)
+                .map(|r| r.version),
         }
     }
 }
@@ -470,9 +483,10 @@ async fn read_state(conn: &mut MySqlConnection) -> Result<State, MigrateError> {
     if !table_exists(conn, "alembic_version").await? {
         return Ok(fresh);
     }
-    let alembic: Option<String> = sqlx::query_scalar("SELECT version_num FROM alembic_version LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+    let alembic: Option<String> =
+        sqlx::query_scalar("SELECT version_num FROM alembic_version LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
     // An empty alembic_version is alembic's "base": no tables, nothing to take over.
     let Some(alembic) = alembic else {
         return Ok(fresh);
@@ -513,9 +527,19 @@ mod tests {
         assert!(Target::parse("latest").is_err());
         let command: Command =
             serde_json::from_str(r#"{"command": "downgrade", "target": 1}"#).unwrap();
-        assert_eq!(command, Command::Downgrade { target: Target::Version(1) });
+        assert_eq!(
+            command,
+            Command::Downgrade {
+                target: Target::Version(1)
+            }
+        );
         let command: Command = serde_json::from_str(r#"{"command": "upgrade"}"#).unwrap();
-        assert_eq!(command, Command::Upgrade { target: Target::Head });
+        assert_eq!(
+            command,
+            Command::Upgrade {
+                target: Target::Head
+            }
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use shared::migrations::{self, Command, MigrateError, Status, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    #[error("invalid event: {0}; expected {{\"command\": \"upgrade\" | \"downgrade\" | \"status\", \"target\": ...}}")]
+    #[error(
+        "invalid event: {0}; expected {{\"command\": \"upgrade\" | \"downgrade\" | \"status\", \"target\": ...}}"
+    )]
     InvalidEvent(String),
     #[error("{0}")]
     Usage(String),
@@ -44,8 +46,8 @@ pub async fn execute(db: &Database, command: &Command) -> Result<Status, Failure
 /// The Lambda handler: the event is the command, the answer is the status. A failure
 /// fails the invocation, so a deploy that runs it stops there.
 pub async fn handle(db: &Database, event: LambdaEvent<Value>) -> Result<Status, Failure> {
-    let command: Command = serde_json::from_value(event.payload)
-        .map_err(|e| Failure::InvalidEvent(e.to_string()))?;
+    let command: Command =
+        serde_json::from_value(event.payload).map_err(|e| Failure::InvalidEvent(e.to_string()))?;
     execute(db, &command).await
 }
 
@@ -82,14 +84,24 @@ mod tests {
         assert_eq!(parse_args(&args(&["status"])).unwrap(), Command::Status);
         assert_eq!(
             parse_args(&args(&["upgrade", "head"])).unwrap(),
-            Command::Upgrade { target: Target::Head }
+            Command::Upgrade {
+                target: Target::Head
+            }
         );
         assert_eq!(
             parse_args(&args(&["downgrade", "1"])).unwrap(),
-            Command::Downgrade { target: Target::Version(1) }
+            Command::Downgrade {
+                target: Target::Version(1)
+            }
         );
-        assert!(matches!(parse_args(&args(&["downgrade"])), Err(Failure::Usage(_))));
-        assert!(matches!(parse_args(&args(&["sideways", "1"])), Err(Failure::Usage(_))));
+        assert!(matches!(
+            parse_args(&args(&["downgrade"])),
+            Err(Failure::Usage(_))
+        ));
+        assert!(matches!(
+            parse_args(&args(&["sideways", "1"])),
+            Err(Failure::Usage(_))
+        ));
         assert!(matches!(
             parse_args(&args(&["upgrade", "latest"])),
             Err(Failure::Migrate(MigrateError::UnknownTarget(..)))

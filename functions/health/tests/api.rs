@@ -1,0 +1,321 @@
+//! The health function, and through it the plumbing every function shares.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use http::{Method, StatusCode};
+use serde_json::json;
+use shared::config::DbConfig;
+use shared::{AppState, Config, migrations};
+use testkit::http::{apigw_event, apigw_response, get, request};
+use testkit::{LambdaProcess, Moto, PrivateMariaDb, RuntimeApi, TestDb};
+
+fn app(state: AppState) -> Router {
+    shared::http::finish(health::router(state))
+}
+
+/// State whose database is a closed port: any query would fail.
+async fn unreachable_state() -> AppState {
+    let mut database = DbConfig::from_url("mysql://root@127.0.0.1:1/nowhere").expect("valid URL");
+    database.max_connections = 1;
+    AppState::new(Config {
+        env: shared::config::AppEnv::Local,
+        database,
+        slack_token: None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn liveness_answers_ok_on_both_paths_without_the_database() {
+    let app = app(unreachable_state().await);
+    for path in ["/api/v1/health", "/api/v1/health/"] {
+        let started = Instant::now();
+        let response = get(path).send(&app).await;
+        assert_eq!(response.status, StatusCode::OK, "{path}");
+        assert_eq!(response.json(), json!({"status": "OK"}), "{path}");
+        // A database attempt would take the 3 s acquire timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{path} touched the database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_reports_the_schema_version_at_head() {
+    let db = TestDb::migrated().await;
+    let response = get("/api/v1/health/ready")
+        .send(&app(db.state().await))
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(
+        response.json(),
+        json!({"status": "OK", "database": "OK", "schema_version": migrations::head()})
+    );
+}
+
+#[tokio::test]
+async fn readiness_is_503_while_migrations_are_pending() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    migrations::run(
+        &mut conn,
+        &migrations::Command::Upgrade {
+            target: migrations::Target::Version(1),
+        },
+    )
+    .await
+    .expect("upgrade to revision 1");
+    let response = get("/api/v1/health/ready")
+        .send(&app(db.state().await))
+        .await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.header("retry-after"), Some("2"));
+    let detail = response.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(detail.contains("migrations pending"), "{detail}");
+}
+
+#[tokio::test]
+async fn readiness_is_503_while_the_database_is_down_and_recovers_in_the_same_process() {
+    let mut server = PrivateMariaDb::start()
+        .await
+        .expect("start a private MariaDB");
+    let mut admin = sqlx::Connection::connect(&server.url("mysql"))
+        .await
+        .map(|c: sqlx::MySqlConnection| c)
+        .expect("connect to the private server");
+    sqlx::raw_sql("CREATE DATABASE app")
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    drop(admin);
+    let mut config = DbConfig::from_url(&server.url("app")).expect("valid URL");
+    config.max_connections = 2;
+    let state = AppState::new(Config {
+        env: shared::config::AppEnv::Local,
+        database: config,
+        slack_token: None,
+    })
+    .await;
+    {
+        let pool = state.db.pool().await.expect("pool");
+        let mut conn = pool.acquire().await.expect("connect");
+        migrations::run(
+            &mut conn,
+            &migrations::Command::Upgrade {
+                target: migrations::Target::Head,
+            },
+        )
+        .await
+        .expect("migrate");
+    }
+    let app = app(state);
+    assert_eq!(
+        get("/api/v1/health/ready").send(&app).await.status,
+        StatusCode::OK
+    );
+
+    server.stop().await.expect("stop the server");
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = get("/api/v1/health/ready").send(&app).await;
+        assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(response.header("retry-after"), Some("2"));
+        assert!(response.json()["detail"].is_string());
+    }
+
+    server.resume().await.expect("restart the server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = get("/api/v1/health/ready").send(&app).await;
+        if response.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {:?}",
+            response.json()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json_404_and_405() {
+    let app = app(unreachable_state().await);
+    let response = get("/api/v1/nothing-here").send(&app).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert_eq!(response.json(), json!({"detail": "Not Found"}));
+
+    let response = request(Method::DELETE, "/api/v1/health").send(&app).await;
+    assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.json(), json!({"detail": "method not allowed"}));
+    assert!(response.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_refused_with_413() {
+    let app = app(unreachable_state().await);
+    let body = "x".repeat(64 * 1024 + 1);
+    let response = request(Method::POST, "/api/v1/health")
+        .header("content-length", &body.len().to_string())
+        .body(body)
+        .send(&app)
+        .await;
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.json(),
+        json!({"detail": "request body is larger than 64 KiB"})
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = app(unreachable_state().await);
+    let generated = get("/api/v1/health").send(&app).await;
+    let id = generated.header("x-request-id").expect("an id").to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let other = get("/api/v1/health").send(&app).await;
+    assert_ne!(other.header("x-request-id"), Some(id.as_str()));
+
+    let echoed = get("/api/v1/health")
+        .header("x-request-id", "trace-abc-123")
+        .send(&app)
+        .await;
+    assert_eq!(echoed.header("x-request-id"), Some("trace-abc-123"));
+
+    let unsafe_id = get("/api/v1/health")
+        .header("x-request-id", "evil id;with spaces")
+        .send(&app)
+        .await;
+    let replaced = unsafe_id.header("x-request-id").expect("an id");
+    assert_ne!(replaced, "evil id;with spaces");
+}
+
+#[tokio::test]
+async fn binary_answers_api_gateway_events_through_the_runtime_api() {
+    let db = TestDb::migrated().await;
+    let runtime = RuntimeApi::start().await;
+    let mut process = LambdaProcess::spawn(
+        env!("CARGO_BIN_EXE_health"),
+        &runtime,
+        &[("DATABASE_URL", &db.url)],
+    );
+
+    let event = apigw_event("GET", "/api/v1/health", None, None);
+    let gateway_id = event["requestContext"]["requestId"].clone();
+    let (status, headers, body) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "OK"}));
+    assert_eq!(
+        headers["x-request-id"], gateway_id,
+        "API Gateway's request id is kept"
+    );
+
+    let event = apigw_event("GET", "/api/v1/health/ready", None, Some("1234"));
+    let dbg_out = runtime.invoke(event.clone()).await.response();
+    eprintln!("DBG {dbg_out} {}", process.logs());
+    let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200);
+    assert_eq!(body["schema_version"], json!(migrations::head()));
+
+    let event = apigw_event("GET", "/api/v1/unknown", None, None);
+    let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 404);
+    assert_eq!(body["detail"], "Not Found");
+    assert!(process.is_running());
+}
+
+/// Deployed (`APP_ENV=dev`, no `DATABASE_URL`), the binary reads its database from the
+/// Secrets Manager secret `dev/waffledotcom` in the old key layout, and logs none of it.
+#[tokio::test]
+async fn deployed_binary_reads_the_database_from_secrets_manager_and_logs_no_secret() {
+    let db = TestDb::migrated().await;
+    let moto = Moto::start().await.expect("start moto");
+    let settings = db.db_config();
+    let password = format!("pw-{}", uuid_like());
+    let slack_token = format!("xoxb-{}", uuid_like());
+    // A real account with that password: the server checks what the secret says.
+    let username = db.create_user(&password).await;
+    moto.put_secret(
+        "dev/waffledotcom",
+        &json!({
+            "db_username": username,
+            "db_password": password,
+            "db_host": settings.host,
+            "db_port": settings.port.to_string(),
+            "db_name": settings.database,
+            "slack_token": slack_token,
+        })
+        .to_string(),
+    )
+    .await;
+
+    let runtime = RuntimeApi::start().await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("APP_ENV", "dev".into()));
+    env.push(("RUST_LOG", "trace".into()));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env_refs);
+
+    let event = apigw_event("GET", "/api/v1/health/ready", None, None);
+    let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["database"], "OK");
+
+    let logs = process.logs();
+    assert!(
+        logs.contains("secretsmanager") || logs.contains("GetSecretValue"),
+        "trace logs were captured"
+    );
+    assert!(
+        !logs.contains(&password),
+        "the database password reached the logs"
+    );
+    assert!(
+        !logs.contains(&slack_token),
+        "the Slack token reached the logs"
+    );
+}
+
+#[tokio::test]
+async fn deployed_binary_fails_its_init_clearly_when_the_secret_is_missing() {
+    let moto = Moto::start().await.expect("start moto");
+    let runtime = RuntimeApi::start().await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("APP_ENV", "prod".into()));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env_refs);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while process.is_running() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !process.is_running(),
+        "the function must not start without its configuration"
+    );
+    let logs = process.logs();
+    assert!(
+        logs.contains("secret prod/waffledotcom was not found in Secrets Manager"),
+        "{logs}"
+    );
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    )
+}

@@ -1,0 +1,95 @@
+# Shared by scripts/test and scripts/run-local: provisions what they need.
+# Sourced, not run. Everything it creates lives under target/.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/target/local"
+mkdir -p "$STATE"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root_or_explain() { # what-to-install, command...
+  local what="$1"; shift
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  else
+    echo "error: $what is missing. Install it (as root): $*" >&2
+    exit 1
+  fi
+}
+
+apt_install() {
+  if [ -z "${APT_UPDATED:-}" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+find_bin() { # name → path, looking in PATH and the sbin folders
+  PATH="$PATH:/usr/sbin:/usr/local/sbin" command -v "$1" 2>/dev/null
+}
+
+ensure_mariadb_server() {
+  if [ -z "$(find_bin mariadbd)" ] || [ -z "$(find_bin mariadb-install-db)" ]; then
+    log "installing mariadb-server (Debian package)"
+    as_root_or_explain "MariaDB (mariadbd)" apt_install mariadb-server mariadb-client
+  fi
+}
+
+# Sets DATABASE_URL: the caller's if set, else a private MariaDB under target/local on
+# port $WADOT_DB_PORT (default 3407), started now and stopped by stop_private_db.
+provision_db() {
+  ensure_mariadb_server # tests also start servers of their own
+  if [ -n "${DATABASE_URL:-}" ]; then
+    log "using DATABASE_URL from the environment"
+    return
+  fi
+  local port="${WADOT_DB_PORT:-3407}" datadir="$STATE/mariadb"
+  if [ ! -d "$datadir/mysql" ]; then
+    log "initialising a private MariaDB in $datadir"
+    mkdir -p "$datadir"
+    "$(find_bin mariadb-install-db)" --no-defaults --datadir="$datadir" --user="$(id -un)" \
+      --auth-root-authentication-method=normal --skip-test-db >"$STATE/mariadb-install.log" 2>&1 \
+      || { cat "$STATE/mariadb-install.log" >&2; exit 1; }
+  fi
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "starting the private MariaDB on 127.0.0.1:$port"
+    # Loopback only; root has no password (mariadb-install-db --auth-root-authentication-method=normal).
+    "$(find_bin mariadbd)" --no-defaults --datadir="$datadir" --port="$port" \
+      --bind-address=127.0.0.1 --socket="$datadir/mysqld.sock" --pid-file="$datadir/mysqld.pid" \
+      --skip-name-resolve --user="$(id -un)" \
+      --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+      --max-connections=500 >"$STATE/mariadb.log" 2>&1 &
+    PRIVATE_DB_PID=$!
+    for _ in $(seq 1 150); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      kill -0 "$PRIVATE_DB_PID" 2>/dev/null || { cat "$STATE/mariadb.log" >&2; exit 1; }
+      sleep 0.2
+    done
+  fi
+  "$(find_bin mariadb)" --protocol=tcp -h 127.0.0.1 -P "$port" -u root \
+    -e "CREATE DATABASE IF NOT EXISTS waffledotcom CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+  export DATABASE_URL="mysql://root@127.0.0.1:$port/waffledotcom"
+}
+
+stop_private_db() {
+  if [ -n "${PRIVATE_DB_PID:-}" ]; then
+    kill "$PRIVATE_DB_PID" 2>/dev/null && wait "$PRIVATE_DB_PID" 2>/dev/null
+  fi
+  return 0
+}
+
+# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback).
+ensure_python_tools() {
+  local venv="$ROOT/target/venv"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    command -v python3 >/dev/null || as_root_or_explain "python3" apt_install python3 python3-venv
+    python3 -m venv "$venv" 2>/dev/null || {
+      as_root_or_explain "python3-venv" apt_install python3-venv
+      python3 -m venv "$venv"
+    }
+    log "installing moto[server] into target/venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' >&2
+  fi
+  export MOTO_SERVER="$venv/bin/moto_server"
+}

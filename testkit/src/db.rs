@@ -1,0 +1,159 @@
+//! A fresh database for each test, on the server `DATABASE_URL` points at.
+
+use std::str::FromStr;
+
+use shared::config::DbConfig;
+use shared::migrations::{self, Command, Target};
+use shared::{AppState, Config};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::{ConnectOptions, Connection, MySqlConnection, MySqlPool};
+
+/// The server tests run against; `scripts/test` provisions one and exports it.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
+}
+
+/// A database created for one test and dropped when the value goes.
+pub struct TestDb {
+    pub name: String,
+    /// `mysql://...` URL of this database.
+    pub url: String,
+    users: std::sync::Mutex<Vec<String>>,
+}
+
+impl TestDb {
+    /// An empty database.
+    pub async fn new() -> Self {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = admin_connection().await;
+        sqlx::raw_sql(&format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+        let url = with_database(&server_url(), &name);
+        Self {
+            name,
+            url,
+            users: Default::default(),
+        }
+    }
+
+    /// A database at the head revision.
+    pub async fn migrated() -> Self {
+        let db = Self::new().await;
+        let mut conn = db.connect().await;
+        migrations::run(
+            &mut conn,
+            &Command::Upgrade {
+                target: Target::Head,
+            },
+        )
+        .await
+        .expect("migrate the test database to head");
+        db
+    }
+
+    pub fn db_config(&self) -> DbConfig {
+        let mut config = DbConfig::from_url(&self.url).expect("a valid test database URL");
+        config.max_connections = 8;
+        config
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            env: shared::config::AppEnv::Local,
+            database: self.db_config(),
+            slack_token: None,
+        }
+    }
+
+    /// The state a function is built with, on this database.
+    pub async fn state(&self) -> AppState {
+        AppState::new(self.config()).await
+    }
+
+    /// A connection of the test's own, for setting up and checking rows.
+    pub async fn connect(&self) -> MySqlConnection {
+        MySqlConnection::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// A MySQL account of its own for this database, logging in with `password`
+    /// (dropped with the database). Needs an admin account in `DATABASE_URL`.
+    pub async fn create_user(&self, password: &str) -> String {
+        let user = format!("u_{}", &self.name[2..18]);
+        let mut admin = admin_connection().await;
+        for statement in [
+            format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+            format!("GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'%'", self.name),
+        ] {
+            sqlx::raw_sql(&statement)
+                .execute(&mut admin)
+                .await
+                .expect("create the test account");
+        }
+        self.users.lock().expect("lock").push(user.clone());
+        user
+    }
+
+    pub async fn pool(&self) -> MySqlPool {
+        MySqlPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let users = std::mem::take(&mut *self.users.lock().unwrap_or_else(|e| e.into_inner()));
+        // Drop cannot await; a short-lived runtime on its own thread does the cleanup.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let mut admin = admin_connection().await;
+                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .execute(&mut admin)
+                    .await;
+                for user in users {
+                    let _ = sqlx::raw_sql(&format!("DROP USER IF EXISTS '{user}'@'%'"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn admin_connection() -> MySqlConnection {
+    MySqlConnectOptions::from_str(&server_url())
+        .expect("DATABASE_URL is a mysql:// URL")
+        .database("mysql")
+        .connect()
+        .await
+        .expect("connect to the test database server (DATABASE_URL)")
+}
+
+/// `url` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("mysql", url));
+    let (authority, query) = match rest.split_once('/') {
+        Some((authority, path)) => (authority, path.split_once('?').map(|(_, q)| q)),
+        None => (rest, None),
+    };
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
+}

@@ -1,0 +1,240 @@
+//! Requests through a router in-process, and API Gateway events for function binaries.
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The body as JSON; `Value::Null` when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A request under construction.
+pub struct TestRequest {
+    builder: http::request::Builder,
+    body: Body,
+    sso_id: Option<String>,
+}
+
+pub fn request(method: Method, uri: &str) -> TestRequest {
+    TestRequest {
+        builder: Request::builder().method(method).uri(uri),
+        body: Body::empty(),
+        sso_id: None,
+    }
+}
+
+pub fn get(uri: &str) -> TestRequest {
+    request(Method::GET, uri)
+}
+
+impl TestRequest {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(mut self, body: &Value) -> Self {
+        self.builder = self.builder.header("content-type", "application/json");
+        self.body = Body::from(body.to_string());
+        self
+    }
+
+    /// A raw body, sent as is.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// As a caller the authorizer verified as `sso_id`.
+    pub fn as_user(mut self, sso_id: &str) -> Self {
+        self.sso_id = Some(sso_id.to_owned());
+        self
+    }
+
+    pub fn build(self) -> Request<Body> {
+        let mut request = self.builder.body(self.body).expect("a valid test request");
+        request
+            .extensions_mut()
+            .insert(shared::identity::authorizer_context(self.sso_id.as_deref()));
+        request
+    }
+
+    /// Sends the request through `router` (with the shared layers already applied).
+    pub async fn send(self, router: &Router) -> TestResponse {
+        let response = router
+            .clone()
+            .oneshot(self.build())
+            .await
+            .expect("routers are infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("read the response body")
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            bytes,
+        }
+    }
+}
+
+/// The sample HTTP API (payload 2.0) event, with its authorizer context.
+const APIGW_SAMPLE: &str = include_str!("../fixtures/apigw-http-v2-with-authorizer-context.json");
+
+/// An API Gateway HTTP API event for `method path?query`, from the sample: with
+/// `sso_id` in the authorizer context, or with no authorizer context for `None`.
+pub fn apigw_event(
+    method: &str,
+    path_and_query: &str,
+    body: Option<&Value>,
+    sso_id: Option<&str>,
+) -> Value {
+    let mut event: Value = serde_json::from_str(APIGW_SAMPLE).expect("the fixture is JSON");
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    event["rawPath"] = path.into();
+    event["rawQueryString"] = query.into();
+    event["routeKey"] = "$default".into();
+    event["requestContext"]["http"]["method"] = method.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["requestContext"]["requestId"] = format!("req-{}", uuid::Uuid::new_v4().simple()).into();
+    match sso_id {
+        Some(id) => event["requestContext"]["authorizer"]["lambda"]["waffle_user_id"] = id.into(),
+        None => {
+            if let Some(context) = event["requestContext"].as_object_mut() {
+                context.remove("authorizer");
+            }
+            if let Some(headers) = event["headers"].as_object_mut() {
+                headers.remove("authorization");
+            }
+        }
+    }
+    if let Some(body) = body {
+        event["body"] = body.to_string().into();
+        event["headers"]["content-type"] = "application/json".into();
+        event["headers"]["content-length"] = body.to_string().len().to_string().into();
+    }
+    event
+}
+
+/// The status, headers and JSON body of an HTTP API response payload.
+pub fn apigw_response(payload: &Value) -> (u16, Value, Value) {
+    let status = payload["statusCode"].as_u64().unwrap_or(0) as u16;
+    let body = payload["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, payload["headers"].clone(), body)
+}
+
+/// A response from a real server, read over a real socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Sends one HTTP/1.1 request to `addr` and reads the whole answer (`Connection: close`).
+pub async fn raw_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<RawResponse> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect::<Vec<_>>();
+    // Chunked bodies are decoded just enough for JSON answers.
+    let body = if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,105 @@
+//! A MariaDB server of a test's own, to stop and start at will (the shared test server
+//! must stay up for every other test).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+pub struct PrivateMariaDb {
+    pub port: u16,
+    datadir: PathBuf,
+    child: Option<Child>,
+}
+
+/// `name` from PATH, or from the sbin folders where Debian puts the server.
+fn find(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!("{name} not found: install mariadb-server (scripts/test does)")
+        })
+}
+
+impl PrivateMariaDb {
+    /// Initialises a data directory and starts the server on a free loopback port.
+    pub async fn start() -> anyhow::Result<Self> {
+        let datadir =
+            std::env::temp_dir().join(format!("wd-mariadb-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&datadir)?;
+        let install = Command::new(find("mariadb-install-db")?)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .arg("--user=root")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .await?;
+        anyhow::ensure!(
+            install.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        let mut server = Self {
+            port: crate::free_port(),
+            datadir,
+            child: None,
+        };
+        server.resume().await?;
+        Ok(server)
+    }
+
+    /// `mysql://` URL of database `name` on this server.
+    pub fn url(&self, name: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Stops the server and waits until it has exited.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill()?;
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and data.
+    pub async fn resume(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(find("mariadbd")?)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.datadir.display()))
+            .arg(format!("--socket={}", socket(&self.datadir).display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--skip-grant-tables")
+            .arg("--skip-name-resolve")
+            .arg("--innodb-buffer-pool-size=16M")
+            .arg("--innodb-log-file-size=8M")
+            .arg("--user=root")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        self.child = Some(child);
+        crate::wait_for_port(self.port, Duration::from_secs(30)).await
+    }
+}
+
+fn socket(datadir: &Path) -> PathBuf {
+    datadir.join("mysqld.sock")
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.datadir);
+    }
+}

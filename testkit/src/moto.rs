@@ -1,0 +1,88 @@
+//! moto's server mode on loopback: real AWS API calls, no AWS account.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+pub struct Moto {
+    pub port: u16,
+    _child: Child,
+}
+
+/// The `moto_server` executable: `MOTO_SERVER` if set, else the one `scripts/test`
+/// installs under `target/venv`, else PATH.
+fn executable() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/moto_server");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("moto_server")
+    }
+}
+
+impl Moto {
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = crate::free_port();
+        let child = Command::new(executable())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start moto_server ({e}): install moto[server] (scripts/test does)"
+                )
+            })?;
+        crate::wait_for_port(port, Duration::from_secs(30)).await?;
+        Ok(Self {
+            port,
+            _child: child,
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for a process whose AWS SDK should talk to this moto.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "ap-northeast-2".into()),
+        ]
+    }
+}
+
+impl Moto {
+    /// An SDK configuration that talks to this moto with test credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(shared::aws::http_client())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new("ap-northeast-2"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
+    /// Creates a Secrets Manager secret holding `value`.
+    pub async fn put_secret(&self, name: &str, value: &str) {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create the secret in moto");
+    }
+}
