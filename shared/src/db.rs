@@ -82,20 +82,28 @@ impl IamAuth {
         if refreshed_at.is_some_and(|at| at.elapsed() < IAM_TOKEN_REFRESH) {
             return Ok(());
         }
-        let token_config = aws_sdk_rds::auth_token::Config::builder()
-            .hostname(&self.config.host)
-            .port(u64::from(self.config.port))
-            .username(&self.config.username)
-            .build()
-            .map_err(|e| Error::Unavailable(format!("cannot sign an RDS auth token: {e}")))?;
-        let token = aws_sdk_rds::auth_token::AuthTokenGenerator::new(token_config)
-            .auth_token(&self.sdk)
-            .await
-            .map_err(|e| Error::Unavailable(format!("cannot sign an RDS auth token: {e}")))?;
-        pool.set_connect_options(self.config.connect_options(Some(token.as_str())));
+        let token = auth_token(&self.config, &self.sdk).await?;
+        pool.set_connect_options(self.config.connect_options(Some(&token)));
         *refreshed_at = Some(Instant::now());
         Ok(())
     }
+}
+
+/// Signs an RDS IAM auth token (a presigned `connect` URL) with the SDK's credentials.
+/// Local signing, no network call.
+async fn auth_token(config: &DbConfig, sdk: &aws_config::SdkConfig) -> Result<String, Error> {
+    let unsigned = |e| Error::Unavailable(format!("cannot sign an RDS auth token: {e}"));
+    let token_config = aws_sdk_rds::auth_token::Config::builder()
+        .hostname(&config.host)
+        .port(u64::from(config.port))
+        .username(&config.username)
+        .build()
+        .map_err(unsigned)?;
+    let token = aws_sdk_rds::auth_token::AuthTokenGenerator::new(token_config)
+        .auth_token(sdk)
+        .await
+        .map_err(unsigned)?;
+    Ok(token.as_str().to_owned())
 }
 
 fn pool_options(max_connections: u32) -> MySqlPoolOptions {
@@ -106,4 +114,35 @@ fn pool_options(max_connections: u32) -> MySqlPoolOptions {
         .idle_timeout(IDLE_TIMEOUT)
         .max_lifetime(Duration::from_secs(30 * 60))
         .test_before_acquire(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+
+    #[tokio::test]
+    async fn iam_tokens_are_presigned_connect_urls_for_the_configured_user() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .time_source(aws_smithy_async::time::SystemTimeSource::new())
+            .region(aws_config::Region::new("ap-northeast-2"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            )))
+            .build();
+        let mut config = DbConfig::from_url("mysql://wadot@db.example.com:3306/waffledotcom")
+            .expect("valid URL");
+        config.iam_auth = true;
+        let token = auth_token(&config, &sdk).await.expect("a token");
+        assert!(token.starts_with("db.example.com:3306/?Action=connect&DBUser=wadot"), "{token}");
+        assert!(token.contains("X-Amz-Signature="), "{token}");
+        assert!(token.contains("X-Amz-Credential=AKIDEXAMPLE"), "{token}");
+        assert!(!token.contains("secret"), "the secret key signs, it is not sent");
+    }
 }

@@ -1,0 +1,1049 @@
+//! Schema revisions against a real MariaDB: the contract of "Migrations" in API.md.
+//!
+//! Every test gets a fresh database (`testkit::TestDb`) on the server in `DATABASE_URL`.
+//! Schemas are compared as `information_schema` shows them (see [`Schema`]), rows as
+//! text (see [`Contents`]).
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::migrations::{self, Command, MigrateError, Status, Target};
+use sqlx::mysql::MySqlRow;
+use sqlx::{Column, MySqlConnection, Row};
+use testkit::{LambdaProcess, Outcome, RuntimeApi, TestDb};
+
+/// What `alembic upgrade f2b7ce2c8874` ran on the old server's database.
+const ALEMBIC_F2B7CE2C8874: &str = include_str!("fixtures/alembic_f2b7ce2c8874.sql");
+/// What `alembic upgrade c8dea6766159` then ran.
+const ALEMBIC_C8DEA6766159: &str = include_str!("fixtures/alembic_c8dea6766159.sql");
+
+/// The old server's tables, sorted by name.
+const ALEMBIC_TABLES: [&str; 6] = [
+    "position",
+    "position_user_association",
+    "sns_account",
+    "team",
+    "team_user_association",
+    "user",
+];
+
+/// Tables that record revisions rather than hold data.
+const BOOKKEEPING: [&str; 2] = ["alembic_version", "schema_migrations"];
+
+#[tokio::test]
+async fn upgrade_downgrade_upgrade_leaves_the_same_schema() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+
+    let status = upgrade(&mut conn, Target::Head)
+        .await
+        .expect("upgrade to head");
+    assert_eq!(status, at_head());
+    let at_head_schema = schema(&mut conn).await.without(&["schema_migrations"]);
+    assert_eq!(at_head_schema.table_names(), ALEMBIC_TABLES);
+    assert!(at_head_schema.has_column("user", "generation"));
+
+    let status = downgrade(&mut conn, Target::Base)
+        .await
+        .expect("downgrade to base");
+    assert_eq!(status, at_base());
+    assert_eq!(schema(&mut conn).await.table_names(), ["schema_migrations"]);
+    assert_eq!(recorded(&mut conn).await, []);
+
+    let status = upgrade(&mut conn, Target::Head)
+        .await
+        .expect("upgrade to head again");
+    assert_eq!(status, at_head());
+    assert_same_schema(
+        &schema(&mut conn).await.without(&["schema_migrations"]),
+        &at_head_schema,
+        "after base and back",
+    );
+}
+
+#[tokio::test]
+async fn revisions_one_and_two_reproduce_the_alembic_schema() {
+    let alembic_db = TestDb::new().await;
+    let ours_db = TestDb::new().await;
+    let mut alembic = alembic_db.connect().await;
+    let mut ours = ours_db.connect().await;
+
+    as_old_server(&alembic_db, ALEMBIC_F2B7CE2C8874).await;
+    upgrade(&mut ours, Target::Version(1))
+        .await
+        .expect("upgrade to revision 1");
+    let alembic_schema = schema(&mut alembic).await.without(&BOOKKEEPING);
+    assert_eq!(alembic_schema.table_names(), ALEMBIC_TABLES);
+    assert!(!alembic_schema.has_column("user", "generation"));
+    assert_same_schema(
+        &schema(&mut ours).await.without(&BOOKKEEPING),
+        &alembic_schema,
+        "at revision 1 and f2b7ce2c8874",
+    );
+
+    as_old_server(&alembic_db, ALEMBIC_C8DEA6766159).await;
+    upgrade(&mut ours, Target::Version(2))
+        .await
+        .expect("upgrade to revision 2");
+    let alembic_schema = schema(&mut alembic).await.without(&BOOKKEEPING);
+    assert_eq!(alembic_schema.table_names(), ALEMBIC_TABLES);
+    assert!(alembic_schema.has_column("user", "generation"));
+    assert_same_schema(
+        &schema(&mut ours).await.without(&BOOKKEEPING),
+        &alembic_schema,
+        "at revision 2 and c8dea6766159",
+    );
+}
+
+#[tokio::test]
+async fn takes_over_an_alembic_database_at_f2b7ce2c8874() {
+    let db = TestDb::new().await;
+    as_old_server(&db, ALEMBIC_F2B7CE2C8874).await;
+    as_old_server(&db, ROWS_THE_OLD_SERVER_WROTE).await;
+    let mut conn = db.connect().await;
+    assert_eq!(alembic_version(&mut conn).await, ["f2b7ce2c8874"]);
+    let before = contents(&mut conn).await;
+    assert_eq!(
+        status(&mut conn)
+            .await
+            .expect("status before the take-over"),
+        at_version(1)
+    );
+
+    let status_after = upgrade(&mut conn, Target::Head)
+        .await
+        .expect("take over and upgrade");
+
+    assert_eq!(status_after, at_head());
+    assert_eq!(
+        status(&mut conn).await.expect("status after the take-over"),
+        at_head()
+    );
+    assert_eq!(
+        recorded(&mut conn).await,
+        [
+            (1, "alembic".to_owned(), true),
+            (2, "migrate".to_owned(), true)
+        ]
+    );
+    let mut after = contents(&mut conn).await;
+    for user in after.get_mut("user").expect("the user table") {
+        // Revision 2 added the column; nobody has filled it in yet.
+        assert_eq!(user.remove("generation"), Some(None), "{user:?}");
+    }
+    assert_eq!(after, before, "every row survives the take-over unchanged");
+    assert_user_names_keep_their_korean_and_emoji(&mut conn).await;
+    assert_same_schema(
+        &schema(&mut conn).await.without(&BOOKKEEPING),
+        &head_schema().await,
+        "after the take-over",
+    );
+
+    assert_goes_to_base_and_back(&mut conn).await;
+}
+
+#[tokio::test]
+async fn takes_over_an_alembic_database_at_c8dea6766159() {
+    let db = TestDb::new().await;
+    as_old_server(&db, ALEMBIC_F2B7CE2C8874).await;
+    as_old_server(&db, ALEMBIC_C8DEA6766159).await;
+    as_old_server(&db, ROWS_THE_OLD_SERVER_WROTE).await;
+    as_old_server(
+        &db,
+        "UPDATE user SET generation = '20.5' WHERE id = 1;
+         UPDATE user SET generation = '21기' WHERE id = 9;",
+    )
+    .await;
+    let mut conn = db.connect().await;
+    assert_eq!(alembic_version(&mut conn).await, ["c8dea6766159"]);
+    let before = contents(&mut conn).await;
+    assert_eq!(
+        status(&mut conn)
+            .await
+            .expect("status before the take-over"),
+        at_version(2)
+    );
+
+    let status_after = upgrade(&mut conn, Target::Head)
+        .await
+        .expect("take over and upgrade");
+
+    assert_eq!(status_after, at_head());
+    assert_eq!(
+        status(&mut conn).await.expect("status after the take-over"),
+        at_head()
+    );
+    assert_eq!(
+        recorded(&mut conn).await,
+        [
+            (1, "alembic".to_owned(), true),
+            (2, "alembic".to_owned(), true)
+        ]
+    );
+    let after = contents(&mut conn).await;
+    assert_eq!(after, before, "every row survives the take-over unchanged");
+    let generations: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, generation FROM user ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("read generations");
+    assert_eq!(
+        generations,
+        [
+            (1, Some("20.5".to_owned())),
+            (2, None),
+            (9, Some("21기".to_owned()))
+        ]
+    );
+    assert_user_names_keep_their_korean_and_emoji(&mut conn).await;
+    assert_same_schema(
+        &schema(&mut conn).await.without(&BOOKKEEPING),
+        &head_schema().await,
+        "after the take-over",
+    );
+
+    assert_goes_to_base_and_back(&mut conn).await;
+}
+
+#[tokio::test]
+async fn refuses_an_unknown_alembic_revision_and_changes_nothing() {
+    let db = TestDb::new().await;
+    as_old_server(&db, ALEMBIC_F2B7CE2C8874).await;
+    as_old_server(&db, ALEMBIC_C8DEA6766159).await;
+    as_old_server(&db, ROWS_THE_OLD_SERVER_WROTE).await;
+    // A revision the old server made after this code was written.
+    as_old_server(
+        &db,
+        "UPDATE alembic_version SET version_num = '0123456789ab'",
+    )
+    .await;
+    let mut conn = db.connect().await;
+    let schema_before = schema(&mut conn).await;
+    let rows_before = contents(&mut conn).await;
+    assert!(
+        !schema_before
+            .table_names()
+            .contains(&"schema_migrations".to_owned())
+    );
+
+    for (command, result) in [
+        ("upgrade", upgrade(&mut conn, Target::Head).await),
+        ("upgrade 1", upgrade(&mut conn, Target::Version(1)).await),
+        ("downgrade", downgrade(&mut conn, Target::Base).await),
+        ("status", status(&mut conn).await),
+    ] {
+        let error = result.expect_err(command);
+        assert!(
+            matches!(&error, MigrateError::UnknownAlembicRevision(rev) if rev == "0123456789ab"),
+            "{command}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("0123456789ab"), "{command}: {message}");
+        assert!(
+            message.contains("Nothing was changed"),
+            "{command}: {message}"
+        );
+    }
+
+    assert_same_schema(
+        &schema(&mut conn).await,
+        &schema_before,
+        "after the refusals",
+    );
+    assert_eq!(contents(&mut conn).await, rows_before, "no row is touched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upgrades_apply_each_revision_once() {
+    let db = TestDb::new().await;
+    let mut first = db.connect().await;
+    let mut second = db.connect().await;
+
+    // Both ask for the lock before either has an answer; the server serialises them.
+    let (first, second) = tokio::join!(
+        upgrade(&mut first, Target::Head),
+        upgrade(&mut second, Target::Head)
+    );
+
+    assert_eq!(first.expect("the first concurrent upgrade"), at_head());
+    assert_eq!(second.expect("the second concurrent upgrade"), at_head());
+    let mut conn = db.connect().await;
+    let expected: Vec<(i64, String, bool)> = all_versions()
+        .into_iter()
+        .map(|v| (v, "migrate".to_owned(), true))
+        .collect();
+    assert_eq!(recorded(&mut conn).await, expected);
+    assert_same_schema(
+        &schema(&mut conn).await.without(&["schema_migrations"]),
+        &head_schema().await,
+        "after concurrent upgrades",
+    );
+}
+
+#[tokio::test]
+async fn a_run_waits_while_another_holds_the_migration_lock() {
+    let db = TestDb::new().await;
+    let mut holder = db.connect().await;
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT GET_LOCK('waffledotcom.schema_migrations', 60)")
+            .fetch_one(&mut holder)
+            .await
+            .expect("take the migration lock");
+    assert_eq!(locked, Some(1));
+
+    let mut conn = db.connect().await;
+    let finished = Cell::new(false);
+    let run = async {
+        let result = upgrade(&mut conn, Target::Head).await;
+        finished.set(true);
+        result
+    };
+    let hold_then_release = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !finished.get(),
+            "the upgrade ran while another run held the lock"
+        );
+        assert_eq!(
+            schema(&mut holder).await.table_names(),
+            Vec::<String>::new()
+        );
+        sqlx::query("SELECT RELEASE_LOCK('waffledotcom.schema_migrations')")
+            .execute(&mut holder)
+            .await
+            .expect("release the migration lock");
+    };
+    let (status, ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(run, hold_then_release)
+    })
+    .await
+    .expect("the upgrade goes on once the lock is free");
+    assert_eq!(status.expect("upgrade to head"), at_head());
+}
+
+#[tokio::test]
+async fn a_revision_that_failed_halfway_blocks_further_runs() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    upgrade(&mut conn, Target::Version(1))
+        .await
+        .expect("upgrade to revision 1");
+    // Someone added the column by hand, so revision 2 fails on it.
+    execute(
+        &mut conn,
+        "ALTER TABLE user ADD COLUMN generation VARCHAR(30) NULL",
+    )
+    .await;
+
+    let error = upgrade(&mut conn, Target::Head)
+        .await
+        .expect_err("revision 2 fails");
+    assert!(
+        matches!(error, MigrateError::Revision { version: 2, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        recorded(&mut conn).await,
+        [
+            (1, "migrate".to_owned(), true),
+            (2, "migrate".to_owned(), false)
+        ]
+    );
+
+    for (command, result) in [
+        ("upgrade", upgrade(&mut conn, Target::Head).await),
+        ("downgrade", downgrade(&mut conn, Target::Base).await),
+    ] {
+        let error = result.expect_err(command);
+        assert!(
+            matches!(error, MigrateError::Dirty { version: 2 }),
+            "{command}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("UPDATE schema_migrations SET success = 1 WHERE version = 2"),
+            "{command}: {message}"
+        );
+    }
+    let dirty = Status {
+        current: Some(1),
+        applied: vec![1],
+        pending: vec![],
+        dirty: Some(2),
+    };
+    assert_eq!(
+        status(&mut conn).await.expect("status of a dirty database"),
+        dirty
+    );
+    assert!(
+        has_column(&mut conn, "user", "generation").await,
+        "nothing was undone"
+    );
+
+    // The repair the message describes: the column is there, so revision 2 is complete.
+    execute(
+        &mut conn,
+        "UPDATE schema_migrations SET success = 1 WHERE version = 2",
+    )
+    .await;
+    assert_eq!(
+        status(&mut conn).await.expect("status after the repair"),
+        at_head()
+    );
+    assert_eq!(
+        upgrade(&mut conn, Target::Head)
+            .await
+            .expect("upgrade after the repair"),
+        at_head()
+    );
+}
+
+#[tokio::test]
+async fn a_revision_that_fails_midway_is_recorded_as_dirty() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    // A leftover table: revision 1 creates `position`, then fails on `team`.
+    execute(&mut conn, "CREATE TABLE team (id INT PRIMARY KEY)").await;
+
+    let error = upgrade(&mut conn, Target::Head)
+        .await
+        .expect_err("revision 1 fails");
+    assert!(
+        matches!(error, MigrateError::Revision { version: 1, .. }),
+        "{error:?}"
+    );
+    assert!(
+        has_column(&mut conn, "position", "name").await,
+        "revision 1 ran up to `team`"
+    );
+    assert!(
+        !has_column(&mut conn, "user", "id").await,
+        "revision 1 stopped at `team`"
+    );
+    assert_eq!(
+        recorded(&mut conn).await,
+        [(1, "migrate".to_owned(), false)]
+    );
+
+    let error = upgrade(&mut conn, Target::Head)
+        .await
+        .expect_err("a dirty database");
+    assert!(
+        matches!(error, MigrateError::Dirty { version: 1 }),
+        "{error:?}"
+    );
+    let dirty = Status {
+        current: None,
+        applied: vec![],
+        pending: all_versions().into_iter().filter(|&v| v != 1).collect(),
+        dirty: Some(1),
+    };
+    assert_eq!(
+        status(&mut conn).await.expect("status of a dirty database"),
+        dirty
+    );
+
+    // The other repair the message describes: undo by hand, forget the revision.
+    execute(
+        &mut conn,
+        "DROP TABLE position; DROP TABLE team; DELETE FROM schema_migrations WHERE version = 1;",
+    )
+    .await;
+    assert_eq!(
+        upgrade(&mut conn, Target::Head)
+            .await
+            .expect("upgrade after the repair"),
+        at_head()
+    );
+}
+
+#[tokio::test]
+async fn upgrade_to_a_version_and_downgrade_to_a_version() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+
+    let status_at_1 = upgrade(&mut conn, Target::Version(1))
+        .await
+        .expect("upgrade to 1");
+    assert_eq!(status_at_1, at_version(1));
+    assert_eq!(status_at_1.pending, all_versions()[1..]);
+    assert!(!has_column(&mut conn, "user", "generation").await);
+    assert_eq!(
+        upgrade(&mut conn, Target::Version(1))
+            .await
+            .expect("upgrade to 1 again"),
+        at_version(1),
+        "upgrading to the current revision changes nothing"
+    );
+
+    assert_eq!(
+        upgrade(&mut conn, Target::Version(2))
+            .await
+            .expect("upgrade to 2"),
+        at_version(2)
+    );
+    assert!(has_column(&mut conn, "user", "generation").await);
+    assert_eq!(
+        upgrade(&mut conn, Target::Head)
+            .await
+            .expect("upgrade to head"),
+        at_head()
+    );
+
+    let error = upgrade(&mut conn, Target::Version(1))
+        .await
+        .expect_err("upgrade below current");
+    assert!(
+        matches!(error, MigrateError::TargetBelowCurrent { target: 1, current } if current == migrations::head()),
+        "{error:?}"
+    );
+
+    assert_eq!(
+        downgrade(&mut conn, Target::Version(1))
+            .await
+            .expect("downgrade to 1"),
+        at_version(1)
+    );
+    assert!(!has_column(&mut conn, "user", "generation").await);
+    let error = downgrade(&mut conn, Target::Version(2))
+        .await
+        .expect_err("downgrade above current");
+    assert!(
+        matches!(
+            error,
+            MigrateError::TargetAboveCurrent {
+                target: 2,
+                current: 1
+            }
+        ),
+        "{error:?}"
+    );
+
+    let schema_at_1 = schema(&mut conn).await;
+    for (command, result) in [
+        (
+            "upgrade 999",
+            upgrade(&mut conn, Target::Version(999)).await,
+        ),
+        (
+            "downgrade 999",
+            downgrade(&mut conn, Target::Version(999)).await,
+        ),
+    ] {
+        let error = result.expect_err(command);
+        assert!(
+            matches!(&error, MigrateError::UnknownRevision(999, known) if *known == all_versions()),
+            "{command}: {error:?}"
+        );
+        assert!(error.to_string().contains("999"), "{command}: {error}");
+    }
+    assert_same_schema(
+        &schema(&mut conn).await,
+        &schema_at_1,
+        "after the refused targets",
+    );
+    assert_eq!(status(&mut conn).await.expect("status"), at_version(1));
+
+    assert_eq!(
+        downgrade(&mut conn, Target::Version(0))
+            .await
+            .expect("downgrade to 0"),
+        at_base()
+    );
+    assert_eq!(schema(&mut conn).await.table_names(), ["schema_migrations"]);
+}
+
+#[tokio::test]
+async fn binary_answers_lambda_runtime_api_invocations() {
+    let db = TestDb::new().await;
+    let runtime = RuntimeApi::start().await;
+    let mut function = LambdaProcess::spawn(
+        env!("CARGO_BIN_EXE_migrate"),
+        &runtime,
+        &[("DATABASE_URL", &db.url)],
+    );
+
+    let answer = runtime.invoke(json!({"command": "status"})).await;
+    assert_eq!(
+        answer,
+        Outcome::Response(status_json(&at_base())),
+        "{}",
+        function.logs()
+    );
+
+    let answer = runtime
+        .invoke(json!({"command": "upgrade", "target": "head"}))
+        .await;
+    assert_eq!(
+        answer,
+        Outcome::Response(status_json(&at_head())),
+        "{}",
+        function.logs()
+    );
+    assert_eq!(answer.response()["current"], json!(migrations::head()));
+
+    let answer = runtime
+        .invoke(json!({"command": "status"}))
+        .await
+        .response();
+    assert_eq!(answer["pending"], json!([]));
+    assert_eq!(answer, status_json(&at_head()));
+
+    match runtime.invoke(json!({"command": "explode"})).await {
+        Outcome::Error(error) => {
+            assert_eq!(error["errorType"], "InvalidCommand", "{error}");
+            let message = error["errorMessage"].as_str().unwrap_or_default();
+            assert!(message.contains("explode"), "{message}");
+        }
+        other => panic!("expected an error for an invalid command, got {other:?}"),
+    }
+    assert!(
+        function.is_running(),
+        "an invalid event must not end the process"
+    );
+
+    match runtime
+        .invoke(json!({"command": "downgrade", "target": 999}))
+        .await
+    {
+        Outcome::Error(error) => {
+            assert_eq!(error["errorType"], "MigrationFailed", "{error}");
+            let message = error["errorMessage"].as_str().unwrap_or_default();
+            assert!(message.contains("999"), "{message}");
+        }
+        other => panic!("expected an error for an unknown revision, got {other:?}"),
+    }
+    assert!(
+        function.is_running(),
+        "a failed migration must not end the process"
+    );
+
+    let answer = runtime
+        .invoke(json!({"command": "downgrade", "target": 1}))
+        .await;
+    assert_eq!(
+        answer,
+        Outcome::Response(status_json(&at_version(1))),
+        "{}",
+        function.logs()
+    );
+}
+
+#[tokio::test]
+async fn command_line_prints_status_json_and_fails_with_nonzero_exit() {
+    let db = TestDb::new().await;
+
+    let output = command_line(&db, &["status"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let printed = stdout_json(&output);
+    assert_eq!(printed["pending"], json!(all_versions()));
+    assert_eq!(printed, status_json(&at_base()));
+
+    let output = command_line(&db, &["upgrade", "head"]).await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout_json(&output)["current"], json!(migrations::head()));
+    let mut conn = db.connect().await;
+    assert_eq!(status(&mut conn).await.expect("status"), at_head());
+
+    let output = command_line(&db, &["downgrade", "999"]).await;
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("999"),
+        "{output:?}"
+    );
+    assert_eq!(
+        status(&mut conn).await.expect("status"),
+        at_head(),
+        "nothing was downgraded"
+    );
+
+    let output = command_line(&db, &[]).await;
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("usage"),
+        "{output:?}"
+    );
+    assert!(output.stdout.is_empty(), "{output:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn all_versions() -> Vec<i64> {
+    migrations::revisions().iter().map(|r| r.version).collect()
+}
+
+/// The status at `version`, with nothing dirty.
+fn at_version(version: i64) -> Status {
+    let (applied, pending) = all_versions().into_iter().partition(|&v| v <= version);
+    Status {
+        current: Some(version).filter(|&v| v > 0),
+        applied,
+        pending,
+        dirty: None,
+    }
+}
+
+fn at_head() -> Status {
+    at_version(migrations::head())
+}
+
+fn at_base() -> Status {
+    at_version(0)
+}
+
+fn status_json(status: &Status) -> Value {
+    serde_json::to_value(status).expect("a status serialises")
+}
+
+async fn upgrade(conn: &mut MySqlConnection, target: Target) -> Result<Status, MigrateError> {
+    migrations::run(conn, &Command::Upgrade { target }).await
+}
+
+async fn downgrade(conn: &mut MySqlConnection, target: Target) -> Result<Status, MigrateError> {
+    migrations::run(conn, &Command::Downgrade { target }).await
+}
+
+async fn status(conn: &mut MySqlConnection) -> Result<Status, MigrateError> {
+    migrations::run(conn, &Command::Status).await
+}
+
+/// Runs one or more SQL statements.
+async fn execute(conn: &mut MySqlConnection, sql: &str) {
+    sqlx::raw_sql(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}\nfailed: {e}"));
+}
+
+/// The rows of `schema_migrations`: version, source, success.
+async fn recorded(conn: &mut MySqlConnection) -> Vec<(i64, String, bool)> {
+    sqlx::query_as("SELECT version, source, success FROM schema_migrations ORDER BY version")
+        .fetch_all(conn)
+        .await
+        .expect("read schema_migrations")
+}
+
+async fn alembic_version(conn: &mut MySqlConnection) -> Vec<String> {
+    sqlx::query_scalar("SELECT version_num FROM alembic_version")
+        .fetch_all(conn)
+        .await
+        .expect("read alembic_version")
+}
+
+async fn has_column(conn: &mut MySqlConnection, table: &str, column: &str) -> bool {
+    schema(conn).await.has_column(table, column)
+}
+
+/// The schema at head as a fresh database gets it, without the bookkeeping tables.
+async fn head_schema() -> Schema {
+    let db = TestDb::migrated().await;
+    let mut conn = db.connect().await;
+    schema(&mut conn).await.without(&BOOKKEEPING)
+}
+
+/// After a take-over: down to base (which drops `alembic_version` too) and up again
+/// give the schema of a fresh database.
+async fn assert_goes_to_base_and_back(conn: &mut MySqlConnection) {
+    assert_eq!(
+        downgrade(conn, Target::Base)
+            .await
+            .expect("downgrade to base"),
+        at_base()
+    );
+    assert_eq!(schema(conn).await.table_names(), ["schema_migrations"]);
+    assert_eq!(recorded(conn).await, []);
+    assert_eq!(
+        upgrade(conn, Target::Head)
+            .await
+            .expect("upgrade to head again"),
+        at_head()
+    );
+    assert_same_schema(
+        &schema(conn).await.without(&["schema_migrations"]),
+        &head_schema().await,
+        "after base and back",
+    );
+}
+
+/// Runs `sql` on a connection like the old server's (mysqlclient under SQLAlchemy): in
+/// the server's default sql_mode. sqlx asks for IGNORE_SPACE, under which alembic's
+/// unquoted `position (` and `user (` parse as the functions POSITION() and USER().
+async fn as_old_server(db: &TestDb, sql: &str) {
+    let mut conn = db.connect().await;
+    execute(&mut conn, "SET SESSION sql_mode = @@GLOBAL.sql_mode").await;
+    execute(&mut conn, sql).await;
+}
+
+/// Rows in every table of the old schema, as the old server would have written them:
+/// Korean text and emoji included, which only utf8mb4 keeps.
+const ROWS_THE_OLD_SERVER_WROTE: &str = "
+INSERT INTO position (id, name) VALUES (1, 'frontend'), (2, 'backend'), (5, '디자이너');
+INSERT INTO team (id, name, introduction)
+    VALUES (1, '와플스튜디오', '서울대 컴퓨터공학부 동아리 🧇'), (3, 'infra', NULL);
+INSERT INTO user (id, sso_id, username, image_url, first_name, last_name, department,
+        college, phone_number, github_id, github_email, slack_id, slack_email,
+        notion_email, apple_email, is_rookie, is_member, is_active, is_admin, introduction)
+    VALUES
+    (1, 'sso-1', 'waffle', 'https://example.com/waffle.png', '와플', '김🧇', '컴퓨터공학부',
+     '공과대학', '010-1234-5678', 'waffle-gh', 'waffle@example.com', 'U0001',
+     'waffle@wafflestudio.com', 'waffle@notion.so', 'waffle@icloud.com', 0, 1, 1, 1,
+     '안녕하세요! 🍓🧇'),
+    (2, NULL, NULL, NULL, 'Ada', 'Lovelace', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, 1, 0, 1, 0, NULL),
+    (9, 'sso-9', '🐣', NULL, '루키', '박', NULL, NULL, NULL, NULL, NULL, 'U0009', NULL, NULL,
+     NULL, 1, 1, 0, 0, '');
+INSERT INTO position_user_association (position_id, user_id) VALUES (1, 1), (2, 1), (5, 9);
+INSERT INTO sns_account (id, user_id, name, url)
+    VALUES (1, 1, 'github', 'https://github.com/waffle'), (4, 9, '인스타', 'https://instagram.com/🐣');
+INSERT INTO team_user_association (team_id, user_id) VALUES (1, 1), (1, 9), (3, 2);
+";
+
+async fn assert_user_names_keep_their_korean_and_emoji(conn: &mut MySqlConnection) {
+    let names: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT first_name, last_name, username FROM user ORDER BY id")
+            .fetch_all(conn)
+            .await
+            .expect("read user names");
+    assert_eq!(
+        names,
+        [
+            (
+                "와플".to_owned(),
+                "김🧇".to_owned(),
+                Some("waffle".to_owned())
+            ),
+            ("Ada".to_owned(), "Lovelace".to_owned(), None),
+            ("루키".to_owned(), "박".to_owned(), Some("🐣".to_owned())),
+        ]
+    );
+}
+
+/// Runs the `migrate` binary as a command line on `db`.
+async fn command_line(db: &TestDb, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"));
+    command
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+        .env_remove("APP_ENV");
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the blocking task ran")
+        .expect("run the migrate binary")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {output:?}"))
+}
+
+/// Every table's rows (`schema_migrations` aside), each row column → value as text,
+/// sorted so that insertion order does not matter.
+type Contents = BTreeMap<String, Vec<BTreeMap<String, Option<String>>>>;
+
+async fn contents(conn: &mut MySqlConnection) -> Contents {
+    let tables = schema(conn)
+        .await
+        .without(&["schema_migrations"])
+        .table_names();
+    let mut contents = Contents::new();
+    for table in tables {
+        let rows = sqlx::query(&format!("SELECT * FROM `{table}`"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_else(|e| panic!("read {table}: {e}"));
+        let mut rows: Vec<BTreeMap<String, Option<String>>> = rows
+            .iter()
+            .map(|row| {
+                row.columns()
+                    .iter()
+                    .map(|column| (column.name().to_owned(), text(row, column.ordinal())))
+                    .collect()
+            })
+            .collect();
+        rows.sort();
+        contents.insert(table, rows);
+    }
+    contents
+}
+
+/// What revisions define, per table, as `information_schema` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Schema {
+    tables: BTreeMap<String, TableSchema>,
+}
+
+type TextRow = Vec<Option<String>>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TableSchema {
+    /// TABLE_COLLATION, ENGINE.
+    options: TextRow,
+    /// COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA,
+    /// CHARACTER_SET_NAME, COLLATION_NAME.
+    columns: Vec<TextRow>,
+    /// INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME.
+    indexes: Vec<TextRow>,
+    /// CONSTRAINT_NAME, CONSTRAINT_TYPE, and for foreign keys UPDATE_RULE, DELETE_RULE.
+    constraints: Vec<TextRow>,
+    /// CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION, REFERENCED_TABLE_NAME,
+    /// REFERENCED_COLUMN_NAME: the columns of keys, and what foreign keys point at.
+    key_columns: Vec<TextRow>,
+}
+
+/// Fails with the rows that differ, table by table, rather than two schemas in full.
+#[track_caller]
+fn assert_same_schema(actual: &Schema, expected: &Schema, what: &str) {
+    if actual == expected {
+        return;
+    }
+    let mut names: Vec<&String> = actual.tables.keys().chain(expected.tables.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut report = String::new();
+    for name in names {
+        let parts = |schema: &Schema| {
+            schema
+                .tables
+                .get(name)
+                .map(TableSchema::lines)
+                .unwrap_or_default()
+        };
+        let (actual, expected) = (parts(actual), parts(expected));
+        for line in actual.iter().filter(|l| !expected.contains(l)) {
+            report.push_str(&format!("  {name}: only in actual:   {line}\n"));
+        }
+        for line in expected.iter().filter(|l| !actual.contains(l)) {
+            report.push_str(&format!("  {name}: only in expected: {line}\n"));
+        }
+    }
+    if report.is_empty() {
+        // The same rows in another order or number.
+        report = format!("  actual:   {actual:?}\n  expected: {expected:?}\n");
+    }
+    panic!("{what}: the schemas differ\n{report}");
+}
+
+impl TableSchema {
+    /// Every row of every part, as `part: value | value | ...`.
+    fn lines(&self) -> Vec<String> {
+        let parts = [
+            ("table", std::slice::from_ref(&self.options)),
+            ("column", &self.columns[..]),
+            ("index", &self.indexes[..]),
+            ("constraint", &self.constraints[..]),
+            ("key column", &self.key_columns[..]),
+        ];
+        parts
+            .iter()
+            .flat_map(|(part, rows)| {
+                rows.iter().map(move |row| {
+                    let values: Vec<&str> =
+                        row.iter().map(|v| v.as_deref().unwrap_or("∅")).collect();
+                    format!("{part}: {}", values.join(" | "))
+                })
+            })
+            .collect()
+    }
+}
+
+impl Schema {
+    fn without(mut self, tables: &[&str]) -> Self {
+        self.tables
+            .retain(|name, _| !tables.contains(&name.as_str()));
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    fn has_column(&self, table: &str, column: &str) -> bool {
+        self.tables.get(table).is_some_and(|t| {
+            t.columns
+                .iter()
+                .any(|c| c.first() == Some(&Some(column.to_owned())))
+        })
+    }
+}
+
+async fn schema(conn: &mut MySqlConnection) -> Schema {
+    const TABLES: &str = "SELECT TABLE_NAME, TABLE_COLLATION, ENGINE FROM information_schema.TABLES
+        WHERE TABLE_SCHEMA = DATABASE()";
+    const COLUMNS: &str = "SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE,
+            IS_NULLABLE, COLUMN_DEFAULT, EXTRA, CHARACTER_SET_NAME, COLLATION_NAME
+        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()
+        ORDER BY TABLE_NAME, ORDINAL_POSITION";
+    const INDEXES: &str = "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME
+        FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()
+        ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
+    const CONSTRAINTS: &str = "SELECT t.TABLE_NAME, t.CONSTRAINT_NAME, t.CONSTRAINT_TYPE,
+            r.UPDATE_RULE, r.DELETE_RULE
+        FROM information_schema.TABLE_CONSTRAINTS t
+        LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+            ON r.CONSTRAINT_SCHEMA = t.CONSTRAINT_SCHEMA AND r.TABLE_NAME = t.TABLE_NAME
+            AND r.CONSTRAINT_NAME = t.CONSTRAINT_NAME
+        WHERE t.TABLE_SCHEMA = DATABASE()
+        ORDER BY t.TABLE_NAME, t.CONSTRAINT_NAME";
+    const KEY_COLUMNS: &str = "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION,
+            REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME
+        FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE()
+        ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION";
+
+    let mut schema = Schema::default();
+    for (table, options) in text_rows(conn, TABLES).await {
+        schema.tables.entry(table).or_default().options = options;
+    }
+    let mut add = |rows: Vec<(String, TextRow)>,
+                   part: fn(&mut TableSchema) -> &mut Vec<TextRow>| {
+        for (table, row) in rows {
+            let table = schema
+                .tables
+                .get_mut(&table)
+                .unwrap_or_else(|| panic!("{table} is in information_schema.TABLES"));
+            part(table).push(row);
+        }
+    };
+    add(text_rows(conn, COLUMNS).await, |t| &mut t.columns);
+    add(text_rows(conn, INDEXES).await, |t| &mut t.indexes);
+    add(text_rows(conn, CONSTRAINTS).await, |t| &mut t.constraints);
+    add(text_rows(conn, KEY_COLUMNS).await, |t| &mut t.key_columns);
+    schema
+}
+
+/// The rows of `sql`, each split into its first column (a table name) and the rest.
+async fn text_rows(conn: &mut MySqlConnection, sql: &str) -> Vec<(String, TextRow)> {
+    let rows = sqlx::query(sql)
+        .fetch_all(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}\nfailed: {e}"));
+    rows.iter()
+        .map(|row| {
+            let mut values: TextRow = (0..row.len()).map(|i| text(row, i)).collect();
+            let table = values.remove(0).expect("a table name");
+            (table, values)
+        })
+        .collect()
+}
+
+/// A value as text, whatever its SQL type: strings as they are, numbers in decimal.
+fn text(row: &MySqlRow, index: usize) -> Option<String> {
+    if let Ok(value) = row.try_get::<Option<String>, _>(index) {
+        return value;
+    }
+    if let Ok(value) = row.try_get::<Option<i64>, _>(index) {
+        return value.map(|v| v.to_string());
+    }
+    if let Ok(value) = row.try_get::<Option<u64>, _>(index) {
+        return value.map(|v| v.to_string());
+    }
+    let bytes: Option<Vec<u8>> = row
+        .try_get(index)
+        .unwrap_or_else(|e| panic!("column {index} is neither text, a number nor bytes: {e}"));
+    bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
+}

@@ -1,0 +1,121 @@
+//! The shared HTTP plumbing: one error type mapped to statuses and `{"detail": ...}`
+//! bodies in one place, a panic guard, and identity from the authorizer context only.
+
+use axum::Router;
+use axum::routing::get;
+use http::StatusCode;
+use serde_json::json;
+use shared::{Error, FieldError, Identity, MaybeIdentity};
+use testkit::http::get as get_request;
+
+fn app() -> Router {
+    let routes = Router::new()
+        .route("/bad-request", get(|| async { Error::BadRequest("body is not valid JSON".into()) }))
+        .route("/unauthorized", get(|| async { Error::Unauthorized }))
+        .route("/forbidden", get(|| async { Error::Forbidden("admins only".into()) }))
+        .route("/conflict", get(|| async { Error::Conflict("username is already taken".into()) }))
+        .route(
+            "/invalid",
+            get(|| async {
+                Error::Validation(vec![
+                    FieldError::body("username", "must be 4 to 50 characters", "string_too_short"),
+                    FieldError::query("limit", "must be between 1 and 1000", "less_than_equal"),
+                ])
+            }),
+        )
+        .route(
+            "/internal",
+            get(|| async { Error::Internal(anyhow::anyhow!("table `user` is corrupt at /var/lib")) }),
+        )
+        .route("/unavailable", get(|| async { Error::Unavailable("database unavailable".into()) }))
+        .route("/panic", get(|| async { panic_on_purpose() }))
+        .route(
+            "/me",
+            get(|identity: Identity| async move { identity.sso_id }),
+        )
+        .route(
+            "/maybe",
+            get(|MaybeIdentity(identity): MaybeIdentity| async move {
+                identity.map_or_else(|| "anonymous".to_owned(), |i| i.sso_id)
+            }),
+        );
+    shared::http::finish(routes)
+}
+
+fn panic_on_purpose() -> &'static str {
+    let values: Vec<&str> = Vec::new();
+    values[0]
+}
+
+#[tokio::test]
+async fn each_error_has_its_status_and_a_detail() {
+    let app = app();
+    for (path, status, detail) in [
+        ("/bad-request", 400, json!("body is not valid JSON")),
+        ("/unauthorized", 401, json!("not authenticated")),
+        ("/forbidden", 403, json!("admins only")),
+        ("/conflict", 409, json!("username is already taken")),
+        ("/unavailable", 503, json!("database unavailable")),
+    ] {
+        let response = get_request(path).send(&app).await;
+        assert_eq!(response.status.as_u16(), status, "{path}");
+        assert_eq!(response.json(), json!({ "detail": detail }), "{path}");
+        assert_eq!(response.header("content-type"), Some("application/json"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn validation_errors_list_every_field_like_fastapi() {
+    let response = get_request("/invalid").send(&app()).await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.json(),
+        json!({"detail": [
+            {"loc": ["body", "username"], "msg": "must be 4 to 50 characters", "type": "string_too_short"},
+            {"loc": ["query", "limit"], "msg": "must be between 1 and 1000", "type": "less_than_equal"},
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn internal_errors_show_nothing_of_their_cause() {
+    let response = get_request("/internal").send(&app()).await;
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.json(), json!({"detail": "Internal server error"}));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_costs_one_500_not_the_process() {
+    let app = app();
+    let response = get_request("/panic").send(&app).await;
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.json(), json!({"detail": "Internal server error"}));
+    assert!(response.header("x-request-id").is_some());
+    assert_eq!(get_request("/maybe").send(&app).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn identity_comes_from_the_authorizer_context() {
+    let app = app();
+    let response = get_request("/me").as_user("1234").send(&app).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.bytes, b"1234");
+
+    let response = get_request("/me").send(&app).await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(response.json(), json!({"detail": "not authenticated"}));
+
+    let response = get_request("/maybe").send(&app).await;
+    assert_eq!(response.bytes, b"anonymous");
+}
+
+#[tokio::test]
+async fn headers_a_client_can_set_never_become_an_identity() {
+    let app = app();
+    for header in ["waffle-user-id", "x-waffle-user-id", "waffle_user_id"] {
+        let response = get_request("/me").header(header, "1").send(&app).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{header}");
+        let response = get_request("/maybe").header(header, "1").send(&app).await;
+        assert_eq!(response.bytes, b"anonymous", "{header}");
+    }
+}
