@@ -140,9 +140,15 @@ mod tests {
             .expect("valid URL");
         config.iam_auth = true;
         let token = auth_token(&config, &sdk).await.expect("a token");
-        assert!(token.starts_with("db.example.com:3306/?Action=connect&DBUser=wadot"), "{token}");
+        assert!(
+            token.starts_with("db.example.com:3306/?Action=connect&DBUser=wadot"),
+            "{token}"
+        );
         assert!(token.contains("X-Amz-Signature="), "{token}");
         assert!(token.contains("X-Amz-Credential=AKIDEXAMPLE"), "{token}");
-        assert!(!token.contains("secret"), "the secret key signs, it is not sent");
+        assert!(
+            !token.contains("secret"),
+            "the secret key signs, it is not sent"
+        );
     }
 }

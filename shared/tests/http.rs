@@ -10,10 +10,19 @@ use testkit::http::get as get_request;
 
 fn app() -> Router {
     let routes = Router::new()
-        .route("/bad-request", get(|| async { Error::BadRequest("body is not valid JSON".into()) }))
+        .route(
+            "/bad-request",
+            get(|| async { Error::BadRequest("body is not valid JSON".into()) }),
+        )
         .route("/unauthorized", get(|| async { Error::Unauthorized }))
-        .route("/forbidden", get(|| async { Error::Forbidden("admins only".into()) }))
-        .route("/conflict", get(|| async { Error::Conflict("username is already taken".into()) }))
+        .route(
+            "/forbidden",
+            get(|| async { Error::Forbidden("admins only".into()) }),
+        )
+        .route(
+            "/conflict",
+            get(|| async { Error::Conflict("username is already taken".into()) }),
+        )
         .route(
             "/invalid",
             get(|| async {
@@ -25,9 +34,14 @@ fn app() -> Router {
         )
         .route(
             "/internal",
-            get(|| async { Error::Internal(anyhow::anyhow!("table `user` is corrupt at /var/lib")) }),
+            get(|| async {
+                Error::Internal(anyhow::anyhow!("table `user` is corrupt at /var/lib"))
+            }),
         )
-        .route("/unavailable", get(|| async { Error::Unavailable("database unavailable".into()) }))
+        .route(
+            "/unavailable",
+            get(|| async { Error::Unavailable("database unavailable".into()) }),
+        )
         .route("/panic", get(|| async { panic_on_purpose() }))
         .route(
             "/me",
@@ -60,7 +74,11 @@ async fn each_error_has_its_status_and_a_detail() {
         let response = get_request(path).send(&app).await;
         assert_eq!(response.status.as_u16(), status, "{path}");
         assert_eq!(response.json(), json!({ "detail": detail }), "{path}");
-        assert_eq!(response.header("content-type"), Some("application/json"), "{path}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
     }
 }
 
@@ -91,7 +109,10 @@ async fn a_panicking_handler_costs_one_500_not_the_process() {
     assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(response.json(), json!({"detail": "Internal server error"}));
     assert!(response.header("x-request-id").is_some());
-    assert_eq!(get_request("/maybe").send(&app).await.status, StatusCode::OK);
+    assert_eq!(
+        get_request("/maybe").send(&app).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
