@@ -79,7 +79,8 @@ stop_private_db() {
   return 0
 }
 
-# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback).
+# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback) and
+# openapi-spec-validator (checks the docs function's OpenAPI document).
 ensure_python_tools() {
   local venv="$ROOT/target/venv"
   if [ ! -x "$venv/bin/moto_server" ]; then
@@ -91,5 +92,10 @@ ensure_python_tools() {
     log "installing moto[server] into target/venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' >&2
   fi
+  if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+    log "installing openapi-spec-validator into target/venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator>=0.7,<0.8' >&2
+  fi
   export MOTO_SERVER="$venv/bin/moto_server"
+  export OPENAPI_SPEC_VALIDATOR="$venv/bin/openapi-spec-validator"
 }

@@ -1,6 +1,9 @@
 //! The local server: every API function's routes on one port, behind the same shared
 //! layers as in Lambda, plus CORS (API Gateway's job when deployed).
 
+use std::sync::Arc;
+
+use authorizer::{KeyError, Verifier};
 use axum::Router;
 use http::{HeaderName, HeaderValue, Method, header};
 use shared::AppState;
@@ -11,10 +14,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub struct LocalSettings {
     /// Origins allowed to call the API from a browser (`CORS_ALLOW_ORIGINS`).
     pub cors_origins: Vec<String>,
+    /// The authorizer's check (`WAFFLE_JWT_PUBLIC_KEY`, `WAFFLE_JWT_ISSUER`). `None` when
+    /// no key is set: every request is anonymous, and one that carries a token gets 403.
+    pub verifier: Option<Arc<Verifier>>,
 }
 
 impl LocalSettings {
-    pub fn from_env() -> Self {
+    /// Fails when the key is set but unusable, or set without an issuer.
+    pub fn from_env() -> Result<Self, KeyError> {
         let cors_origins = std::env::var("CORS_ALLOW_ORIGINS")
             .unwrap_or_default()
             .split(',')
@@ -22,19 +29,39 @@ impl LocalSettings {
             .filter(|o| !o.is_empty())
             .map(str::to_owned)
             .collect();
-        Self { cors_origins }
+        let verifier = match authorizer::env_var(authorizer::PUBLIC_KEY_VAR)? {
+            Some(_) => Some(Arc::new(Verifier::from_env()?)),
+            None => {
+                tracing::warn!(
+                    "{} is not set: every request is anonymous, and any request with a token gets 403",
+                    authorizer::PUBLIC_KEY_VAR
+                );
+                None
+            }
+        };
+        Ok(Self {
+            cors_origins,
+            verifier,
+        })
     }
 }
 
 /// Every function's routes, merged.
 pub fn routes(state: AppState) -> Router {
-    Router::new().merge(health::router(state))
+    Router::new()
+        .merge(health::router(state.clone()))
+        .merge(users::router(state.clone()))
+        .merge(docs::router(state))
 }
 
 /// The whole local application.
 pub fn app(state: AppState, settings: &LocalSettings) -> Router {
     let cors = cors(&settings.cors_origins);
-    shared::http::finish_with(routes(state), |router| router.layer(cors))
+    // What API Gateway runs before every route; CORS outside it, so that a 403 is
+    // readable cross-origin and preflights (which carry no token) never reach it.
+    let auth =
+        axum::middleware::from_fn_with_state(settings.verifier.clone(), authorizer::middleware);
+    shared::http::finish_with(routes(state), |router| router.layer(auth).layer(cors))
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

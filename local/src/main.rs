@@ -4,13 +4,16 @@ use shared::migrations::{self, Command, Target};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();
+    // First, so that a bad key stops the start before any database work.
+    let settings = local::LocalSettings::from_env().inspect_err(|error| {
+        tracing::error!(%error, "cannot start: configuration failed");
+    })?;
     let mut config = shared::Config::load().await?;
     // One process serves every function here: give it a pool to match.
     if std::env::var_os("DB_MAX_CONNECTIONS").is_none() {
         config.database.max_connections = 16;
     }
     let state = shared::AppState::new(config).await;
-    let settings = local::LocalSettings::from_env();
 
     // The local server keeps its database at head, as a deploy would.
     let pool = state.db.pool().await?;

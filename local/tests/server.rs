@@ -3,9 +3,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde_json::json;
 use shared::migrations;
 use testkit::TestDb;
-use testkit::http::raw_request;
+use testkit::http::{RawResponse, raw_request};
+use testkit::jwt::{self, Algorithm, Key};
 use tokio::process::{Child, Command};
 
 const SITE: &str = "https://wafflestudio.com";
@@ -16,9 +18,16 @@ struct LocalServer {
 }
 
 async fn start(db: &TestDb) -> LocalServer {
+    start_with(db, &[]).await
+}
+
+/// The server on the test's database, with `env` on top (none of the developer's own
+/// `WAFFLE_JWT_*` settings leak in).
+async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> LocalServer {
     let port = testkit::free_port();
     let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_local"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_local"));
+    command
         .env("DATABASE_URL", &db.url)
         .env("BIND_ADDR", &addr)
         .env(
@@ -27,11 +36,15 @@ async fn start(db: &TestDb) -> LocalServer {
         )
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env_remove("APP_ENV")
+        .env_remove("WAFFLE_JWT_PUBLIC_KEY")
+        .env_remove("WAFFLE_JWT_ISSUER")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the local server");
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = command.spawn().expect("start the local server");
     testkit::wait_for_port(port, Duration::from_secs(30))
         .await
         .expect("the local server listens");
@@ -129,4 +142,106 @@ async fn cors_ignores_other_origins() {
     .expect("request");
     assert_eq!(response.status, 200);
     assert_eq!(response.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn tokens_are_verified_with_the_configured_public_key() {
+    let db = TestDb::new().await;
+    let key = jwt::public_pem();
+    let server = start_with(
+        &db,
+        &[
+            ("WAFFLE_JWT_PUBLIC_KEY", &key),
+            ("WAFFLE_JWT_ISSUER", jwt::ISSUER),
+        ],
+    )
+    .await;
+    let valid = format!(
+        "Bearer {}",
+        jwt::mint("1234", jwt::ISSUER, 3600, Algorithm::RS512)
+    );
+    let response = health(&server, &[("authorization", &valid)]).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json(), json!({"status": "OK"}));
+
+    let response = health(&server, &[]).await;
+    assert_eq!(response.status, 200, "anonymous: {}", response.body);
+
+    let foreign = jwt::mint_claims(
+        jwt::claims("1234", jwt::ISSUER, 3600),
+        Algorithm::RS512,
+        Key::Foreign,
+    );
+    for value in [format!("Bearer {foreign}"), "Bearer garbage".into()] {
+        let response = health(&server, &[("authorization", &value), ("origin", SITE)]).await;
+        assert_eq!(response.status, 403, "{value}");
+        assert_eq!(
+            response.json(),
+            json!({"detail": "invalid or expired token"})
+        );
+        assert!(response.header("x-request-id").is_some());
+        // A browser can read the denial.
+        assert_eq!(response.header("access-control-allow-origin"), Some(SITE));
+    }
+}
+
+async fn health(server: &LocalServer, headers: &[(&str, &str)]) -> RawResponse {
+    raw_request(&server.addr, "GET", "/api/v1/health", headers, "")
+        .await
+        .expect("request")
+}
+
+#[tokio::test]
+async fn without_a_public_key_requests_are_anonymous_and_tokens_are_denied() {
+    let db = TestDb::new().await;
+    let server = start(&db).await;
+    assert_eq!(health(&server, &[]).await.status, 200);
+
+    let valid = format!(
+        "Bearer {}",
+        jwt::mint("1234", jwt::ISSUER, 3600, Algorithm::RS512)
+    );
+    let response = health(&server, &[("authorization", &valid)]).await;
+    assert_eq!(response.status, 403);
+    assert_eq!(
+        response.json(),
+        json!({"detail": "invalid or expired token"})
+    );
+}
+
+#[tokio::test]
+async fn a_bad_key_configuration_stops_the_start_naming_the_variable() {
+    let db = TestDb::new().await;
+    let key = jwt::public_pem();
+    for (env, expected) in [
+        (
+            vec![
+                ("WAFFLE_JWT_PUBLIC_KEY", "not a key"),
+                ("WAFFLE_JWT_ISSUER", jwt::ISSUER),
+            ],
+            "WAFFLE_JWT_PUBLIC_KEY: not an RSA public key",
+        ),
+        (
+            vec![("WAFFLE_JWT_PUBLIC_KEY", key.as_str())],
+            "WAFFLE_JWT_ISSUER is not set",
+        ),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_local"));
+        command
+            .env("DATABASE_URL", &db.url)
+            .env("BIND_ADDR", format!("127.0.0.1:{}", testkit::free_port()))
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env_remove("APP_ENV")
+            .env_remove("WAFFLE_JWT_PUBLIC_KEY")
+            .env_remove("WAFFLE_JWT_ISSUER")
+            .envs(env)
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+            .await
+            .expect("the server gives up at once")
+            .expect("run the local server");
+        assert!(!output.status.success(), "{expected}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
 }

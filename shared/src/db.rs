@@ -76,6 +76,28 @@ impl Database {
     }
 }
 
+/// Runs `work` in a transaction: committed when it succeeds, rolled back at once when it
+/// fails. (A dropped transaction rolls back only when its connection is next used, and
+/// until then holds its locks, which would stall a migration's DDL.)
+pub async fn in_transaction<T>(
+    pool: &MySqlPool,
+    work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut tx = pool.begin().await?;
+    match work(&mut tx).await {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(%rollback, "rollback failed; the connection is discarded");
+            }
+            Err(error)
+        }
+    }
+}
+
 impl IamAuth {
     async fn refresh(&self, pool: &MySqlPool) -> Result<(), Error> {
         let mut refreshed_at = self.refreshed_at.lock().await;

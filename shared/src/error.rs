@@ -43,11 +43,16 @@ pub enum Error {
 }
 
 /// One entry of a FastAPI-style 422 body: `{"loc": [...], "msg": ..., "type": ...}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Where the bad value is: `["body", "username"]`, `["body", "positions", 0]`, `["query", "limit"]`.
+    #[schema(value_type = Vec<crate::openapi::LocItem>, examples(json!(["body", "username"])))]
     pub loc: Vec<serde_json::Value>,
+    #[schema(examples("String should have at least 4 characters"))]
     pub msg: String,
+    /// A pydantic-style error type, e.g. `string_too_short`, `missing`, `extra_forbidden`.
     #[serde(rename = "type")]
+    #[schema(examples("string_too_short"))]
     pub kind: String,
 }
 
@@ -56,6 +61,40 @@ impl FieldError {
     pub fn body(field: &str, msg: impl Into<String>, kind: impl Into<String>) -> Self {
         Self {
             loc: vec!["body".into(), field.into()],
+            msg: msg.into(),
+            kind: kind.into(),
+        }
+    }
+
+    /// An error about item `index` of the list `body.<field>`.
+    pub fn body_item(
+        field: &str,
+        index: usize,
+        msg: impl Into<String>,
+        kind: impl Into<String>,
+    ) -> Self {
+        Self::body_path(&[field.into(), index.into()], msg, kind)
+    }
+
+    /// An error about a nested place in the body: `["body", ...path]`.
+    pub fn body_path(
+        path: &[serde_json::Value],
+        msg: impl Into<String>,
+        kind: impl Into<String>,
+    ) -> Self {
+        let mut loc = vec!["body".into()];
+        loc.extend_from_slice(path);
+        Self {
+            loc,
+            msg: msg.into(),
+            kind: kind.into(),
+        }
+    }
+
+    /// An error about the path parameter `name`.
+    pub fn path(name: &str, msg: impl Into<String>, kind: impl Into<String>) -> Self {
+        Self {
+            loc: vec!["path".into(), name.into()],
             msg: msg.into(),
             kind: kind.into(),
         }
@@ -118,12 +157,18 @@ impl IntoResponse for Error {
 }
 
 /// MySQL's error number for a duplicate key.
-const ER_DUP_ENTRY: &str = "1062";
+const ER_DUP_ENTRY: u16 = 1062;
+
+/// The server's error number (`code()` is the SQLSTATE, which lumps many together).
+fn error_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .map(|e| e.number())
+}
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
         match &error {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some(ER_DUP_ENTRY) => {
+            sqlx::Error::Database(db) if error_number(db.as_ref()) == Some(ER_DUP_ENTRY) => {
                 Self::Conflict(conflict_message(db.message()))
             }
             e if is_connectivity(e) => {
@@ -144,8 +189,8 @@ pub fn is_connectivity(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         // Server shutting down, connection killed, too many connections, read-only.
         sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            Some("1040" | "1053" | "1077" | "1290" | "1836" | "1927" | "2006" | "2013")
+            error_number(db.as_ref()),
+            Some(1040 | 1053 | 1077 | 1290 | 1836 | 1927 | 2006 | 2013)
         ),
         _ => false,
     }

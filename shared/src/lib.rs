@@ -4,11 +4,14 @@ pub mod aws;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod identity;
 pub mod migrations;
+pub mod openapi;
 pub mod state;
 pub mod telemetry;
+pub mod users;
 
 pub use config::Config;
 pub use db::Database;

@@ -2,10 +2,19 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Where the Lambda runtime logs whole events at TRACE: `Authorization` headers and
+/// personal data. Held at DEBUG whatever `RUST_LOG` says, so no token reaches a log line.
+const RAW_EVENT_TARGETS: &[&str] = &["lambda_runtime::layers::api_response"];
+
 /// Installs the global subscriber once; later calls do nothing. `RUST_LOG` overrides
 /// the default level (`info`).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for target in RAW_EVENT_TARGETS {
+        if let Ok(directive) = format!("{target}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

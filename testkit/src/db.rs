@@ -113,6 +113,7 @@ impl Drop for TestDb {
         let name = self.name.clone();
         let users = std::mem::take(&mut *self.users.lock().unwrap_or_else(|e| e.into_inner()));
         // Drop cannot await; a short-lived runtime on its own thread does the cleanup.
+        // It gives up rather than wait on locks that the test's own pool may still hold.
         let cleanup = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -122,6 +123,9 @@ impl Drop for TestDb {
             };
             runtime.block_on(async move {
                 let mut admin = admin_connection().await;
+                let _ = sqlx::raw_sql("SET SESSION lock_wait_timeout = 5")
+                    .execute(&mut admin)
+                    .await;
                 let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
                     .execute(&mut admin)
                     .await;

@@ -152,6 +152,31 @@ pub fn apigw_response(payload: &Value) -> (u16, Value, Value) {
     (status, payload["headers"].clone(), body)
 }
 
+/// The sample Lambda authorizer request (HTTP API, payload 2.0).
+const AUTHORIZER_SAMPLE: &str = include_str!("../fixtures/authorizer-request-v2.json");
+
+/// A Lambda authorizer request from the sample, with `authorization` as the header
+/// (and identity source), or without either for `None`.
+pub fn authorizer_event(authorization: Option<&str>) -> Value {
+    let mut event: Value = serde_json::from_str(AUTHORIZER_SAMPLE).expect("the fixture is JSON");
+    event["requestContext"]["requestId"] = format!("req-{}", uuid::Uuid::new_v4().simple()).into();
+    match authorization {
+        Some(value) => {
+            event["headers"]["authorization"] = value.into();
+            event["identitySource"] = serde_json::json!([value]);
+        }
+        None => {
+            if let Some(headers) = event["headers"].as_object_mut() {
+                headers.remove("authorization");
+            }
+            if let Some(event) = event.as_object_mut() {
+                event.remove("identitySource");
+            }
+        }
+    }
+    event
+}
+
 /// A response from a real server, read over a real socket.
 #[derive(Debug)]
 pub struct RawResponse {

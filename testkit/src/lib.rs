@@ -6,10 +6,12 @@
 //! - [`PrivateMariaDb`]: a MariaDB server of the test's own, to stop and restart.
 //! - [`Moto`]: moto's server mode, for Secrets Manager and other AWS APIs.
 //! - [`http`]: requests through a router, and API Gateway events built from the
-//!   sample in `fixtures/`.
+//!   samples in `fixtures/`.
+//! - [`jwt`]: RSA key pairs made at test time, and tokens signed with them.
 
 pub mod db;
 pub mod http;
+pub mod jwt;
 pub mod mariadb;
 pub mod moto;
 pub mod runtime;

@@ -2,35 +2,90 @@
 //! (database reachable and every migration applied).
 
 use axum::extract::State;
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use shared::openapi::ErrorBody;
 use shared::{AppState, Error, migrations};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(live))
-        .route("/api/v1/health/", get(live))
-        .route("/api/v1/health/ready", get(ready))
-        .with_state(state)
+    api().with_state(state).into()
 }
 
-#[derive(Debug, Serialize)]
+/// The OpenAPI description of every route `router` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The routes and their documentation, registered together so that they cannot diverge.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(live))
+        .routes(routes!(live_with_slash))
+        .routes(routes!(ready))
+}
+
+/// The process answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthLive)]
 struct Live {
+    #[schema(examples("OK"))]
     status: &'static str,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    operation_id = "health_live",
+    tag = "health",
+    summary = "Liveness",
+    description = "Answers without touching the database.",
+    responses((status = 200, description = "The function runs.", body = Live)),
+)]
 async fn live() -> Json<Live> {
     Json(Live { status: "OK" })
 }
 
-#[derive(Debug, Serialize)]
+/// `live` under the trailing-slash path the old server also answered.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health/",
+    operation_id = "health_live_slash",
+    tag = "health",
+    summary = "Liveness (trailing slash)",
+    description = "The same as `GET /api/v1/health`.",
+    responses((status = 200, description = "The function runs.", body = Live)),
+)]
+async fn live_with_slash() -> Json<Live> {
+    live().await
+}
+
+/// The database is reachable and every migration is applied.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthReady)]
 struct Ready {
+    #[schema(examples("OK"))]
     status: &'static str,
+    #[schema(examples("OK"))]
     database: &'static str,
+    /// The latest applied schema revision.
     schema_version: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/health/ready",
+    operation_id = "health_ready",
+    tag = "health",
+    summary = "Readiness",
+    description = "The database is reachable and every migration is applied.",
+    responses(
+        (status = 200, description = "Ready.", body = Ready),
+        (status = 503, description = "The database is unreachable, or migrations are pending.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
 async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, Error> {
     let pool = state.db.pool().await?;
     let mut conn = pool.acquire().await?;

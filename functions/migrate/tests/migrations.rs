@@ -122,19 +122,13 @@ async fn takes_over_an_alembic_database_at_f2b7ce2c8874() {
         status(&mut conn).await.expect("status after the take-over"),
         at_head()
     );
-    assert_eq!(
-        recorded(&mut conn).await,
-        [
-            (1, "alembic".to_owned(), true),
-            (2, "migrate".to_owned(), true)
-        ]
-    );
+    assert_eq!(recorded(&mut conn).await, taken_over_then_migrated(1));
     let mut after = contents(&mut conn).await;
     for user in after.get_mut("user").expect("the user table") {
         // Revision 2 added the column; nobody has filled it in yet.
         assert_eq!(user.remove("generation"), Some(None), "{user:?}");
     }
-    assert_eq!(after, before, "every row survives the take-over unchanged");
+    assert_rows_survive(&before, &after);
     assert_user_names_keep_their_korean_and_emoji(&mut conn).await;
     assert_same_schema(
         &schema(&mut conn).await.without(&BOOKKEEPING),
@@ -176,15 +170,9 @@ async fn takes_over_an_alembic_database_at_c8dea6766159() {
         status(&mut conn).await.expect("status after the take-over"),
         at_head()
     );
-    assert_eq!(
-        recorded(&mut conn).await,
-        [
-            (1, "alembic".to_owned(), true),
-            (2, "alembic".to_owned(), true)
-        ]
-    );
+    assert_eq!(recorded(&mut conn).await, taken_over_then_migrated(2));
     let after = contents(&mut conn).await;
-    assert_eq!(after, before, "every row survives the take-over unchanged");
+    assert_rows_survive(&before, &after);
     let generations: Vec<(i64, Option<String>)> =
         sqlx::query_as("SELECT id, generation FROM user ORDER BY id")
             .fetch_all(&mut conn)
@@ -368,10 +356,11 @@ async fn a_revision_that_failed_halfway_blocks_further_runs() {
             "{command}: {message}"
         );
     }
+    // The dirty revision is neither applied nor pending: `dirty` names it.
     let dirty = Status {
         current: Some(1),
         applied: vec![1],
-        pending: vec![],
+        pending: all_versions().into_iter().filter(|v| *v > 2).collect(),
         dirty: Some(2),
     };
     assert_eq!(
@@ -391,7 +380,7 @@ async fn a_revision_that_failed_halfway_blocks_further_runs() {
     .await;
     assert_eq!(
         status(&mut conn).await.expect("status after the repair"),
-        at_head()
+        at_version(2)
     );
     assert_eq!(
         upgrade(&mut conn, Target::Head)
@@ -672,6 +661,21 @@ async fn command_line_prints_status_json_and_fails_with_nonzero_exit() {
 // ---------------------------------------------------------------------------------------
 // Helpers
 
+/// `schema_migrations` after taking over alembic at `alembic_last` and upgrading to head.
+fn taken_over_then_migrated(alembic_last: i64) -> Vec<(i64, String, bool)> {
+    all_versions()
+        .into_iter()
+        .map(|v| {
+            let source = if v <= alembic_last {
+                "alembic"
+            } else {
+                "migrate"
+            };
+            (v, source.to_owned(), true)
+        })
+        .collect()
+}
+
 fn all_versions() -> Vec<i64> {
     migrations::revisions().iter().map(|r| r.version).collect()
 }
@@ -845,6 +849,21 @@ fn stdout_json(output: &Output) -> Value {
 /// Every table's rows (`schema_migrations` aside), each row column → value as text,
 /// sorted so that insertion order does not matter.
 type Contents = BTreeMap<String, Vec<BTreeMap<String, Option<String>>>>;
+
+/// Every row of `before` is in `after` with the same values. Later revisions may add
+/// columns (`created_at`, ...) and rows (seeded positions); those are not compared.
+fn assert_rows_survive(before: &Contents, after: &Contents) {
+    for (table, rows) in before {
+        let after_rows = after.get(table).map(Vec::as_slice).unwrap_or_default();
+        for row in rows {
+            let found = after_rows.iter().any(|candidate| {
+                row.iter()
+                    .all(|(column, value)| candidate.get(column) == Some(value))
+            });
+            assert!(found, "{table}: row {row:?} did not survive the take-over");
+        }
+    }
+}
 
 async fn contents(conn: &mut MySqlConnection) -> Contents {
     let tables = schema(conn)
@@ -1042,8 +1061,91 @@ fn text(row: &MySqlRow, index: usize) -> Option<String> {
     if let Ok(value) = row.try_get::<Option<u64>, _>(index) {
         return value.map(|v| v.to_string());
     }
+    if let Ok(value) = row.try_get::<Option<time::PrimitiveDateTime>, _>(index) {
+        return value.map(|v| v.to_string());
+    }
     let bytes: Option<Vec<u8>> = row
         .try_get(index)
         .unwrap_or_else(|e| panic!("column {index} is neither text, a number nor bytes: {e}"));
     bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+#[tokio::test]
+async fn seeding_positions_keeps_the_ones_that_exist() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    upgrade(&mut conn, Target::Version(3))
+        .await
+        .expect("upgrade to revision 3");
+    execute(
+        &mut conn,
+        "INSERT INTO `position` (id, name) VALUES (40, '백엔드'), (41, 'IOS'), (42, 'Data')",
+    )
+    .await;
+    upgrade(&mut conn, Target::Head).await.expect("seed");
+    let names: Vec<(i32, String)> = sqlx::query_as("SELECT id, name FROM `position` ORDER BY name")
+        .fetch_all(&mut conn)
+        .await
+        .expect("positions");
+    let mut seen: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
+    seen.sort_unstable();
+    let mut expected = vec![
+        "Data",
+        "IOS",
+        "디자이너",
+        "백엔드",
+        "안드로이드",
+        "운영팀",
+        "프론트엔드",
+    ];
+    expected.sort_unstable();
+    assert_eq!(seen, expected, "no duplicates, nothing renamed");
+    assert!(
+        names.contains(&(40, "백엔드".to_owned())),
+        "existing ids are kept"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_user_takes_its_links_and_keeps_positions_and_teams() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    upgrade(&mut conn, Target::Head).await.expect("head");
+    execute(
+        &mut conn,
+        "INSERT INTO `user` (id, first_name, last_name, is_rookie, is_member, is_active, is_admin) \
+         VALUES (1, 'A', 'B', 0, 1, 1, 0);
+         INSERT INTO team (id, name) VALUES (1, 'T');
+         INSERT INTO team_user_association (team_id, user_id) VALUES (1, 1);
+         INSERT INTO position_user_association (position_id, user_id) SELECT MIN(id), 1 FROM `position`;
+         INSERT INTO sns_account (user_id, name, url) VALUES (1, 'x', 'https://x.com');
+         DELETE FROM `user` WHERE id = 1;",
+    )
+    .await;
+    for (table, expected) in [
+        ("team_user_association", 0),
+        ("position_user_association", 0),
+        ("sns_account", 0),
+        ("team", 1),
+    ] {
+        let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        assert_eq!(count, expected, "{table}");
+    }
+    // Deleting a position or a team keeps the user, only the link goes.
+    execute(
+        &mut conn,
+        "INSERT INTO `user` (id, first_name, last_name, is_rookie, is_member, is_active, is_admin) \
+         VALUES (2, 'C', 'D', 0, 1, 1, 0);
+         INSERT INTO team_user_association (team_id, user_id) VALUES (1, 2);
+         DELETE FROM team WHERE id = 1;",
+    )
+    .await;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM `user`")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(users, 1);
 }

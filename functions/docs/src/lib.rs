@@ -1,0 +1,147 @@
+//! `GET /api/openapi.json`: the OpenAPI document of every function, merged from what each
+//! function registers with its routes; `GET /api/docs`: a page that renders it.
+//!
+//! The document is built and serialized once per cold start, in `router`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use shared::AppState;
+use shared::openapi::{ErrorBody, SECURITY_SCHEME, security_scheme};
+use utoipa::openapi::server::ServerBuilder;
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Server};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The docs function's routes. Takes `AppState` like every function, though it needs no
+/// database.
+pub fn router(_state: AppState) -> Router {
+    let json = match document().to_json() {
+        Ok(json) => Some(Bytes::from(json)),
+        Err(error) => {
+            tracing::error!(%error, "cannot serialize the OpenAPI document");
+            None
+        }
+    };
+    api().with_state(Published { json }).into()
+}
+
+/// Each HTTP function's own part of the document, by function name. A new function adds
+/// its `openapi()` here.
+pub fn parts() -> Vec<(&'static str, OpenApi)> {
+    vec![
+        ("health", health::openapi()),
+        ("users", users::openapi()),
+        ("docs", api().into_openapi()),
+    ]
+}
+
+/// The OpenAPI document of every route of every HTTP function: the `parts` merged under
+/// one description, with the security scheme their routes name.
+pub fn document() -> OpenApi {
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("waffledotcom API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The backend of wafflestudio.com: the member directory and the club's \
+                     operations. Every error body is `{\"detail\": \"...\"}`; a 422 lists one \
+                     `{loc, msg, type}` per bad field; a 500 says only `Internal server error`. \
+                     Every answer carries `x-request-id`; an unknown route is a 404 and a wrong \
+                     method a 405.",
+                ))
+                .build(),
+        )
+        .servers(Some([
+            server("/", "The server of this page"),
+            server("https://wadot-api.wafflestudio.com", "Production"),
+        ]))
+        .components(Some(
+            ComponentsBuilder::new()
+                .security_scheme(SECURITY_SCHEME, security_scheme())
+                .build(),
+        ))
+        .tags(Some([
+            tag("users", "The member directory."),
+            tag("health", "Liveness and readiness."),
+            tag("docs", "This document."),
+        ]))
+        .build();
+    for (_, part) in parts() {
+        doc.merge(part);
+    }
+    doc
+}
+
+fn server(url: &str, description: &str) -> Server {
+    ServerBuilder::new()
+        .url(url)
+        .description(Some(description))
+        .build()
+}
+
+fn tag(name: &str, description: &str) -> utoipa::openapi::Tag {
+    TagBuilder::new()
+        .name(name)
+        .description(Some(description))
+        .build()
+}
+
+fn api() -> OpenApiRouter<Published> {
+    OpenApiRouter::default()
+        .routes(routes!(openapi_json))
+        .routes(routes!(docs_page))
+}
+
+/// The serialized document; `None` if serializing failed at start (logged then).
+#[derive(Clone)]
+struct Published {
+    json: Option<Bytes>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    operation_id = "docs_openapi",
+    tag = "docs",
+    summary = "This OpenAPI document",
+    responses(
+        (status = 200, description = "The OpenAPI document of every route.", content_type = "application/json", body = Object),
+        (status = 500, description = "The document could not be serialized.", body = ErrorBody),
+    ),
+)]
+async fn openapi_json(State(published): State<Published>) -> Response {
+    match published.json {
+        Some(json) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            json,
+        )
+            .into_response(),
+        None => shared::Error::Internal(anyhow::anyhow!("the OpenAPI document is unavailable"))
+            .into_response(),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    operation_id = "docs_page",
+    tag = "docs",
+    summary = "The API reference page",
+    description = "An HTML page that renders `/api/openapi.json` (with Swagger UI, loaded from a CDN).",
+    responses((status = 200, description = "The page.", content_type = "text/html", body = String)),
+)]
+async fn docs_page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+/// The page: Swagger UI from jsDelivr, pointed at the document. Without JavaScript, or
+/// when the CDN cannot be reached, it still says where the document is.
+const PAGE: &str = include_str!("docs.html");

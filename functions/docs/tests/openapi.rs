@@ -1,0 +1,389 @@
+//! The docs function: the OpenAPI document covers exactly the routes the functions serve,
+//! and both its routes answer, in-process and as a Lambda function.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::config::{AppEnv, DbConfig};
+use shared::{AppState, Config};
+use testkit::http::{apigw_event, apigw_response, get, request};
+use testkit::{LambdaProcess, RuntimeApi, TestDb};
+
+/// Every route of API.md that the functions built so far serve. A function that adds
+/// routes adds them here (and merges its router in `served_routes`).
+const CONTRACT_ROUTES: &[(&str, &str)] = &[
+    // health
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/health/"),
+    ("GET", "/api/v1/health/ready"),
+    // users
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users/me"),
+    ("GET", "/api/v1/users/{id}"),
+    ("PATCH", "/api/v1/users/{id}"),
+    ("DELETE", "/api/v1/users/{id}"),
+    // docs
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),
+];
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Every function's routes, merged as the local server merges them.
+fn served_routes(state: AppState) -> Router {
+    shared::http::finish(
+        Router::new()
+            .merge(health::router(state.clone()))
+            .merge(users::router(state.clone()))
+            .merge(docs::router(state)),
+    )
+}
+
+/// State whose database is a closed port: the docs function must not need it.
+async fn state_without_database() -> AppState {
+    let mut database = DbConfig::from_url("mysql://root@127.0.0.1:1/nowhere").expect("valid URL");
+    database.max_connections = 1;
+    AppState::new(Config {
+        env: AppEnv::Local,
+        database,
+        slack_token: None,
+    })
+    .await
+}
+
+fn document() -> Value {
+    serde_json::to_value(docs::document()).expect("the document serializes")
+}
+
+/// `(METHOD, path)` of every operation in an OpenAPI document.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let paths = doc["paths"].as_object().expect("paths is an object");
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(|m| (m.to_uppercase(), path.clone()))
+        })
+        .collect()
+}
+
+/// Every `$ref` anywhere in `value`.
+fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_contract_route_is_documented() {
+    let documented = operations(&document());
+    let contract: BTreeSet<(String, String)> = CONTRACT_ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let undocumented: Vec<_> = contract.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&contract).collect();
+    assert!(
+        undocumented.is_empty(),
+        "contract routes missing from the document: {undocumented:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "documented routes that are not in the contract list: {unknown:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let db = TestDb::migrated().await;
+    let app = served_routes(db.state().await);
+    for (method, path) in operations(&document()) {
+        let uri = path.replace("{id}", "1");
+        let method = Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut req = request(method.clone(), &uri);
+        if method == Method::POST || method == Method::PATCH {
+            req = req.json(&json!({}));
+        }
+        let response = req.send(&app).await;
+        assert_ne!(
+            response.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but the route has no such method"
+        );
+        let fallback = response.status == StatusCode::NOT_FOUND
+            && response.json() == json!({"detail": "Not Found"});
+        assert!(!fallback, "{method} {path} is documented but not served");
+    }
+}
+
+#[tokio::test]
+async fn openapi_json_is_valid_openapi_3() {
+    let app = shared::http::finish(docs::router(state_without_database().await));
+    let response = get("/api/openapi.json").send(&app).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let doc = response.json();
+    assert_eq!(doc, document(), "the served document is the merged one");
+
+    let version = doc["openapi"].as_str().unwrap_or_default();
+    assert!(version.starts_with("3."), "openapi is {version:?}");
+    assert_eq!(doc["info"]["title"], "waffledotcom API");
+    assert!(doc["paths"].as_object().is_some_and(|p| !p.is_empty()));
+
+    let schemas = doc["components"]["schemas"]
+        .as_object()
+        .expect("components.schemas");
+    for name in [
+        "UserView",
+        "UserDetail",
+        "UserDetailView",
+        "UserCreateBody",
+        "UserPatchBody",
+        "ErrorBody",
+        "ValidationErrorBody",
+        "FieldError",
+    ] {
+        assert!(
+            schemas.contains_key(name),
+            "components.schemas lacks {name}"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["waffle_sso"],
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+               "description": doc["components"]["securitySchemes"]["waffle_sso"]["description"]})
+    );
+
+    let users = &doc["paths"]["/api/v1/users"];
+    let list = &users["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        list["type"], "array",
+        "GET /users answers a bare array: {list}"
+    );
+    assert_eq!(list["items"]["$ref"], "#/components/schemas/UserView");
+    assert_eq!(
+        users["post"]["responses"]["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ValidationErrorBody"
+    );
+
+    // No dangling references.
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(schemas.contains_key(name), "{r} does not resolve");
+    }
+}
+
+#[test]
+fn users_routes_document_parameters_headers_and_security() {
+    let doc = document();
+    let list = &doc["paths"]["/api/v1/users"]["get"];
+    let params: BTreeSet<(String, String)> = list["parameters"]
+        .as_array()
+        .expect("GET /users has parameters")
+        .iter()
+        .map(|p| {
+            (
+                p["in"].as_str().unwrap_or_default().to_owned(),
+                p["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("query", "position"),
+        ("query", "generation"),
+        ("query", "is_active"),
+        ("query", "is_member"),
+        ("query", "q"),
+        ("query", "limit"),
+        ("query", "cursor"),
+        ("header", "If-None-Match"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    assert_eq!(params, expected);
+    let headers = list["responses"]["200"]["headers"]
+        .as_object()
+        .expect("list headers");
+    for name in ["X-Total-Count", "Link", "ETag"] {
+        assert!(
+            headers.contains_key(name),
+            "GET /users 200 lacks the {name} header"
+        );
+    }
+    assert!(list["responses"]["304"].is_object());
+    assert!(
+        doc["paths"]["/api/v1/users"]["post"]["responses"]["201"]["headers"]["Location"]
+            .is_object(),
+        "201 documents Location"
+    );
+
+    let needs_token = json!([{"waffle_sso": []}]);
+    let token_optional = json!([{}, {"waffle_sso": []}]);
+    let users = &doc["paths"]["/api/v1/users"];
+    let user = &doc["paths"]["/api/v1/users/{id}"];
+    assert_eq!(users["post"]["security"], needs_token);
+    assert_eq!(
+        doc["paths"]["/api/v1/users/me"]["get"]["security"],
+        needs_token
+    );
+    assert_eq!(user["patch"]["security"], needs_token);
+    assert_eq!(user["delete"]["security"], needs_token);
+    assert_eq!(user["get"]["security"], token_optional);
+    assert!(
+        users["get"].get("security").is_none(),
+        "GET /users is anonymous"
+    );
+    for method in ["get", "patch", "delete"] {
+        let id = user[method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "id"))
+            .unwrap_or_else(|| panic!("{method} /users/{{id}} documents id"));
+        assert_eq!(id["in"], "path");
+        assert_eq!(id["required"], true);
+    }
+}
+
+#[test]
+fn operation_ids_are_unique_and_security_names_a_scheme() {
+    let doc = document();
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("securitySchemes");
+    let mut ids = BTreeSet::new();
+    for (method, path) in operations(&doc) {
+        let operation = &doc["paths"][&path][method.to_lowercase()];
+        let id = operation["operationId"].as_str().unwrap_or_default();
+        assert!(!id.is_empty(), "{method} {path} has no operationId");
+        assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+        for requirement in operation["security"].as_array().into_iter().flatten() {
+            for name in requirement.as_object().into_iter().flat_map(|r| r.keys()) {
+                assert!(
+                    schemes.contains_key(name),
+                    "{method} {path}: unknown scheme {name}"
+                );
+            }
+        }
+    }
+}
+
+/// Merging keeps the first schema of a name and drops any later one silently: two
+/// functions defining different schemas under one name would lose one of them.
+#[test]
+fn each_function_part_survives_the_merge() {
+    let doc = document();
+    for (function, part) in docs::parts() {
+        let part = serde_json::to_value(part).expect("the part serializes");
+        let schemas = part["components"]["schemas"].as_object();
+        for (name, schema) in schemas.into_iter().flatten() {
+            assert_eq!(
+                &doc["components"]["schemas"][name], schema,
+                "{function}'s schema {name} differs from the merged one: rename one of them"
+            );
+        }
+        for (method, path) in operations(&part) {
+            let m = method.to_lowercase();
+            assert_eq!(
+                doc["paths"][&path][&m], part["paths"][&path][&m],
+                "{function}'s {method} {path} was not merged as is"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn docs_page_renders_the_document() {
+    let app = shared::http::finish(docs::router(state_without_database().await));
+    let response = get("/api/docs").send(&app).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let content_type = response.header("content-type").unwrap_or_default();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = String::from_utf8(response.bytes).expect("UTF-8");
+    assert!(
+        page.contains("\"/api/openapi.json\""),
+        "the renderer loads the document"
+    );
+    assert!(
+        page.contains("<noscript>"),
+        "the page says something without JavaScript"
+    );
+    assert!(
+        page.contains("href=\"/api/openapi.json\""),
+        "and links the document"
+    );
+}
+
+#[tokio::test]
+async fn the_lambda_binary_serves_the_document() {
+    let db = TestDb::new().await;
+    let runtime = RuntimeApi::start().await;
+    let _process = LambdaProcess::spawn(
+        env!("CARGO_BIN_EXE_docs"),
+        &runtime,
+        &[("DATABASE_URL", &db.url)],
+    );
+    let event = apigw_event("GET", "/api/openapi.json", None, None);
+    let (status, headers, body) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/json");
+    let version = body["openapi"].as_str().unwrap_or_default();
+    assert!(version.starts_with("3."), "openapi is {version:?}");
+    assert!(body["paths"]["/api/v1/users/{id}"].is_object());
+}
+
+/// `openapi-spec-validator`: `OPENAPI_SPEC_VALIDATOR` if set, else the one `scripts/test`
+/// installs under `target/venv`, else PATH.
+fn spec_validator() -> PathBuf {
+    if let Some(path) = std::env::var_os("OPENAPI_SPEC_VALIDATOR") {
+        return PathBuf::from(path);
+    }
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/openapi-spec-validator");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("openapi-spec-validator")
+    }
+}
+
+#[test]
+fn the_document_passes_an_openapi_validator() {
+    let file = std::env::temp_dir().join(format!("openapi-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_vec(&document()).expect("serializes"))
+        .expect("write the document");
+    let output = std::process::Command::new(spec_validator())
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run openapi-spec-validator ({e}): scripts/test installs it")
+        });
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        output.status.success(),
+        "openapi-spec-validator rejects the document:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,343 @@
+//! The `users` function: the member directory.
+//!
+//! Reads top to bottom: the router, the handlers, then the query-string and caching
+//! helpers. SQL lives in `shared::users::repo`, shared with the Slack sync.
+
+mod list;
+mod schema;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use shared::db::in_transaction;
+use shared::extract::{Admin, JsonObject, PathId};
+use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::users::input::admin_only_fields;
+use shared::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
+use shared::{AppState, Error, Identity, MaybeIdentity};
+use sqlx::MySqlConnection;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router(state: AppState) -> Router {
+    api().with_state(state).into()
+}
+
+/// The OpenAPI description of every route `router` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The routes and their documentation, registered together so that they cannot diverge.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list_users, register))
+        .routes(routes!(me))
+        .routes(routes!(show, update, remove))
+}
+
+/// `GET /users`: a bare array of summaries in id order, paged by `limit` and `cursor`,
+/// with `X-Total-Count`, `Link: <next>; rel="next"` and an `ETag`. Five queries,
+/// whatever the number of users.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    operation_id = "users_list",
+    tag = "users",
+    summary = "List users",
+    description = "Anyone. A bare JSON array of user summaries in id order (what the club's Slack bot and scripts read). \
+        `limit` and `cursor` page through it; `X-Total-Count`, `Link` and `ETag` describe the answer.",
+    params(
+        ("position" = Option<String>, Query, max_length = 50, description = "Only holders of the position of this name."),
+        ("generation" = Option<String>, Query, max_length = 30, description = "Only users of this generation, e.g. `19` or `19.5`."),
+        ("is_active" = Option<bool>, Query, description = "Only active (`true`) or inactive (`false`) users."),
+        ("is_member" = Option<bool>, Query, description = "Only members (`true`) or non-members (`false`)."),
+        ("q" = Option<String>, Query, max_length = 100, description = "A substring of the first name, last name or username."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many users; without it, every matching user."),
+        ("cursor" = Option<u32>, Query, description = "Where the page starts; the `Link` header of the previous page carries it."),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "An `ETag` from an earlier answer: 304 while the answer is unchanged."),
+    ),
+    responses(
+        (status = 200, description = "The matching users, in id order.", body = Vec<UserView>, headers(
+            ("X-Total-Count" = i64, description = "How many users match, whatever the page."),
+            ("Link" = String, description = "`<url>; rel=\"next\"`: the next page, when `limit` cut the list."),
+            ("ETag" = String, description = "A strong tag of this answer, for `If-None-Match`."),
+        )),
+        (status = 304, description = "`If-None-Match` names the current answer.", headers(
+            ("ETag" = String, description = "The current tag."),
+        )),
+        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn list_users(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let query = list::ListQuery::parse(raw.as_deref())?;
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await?;
+    let total = repo::count(&mut conn, &query.filter).await?;
+    // One row more than asked tells whether there is a next page.
+    let mut rows = repo::list(
+        &mut conn,
+        &query.filter,
+        query.cursor,
+        query.limit.map(|l| l + 1),
+    )
+    .await?;
+    let next = match query.limit {
+        Some(limit) if rows.len() > limit as usize => {
+            rows.truncate(limit as usize);
+            rows.last().map(|last| query.next_link(last.id))
+        }
+        _ => None,
+    };
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let mut links = repo::links(&mut conn, &ids).await?;
+    drop(conn);
+    let views: Vec<UserView> = rows
+        .into_iter()
+        .map(|row| UserView::new(row, &mut links, Visibility::Summary))
+        .collect();
+    let body = serde_json::to_vec(&views).map_err(anyhow::Error::from)?;
+    let mut response = list::cached_json(body, &headers);
+    let response_headers = response.headers_mut();
+    response_headers.insert("x-total-count", HeaderValue::from(total));
+    if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response_headers.insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+/// `GET /users/me`: the caller's own detail.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    operation_id = "users_me",
+    tag = "users",
+    summary = "The caller's own user",
+    description = "The caller's detail; 404 until the caller registers with `POST /api/v1/users`.",
+    security(("waffle_sso" = [])),
+    responses(
+        (status = 200, description = "The caller's detail.", body = schema::UserDetailView),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied.", body = ErrorBody),
+        (status = 404, description = "The caller is not registered.", body = ErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn me(State(state): State<AppState>, identity: Identity) -> Result<Json<UserView>, Error> {
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await?;
+    let row = repo::find_by_sso(&mut conn, &identity.sso_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("you are not registered".into()))?;
+    Ok(Json(view(&mut conn, row, Visibility::Detail).await?))
+}
+
+/// `GET /users/{id}`: the summary, or the detail for the user themself and admins.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    operation_id = "users_show",
+    tag = "users",
+    summary = "One user",
+    description = "Anyone. The summary, or the detail for the user themself and admins.",
+    params(("id" = i32, Path, minimum = 1, description = "The user's id.")),
+    security((), ("waffle_sso" = [])),
+    responses(
+        (status = 200, description = "The summary; the detail for the user themself and admins.", body = inline(schema::SummaryOrDetail)),
+        (status = 403, description = "The token was denied.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn show(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    MaybeIdentity(identity): MaybeIdentity,
+) -> Result<Json<UserView>, Error> {
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await?;
+    let row = repo::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::not_found("user"))?;
+    let visibility = match identity {
+        Some(identity) if row.sso_id.as_deref() == Some(identity.sso_id.as_str()) => {
+            Visibility::Detail
+        }
+        Some(identity) => match repo::registered(&mut conn, &identity.sso_id).await? {
+            Some(caller) if caller.is_admin => Visibility::Detail,
+            _ => Visibility::Summary,
+        },
+        None => Visibility::Summary,
+    };
+    Ok(Json(view(&mut conn, row, visibility).await?))
+}
+
+/// `POST /users`: registers the caller, whose SSO id comes from the token only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    operation_id = "users_register",
+    tag = "users",
+    summary = "Register the caller",
+    description = "Registers the caller: the new user's `sso_id` is the token's `sub`.",
+    security(("waffle_sso" = [])),
+    request_body = schema::UserCreateBody,
+    responses(
+        (status = 201, description = "Registered.", body = schema::UserDetailView, headers(
+            ("Location" = String, description = "`/api/v1/users/{id}` of the new user."),
+        )),
+        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied, or the body sets an admin-only field.", body = ErrorBody),
+        (status = 409, description = "The caller is already registered, or the username (or another unique value) is taken.", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
+        (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn register(
+    State(state): State<AppState>,
+    identity: Identity,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Error> {
+    let admin_fields = admin_only_fields(&body);
+    if !admin_fields.is_empty() {
+        return Err(Error::Forbidden(format!(
+            "only admins may set {}",
+            admin_fields.join(", ")
+        )));
+    }
+    let input = UserInput::parse(&body, Mode::Create).map_err(Error::Validation)?;
+    let pool = state.db.pool().await?;
+    let id = in_transaction(pool, async |tx| {
+        if repo::registered(tx, &identity.sso_id).await?.is_some() {
+            return Err(Error::Conflict("you are already registered".into()));
+        }
+        // A racing registration of the same caller or username still meets the unique keys.
+        repo::create(tx, Some(&identity.sso_id), &input).await
+    })
+    .await?;
+    let mut conn = pool.acquire().await?;
+    let row = repo::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("user {id} vanished after its insert")))?;
+    let view = view(&mut conn, row, Visibility::Detail).await?;
+    let location = HeaderValue::from_str(&format!("/api/v1/users/{id}")).ok();
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `PATCH /users/{id}`: the user themself or an admin; absent fields stay, `null`
+/// clears. A non-admin naming an admin-only field gets 403 and nothing changes.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    operation_id = "users_update",
+    tag = "users",
+    summary = "Change a user",
+    description = "The user themself or an admin. Absent fields stay as they are; `null` clears.",
+    params(("id" = i32, Path, minimum = 1, description = "The user's id.")),
+    security(("waffle_sso" = [])),
+    request_body = schema::UserPatchBody,
+    responses(
+        (status = 200, description = "The user after the change.", body = schema::UserDetailView),
+        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied; the caller is neither the user nor an admin; or a non-admin sets an admin-only field. Nothing changes.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 409, description = "The username (or another unique value) is taken.", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
+        (status = 422, description = "Invalid fields (one entry per field) or a bad id.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn update(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    identity: Identity,
+    JsonObject(body): JsonObject,
+) -> Result<Json<UserView>, Error> {
+    let pool = state.db.pool().await?;
+    let row = in_transaction(pool, async |tx| {
+        let caller = repo::registered(tx, &identity.sso_id).await?;
+        let target = repo::find(tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("user"))?;
+        let is_admin = caller.is_some_and(|c| c.is_admin);
+        let is_self = caller.is_some_and(|c| c.id == target.id);
+        if !is_admin && !is_self {
+            return Err(Error::Forbidden(
+                "only the user themself or an admin may change a user".into(),
+            ));
+        }
+        let admin_fields = admin_only_fields(&body);
+        if !is_admin && !admin_fields.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "only admins may set {}",
+                admin_fields.join(", ")
+            )));
+        }
+        let input = UserInput::parse(&body, Mode::Update).map_err(Error::Validation)?;
+        repo::update(tx, id, &input).await?;
+        repo::find(tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("user"))
+    })
+    .await?;
+    let mut conn = pool.acquire().await?;
+    Ok(Json(view(&mut conn, row, Visibility::Detail).await?))
+}
+
+/// `DELETE /users/{id}`: admins only; positions, teams and SNS accounts go with it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    operation_id = "users_delete",
+    tag = "users",
+    summary = "Delete a user",
+    description = "Admins only. The user's positions, teams and SNS accounts go with it.",
+    params(("id" = i32, Path, minimum = 1, description = "The user's id.")),
+    security(("waffle_sso" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn remove(
+    State(state): State<AppState>,
+    _admin: Admin,
+    PathId(id): PathId,
+) -> Result<StatusCode, Error> {
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await?;
+    if repo::delete(&mut conn, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::not_found("user"))
+    }
+}
+
+/// One user's view with its links (three more queries).
+async fn view(
+    conn: &mut MySqlConnection,
+    row: UserRow,
+    visibility: Visibility,
+) -> Result<UserView, Error> {
+    let mut links = repo::links(conn, &[row.id]).await?;
+    Ok(UserView::new(row, &mut links, visibility))
+}

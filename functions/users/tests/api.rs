@@ -1,0 +1,1055 @@
+//! The users function against a real MariaDB: API.md's "Users" section, row by row.
+
+use std::collections::BTreeSet;
+
+use axum::Router;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use testkit::TestDb;
+use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
+use testkit::{LambdaProcess, PrivateMariaDb, RuntimeApi};
+
+// Fields drop in order: the router (and its pool) before the database.
+struct App {
+    router: Router,
+    db: TestDb,
+}
+
+async fn app() -> App {
+    let db = TestDb::migrated().await;
+    let router = shared::http::finish(users::router(db.state().await));
+    App { db, router }
+}
+
+impl App {
+    /// Registers `sso` with `username` and returns the answer's body.
+    async fn register(&self, sso: &str, username: &str) -> Value {
+        let response = request(Method::POST, "/api/v1/users")
+            .as_user(sso)
+            .json(&json!({"username": username, "first_name": "Waffle", "last_name": "Kim"}))
+            .send(&self.router)
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.json());
+        response.json()
+    }
+
+    /// Registers `sso` and makes them an admin (directly: no admin exists yet to do it).
+    async fn admin(&self, sso: &str) -> Value {
+        let user = self.register(sso, &format!("admin{sso}")).await;
+        self.sql(&format!(
+            "UPDATE `user` SET is_admin = TRUE WHERE sso_id = '{sso}'"
+        ))
+        .await;
+        user
+    }
+
+    async fn sql(&self, statement: &str) {
+        let mut conn = self.db.connect().await;
+        sqlx::raw_sql(statement)
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+    }
+
+    async fn scalar(&self, query: &str) -> i64 {
+        let mut conn = self.db.connect().await;
+        sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query")
+    }
+
+    async fn patch(&self, sso: &str, id: &Value, body: Value) -> TestResponse {
+        request(Method::PATCH, &format!("/api/v1/users/{id}"))
+            .as_user(sso)
+            .json(&body)
+            .send(&self.router)
+            .await
+    }
+}
+
+fn locs(response: &TestResponse) -> Vec<Value> {
+    response.json()["detail"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["loc"].clone()).collect())
+        .unwrap_or_default()
+}
+
+const SUMMARY_KEYS: [&str; 14] = [
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "image_url",
+    "positions",
+    "github_id",
+    "slack_id",
+    "introduction",
+    "generation",
+    "is_active",
+    "is_member",
+    "sns_accounts",
+    "teams",
+];
+
+const DETAIL_ONLY_KEYS: [&str; 12] = [
+    "sso_id",
+    "department",
+    "college",
+    "phone_number",
+    "github_email",
+    "slack_email",
+    "notion_email",
+    "apple_email",
+    "is_rookie",
+    "is_admin",
+    "created_at",
+    "updated_at",
+];
+
+fn keys(user: &Value) -> BTreeSet<String> {
+    user.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn summary_keys() -> BTreeSet<String> {
+    SUMMARY_KEYS.iter().map(|k| k.to_string()).collect()
+}
+
+fn detail_keys() -> BTreeSet<String> {
+    SUMMARY_KEYS
+        .iter()
+        .chain(DETAIL_ONLY_KEYS.iter())
+        .map(|k| k.to_string())
+        .collect()
+}
+
+// --- Registration -------------------------------------------------------------------
+
+#[tokio::test]
+async fn registration_takes_the_sso_id_from_the_token_only() {
+    let app = app().await;
+    let response = request(Method::POST, "/api/v1/users")
+        .as_user("1234")
+        .header("waffle-user-id", "9999")
+        .json(&json!({
+            "username": "waffle.kim",
+            "first_name": "와플",
+            "last_name": "김",
+            "phone_number": "+82 10-1234-5678",
+            "positions": ["백엔드", "ios"],
+            "sns_accounts": [{"name": "blog", "url": "https://blog.example.com"}],
+            "generation": "19.5",
+        }))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.json());
+    let user = response.json();
+    assert_eq!(keys(&user), detail_keys());
+    assert_eq!(user["sso_id"], "1234");
+    assert_eq!(user["phone_number"], "01012345678");
+    assert_eq!(user["is_admin"], false);
+    assert_eq!(user["is_active"], true);
+    let positions: Vec<&str> = user["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        positions,
+        ["iOS", "백엔드"],
+        "matched by name, shown as stored, in id order"
+    );
+    assert_eq!(
+        user["sns_accounts"],
+        json!([{"name": "blog", "url": "https://blog.example.com"}])
+    );
+    assert_eq!(
+        response.header("location"),
+        Some(format!("/api/v1/users/{}", user["id"]).as_str())
+    );
+    assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '1234' AND username = 'waffle.kim'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn registration_needs_an_identity() {
+    let app = app().await;
+    let response = request(Method::POST, "/api/v1/users")
+        .json(&json!({"username": "nobody", "first_name": "N", "last_name": ""}))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert!(response.json()["detail"].is_string());
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+}
+
+#[tokio::test]
+async fn registering_twice_or_a_taken_username_is_a_conflict() {
+    let app = app().await;
+    app.register("1", "waffle").await;
+    let again = request(Method::POST, "/api/v1/users")
+        .as_user("1")
+        .json(&json!({"username": "other", "first_name": "A", "last_name": "B"}))
+        .send(&app.router)
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(
+        again.json(),
+        json!({"detail": "you are already registered"})
+    );
+
+    let taken = request(Method::POST, "/api/v1/users")
+        .as_user("2")
+        .json(&json!({"username": "WAFFLE", "first_name": "A", "last_name": "B"}))
+        .send(&app.router)
+        .await;
+    assert_eq!(
+        taken.status,
+        StatusCode::CONFLICT,
+        "usernames compare case-insensitively"
+    );
+    assert_eq!(taken.json(), json!({"detail": "username is already taken"}));
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_registrations_of_one_username_let_exactly_one_win() {
+    let app = app().await;
+    let attempts = (0..10).map(|i| {
+        request(Method::POST, "/api/v1/users")
+            .as_user(&format!("{}", 100 + i))
+            .json(&json!({"username": "contested", "first_name": "A", "last_name": "B"}))
+            .send(&app.router)
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        9,
+        "{statuses:?}"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+}
+
+#[tokio::test]
+async fn registration_reports_every_bad_field_at_once() {
+    let app = app().await;
+    let response = request(Method::POST, "/api/v1/users")
+        .as_user("1")
+        .json(&json!({
+            "username": "ab",
+            "first_name": "가".repeat(31),
+            "image_url": "ftp://example.com/a.png",
+            "phone_number": "02-123-4567",
+            "github_id": "-bad-",
+            "slack_email": "not-an-email",
+            "generation": "19.7",
+            "introduction": 42,
+            "sns_accounts": [{"name": "x", "url": "https://x.com", "extra": 1}],
+            "nickname": "unknown field",
+        }))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let locs = locs(&response);
+    for expected in [
+        json!(["body", "username"]),
+        json!(["body", "first_name"]),
+        json!(["body", "image_url"]),
+        json!(["body", "phone_number"]),
+        json!(["body", "github_id"]),
+        json!(["body", "slack_email"]),
+        json!(["body", "generation"]),
+        json!(["body", "introduction"]),
+        json!(["body", "sns_accounts", 0, "extra"]),
+        json!(["body", "nickname"]),
+        json!(["body", "last_name"]),
+    ] {
+        assert!(locs.contains(&expected), "{expected} missing from {locs:?}");
+    }
+    for error in response.json()["detail"].as_array().unwrap() {
+        assert!(
+            error["msg"].is_string() && error["type"].is_string(),
+            "{error}"
+        );
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+}
+
+#[tokio::test]
+async fn lengths_count_characters_and_emoji_round_trip() {
+    let app = app().await;
+    let name = "가".repeat(30);
+    let intro = "🧇".repeat(1000);
+    let response = request(Method::POST, "/api/v1/users")
+        .as_user("1")
+        .json(&json!({"username": "korean", "first_name": name, "last_name": "", "introduction": intro}))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.json());
+    let id = response.json()["id"].clone();
+    let shown = get(&format!("/api/v1/users/{id}"))
+        .send(&app.router)
+        .await
+        .json();
+    assert_eq!(shown["first_name"], json!(name));
+    assert_eq!(shown["introduction"], json!(intro));
+}
+
+#[tokio::test]
+async fn admin_only_fields_cannot_be_set_at_registration() {
+    let app = app().await;
+    let response = request(Method::POST, "/api/v1/users")
+        .as_user("1")
+        .json(&json!({"username": "sneaky", "first_name": "A", "last_name": "B", "is_admin": true}))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json(),
+        json!({"detail": "only admins may set is_admin"})
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+}
+
+#[tokio::test]
+async fn unknown_positions_are_refused_by_index() {
+    let app = app().await;
+    let response = request(Method::POST, "/api/v1/users")
+        .as_user("1")
+        .json(&json!({"username": "posit", "first_name": "A", "last_name": "B", "positions": ["백엔드", "Astronaut"]}))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(locs(&response), [json!(["body", "positions", 1])]);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM `user`").await,
+        0,
+        "nothing half-written"
+    );
+}
+
+// --- Reading ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn me_is_the_callers_detail() {
+    let app = app().await;
+    let created = app.register("77", "me.myself").await;
+    let response = get("/api/v1/users/me")
+        .as_user("77")
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.json(), created);
+
+    let unregistered = get("/api/v1/users/me")
+        .as_user("78")
+        .send(&app.router)
+        .await;
+    assert_eq!(unregistered.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unregistered.json(),
+        json!({"detail": "you are not registered"})
+    );
+
+    let anonymous = get("/api/v1/users/me").send(&app.router).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn one_user_is_a_summary_except_for_themself_and_admins() {
+    let app = app().await;
+    let user = app.register("1", "subject").await;
+    app.register("2", "bystander").await;
+    app.admin("3").await;
+    let path = format!("/api/v1/users/{}", user["id"]);
+
+    let anonymous = get(&path).send(&app.router).await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert_eq!(keys(&anonymous.json()), summary_keys());
+    let other = get(&path).as_user("2").send(&app.router).await;
+    assert_eq!(keys(&other.json()), summary_keys());
+    let unregistered = get(&path).as_user("999").send(&app.router).await;
+    assert_eq!(keys(&unregistered.json()), summary_keys());
+
+    let own = get(&path).as_user("1").send(&app.router).await;
+    assert_eq!(keys(&own.json()), detail_keys());
+    let admin = get(&path).as_user("3").send(&app.router).await;
+    assert_eq!(keys(&admin.json()), detail_keys());
+    assert_eq!(admin.json()["sso_id"], "1");
+}
+
+#[tokio::test]
+async fn unknown_and_invalid_ids() {
+    let app = app().await;
+    let missing = get("/api/v1/users/424242").send(&app.router).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json(), json!({"detail": "user not found"}));
+    for bad in [
+        "abc",
+        "0",
+        "-1",
+        "1.5",
+        "99999999999999999999",
+        "%F0%9F%A7%87",
+    ] {
+        let response = get(&format!("/api/v1/users/{bad}")).send(&app.router).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(locs(&response), [json!(["path", "id"])], "{bad}");
+    }
+}
+
+// --- Updating -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn patch_changes_only_what_is_sent_and_null_clears() {
+    let app = app().await;
+    let user = app.register("1", "patchme").await;
+    let id = &user["id"];
+    let set = app
+        .patch("1", id, json!({"image_url": "https://img.example.com/a.png", "department": "컴퓨터공학부", "github_id": "waffle-kim"}))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.json());
+    let set = set.json();
+    assert_eq!(set["image_url"], "https://img.example.com/a.png");
+    assert_eq!(set["first_name"], user["first_name"], "absent fields stay");
+
+    let cleared = app.patch("1", id, json!({"image_url": null})).await.json();
+    assert_eq!(cleared["image_url"], Value::Null);
+    assert_eq!(cleared["department"], "컴퓨터공학부");
+    assert_eq!(cleared["github_id"], "waffle-kim");
+
+    let not_nullable = app.patch("1", id, json!({"first_name": null})).await;
+    assert_eq!(not_nullable.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(locs(&not_nullable), [json!(["body", "first_name"])]);
+}
+
+#[tokio::test]
+async fn patch_replaces_positions_and_sns_accounts() {
+    let app = app().await;
+    let user = app.register("1", "linked").await;
+    let id = &user["id"];
+    let first = app
+        .patch("1", id, json!({"positions": ["프론트엔드", "디자이너"], "sns_accounts": [{"name": "a", "url": "https://a.com"}, {"name": "b", "url": "https://b.com"}]}))
+        .await
+        .json();
+    assert_eq!(first["positions"].as_array().unwrap().len(), 2);
+    assert_eq!(first["sns_accounts"].as_array().unwrap().len(), 2);
+    let second = app
+        .patch(
+            "1",
+            id,
+            json!({"positions": ["백엔드"], "sns_accounts": []}),
+        )
+        .await
+        .json();
+    assert_eq!(
+        second["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].clone())
+            .collect::<Vec<_>>(),
+        [json!("백엔드")]
+    );
+    assert_eq!(second["sns_accounts"], json!([]));
+    let cleared = app.patch("1", id, json!({"positions": null})).await.json();
+    assert_eq!(cleared["positions"], json!([]));
+
+    let eleven: Vec<Value> = (0..11)
+        .map(|i| json!({"name": format!("s{i}"), "url": "https://x.com"}))
+        .collect();
+    let too_many = app.patch("1", id, json!({"sns_accounts": eleven})).await;
+    assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM sns_account").await, 0);
+}
+
+#[tokio::test]
+async fn non_admin_cannot_set_admin_only_fields_and_nothing_changes() {
+    let app = app().await;
+    let user = app.register("1", "plain").await;
+    for field in [
+        "is_admin",
+        "is_member",
+        "is_active",
+        "is_rookie",
+        "slack_id",
+        "sso_id",
+    ] {
+        let value = if field.starts_with("is_") {
+            json!(true)
+        } else {
+            json!("U123")
+        };
+        let response = app
+            .patch(
+                "1",
+                &user["id"],
+                json!({"first_name": "Changed", field: value}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{field}");
+        assert_eq!(
+            response.json(),
+            json!({"detail": format!("only admins may set {field}")})
+        );
+    }
+    let after = get("/api/v1/users/me")
+        .as_user("1")
+        .send(&app.router)
+        .await
+        .json();
+    assert_eq!(after["first_name"], "Waffle");
+    assert_eq!(after["is_admin"], false);
+}
+
+#[tokio::test]
+async fn only_the_user_themself_or_an_admin_may_patch() {
+    let app = app().await;
+    let user = app.register("1", "target").await;
+    app.register("2", "intruder").await;
+    app.admin("3").await;
+
+    let intruder = app
+        .patch("2", &user["id"], json!({"first_name": "Hacked"}))
+        .await;
+    assert_eq!(intruder.status, StatusCode::FORBIDDEN);
+    let unregistered = app
+        .patch("999", &user["id"], json!({"first_name": "Hacked"}))
+        .await;
+    assert_eq!(unregistered.status, StatusCode::FORBIDDEN);
+    let anonymous = request(Method::PATCH, &format!("/api/v1/users/{}", user["id"]))
+        .json(&json!({"first_name": "Hacked"}))
+        .send(&app.router)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    let admin = app
+        .patch("3", &user["id"], json!({"first_name": "Admin-set", "is_member": true, "slack_id": "U0123", "is_admin": true}))
+        .await;
+    assert_eq!(admin.status, StatusCode::OK, "{}", admin.json());
+    let admin = admin.json();
+    assert_eq!(
+        (
+            admin["first_name"].clone(),
+            admin["is_member"].clone(),
+            admin["slack_id"].clone(),
+            admin["is_admin"].clone()
+        ),
+        (json!("Admin-set"), json!(true), json!("U0123"), json!(true))
+    );
+}
+
+#[tokio::test]
+async fn admin_links_a_slack_synced_row_to_an_sso_id() {
+    let app = app().await;
+    app.admin("3").await;
+    app.sql("INSERT INTO `user` (first_name, last_name, slack_id, is_rookie, is_member, is_active, is_admin) VALUES ('Synced', 'Row', 'U999', 0, 1, 1, 0)").await;
+    let id = json!(
+        app.scalar("SELECT id FROM `user` WHERE slack_id = 'U999'")
+            .await
+    );
+    let linked = app
+        .patch("3", &id, json!({"sso_id": "555", "username": "synced.row"}))
+        .await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.json());
+    let me = get("/api/v1/users/me")
+        .as_user("555")
+        .send(&app.router)
+        .await;
+    assert_eq!(me.json()["id"], id);
+
+    let taken = app.patch("3", &id, json!({"sso_id": "3"})).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert_eq!(taken.json(), json!({"detail": "sso_id is already taken"}));
+}
+
+#[tokio::test]
+async fn a_conflicting_patch_changes_nothing() {
+    let app = app().await;
+    app.register("1", "first").await;
+    let second = app.register("2", "second").await;
+    let response = app
+        .patch(
+            "2",
+            &second["id"],
+            json!({"username": "first", "first_name": "Changed"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CONFLICT);
+    let after = get("/api/v1/users/me")
+        .as_user("2")
+        .send(&app.router)
+        .await
+        .json();
+    assert_eq!(
+        (after["username"].clone(), after["first_name"].clone()),
+        (json!("second"), json!("Waffle"))
+    );
+}
+
+// --- Deleting -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn only_admins_delete_and_the_links_go_with_the_user() {
+    let app = app().await;
+    let user = app.register("1", "doomed").await;
+    app.admin("3").await;
+    let path = format!("/api/v1/users/{}", user["id"]);
+    app.patch(
+        "1",
+        &user["id"],
+        json!({"positions": ["백엔드"], "sns_accounts": [{"name": "a", "url": "https://a.com"}]}),
+    )
+    .await;
+    app.sql("INSERT INTO team (name) VALUES ('Team A')").await;
+    app.sql(&format!(
+        "INSERT INTO team_user_association (team_id, user_id) SELECT id, {} FROM team",
+        user["id"]
+    ))
+    .await;
+
+    assert_eq!(
+        request(Method::DELETE, &path)
+            .send(&app.router)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        request(Method::DELETE, &path)
+            .as_user("1")
+            .send(&app.router)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let deleted = request(Method::DELETE, &path)
+        .as_user("3")
+        .send(&app.router)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(deleted.bytes.is_empty());
+    for table in [
+        "position_user_association",
+        "sns_account",
+        "team_user_association",
+    ] {
+        assert_eq!(
+            app.scalar(&format!("SELECT COUNT(*) FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM team").await,
+        1,
+        "the team stays"
+    );
+    assert_eq!(
+        request(Method::DELETE, &path)
+            .as_user("3")
+            .send(&app.router)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+// --- Listing ------------------------------------------------------------------------
+
+async fn seed_members(app: &App, count: usize) {
+    for i in 0..count {
+        let sso = format!("{}", 1000 + i);
+        let user = app.register(&sso, &format!("member{i:03}")).await;
+        let position = if i % 2 == 0 {
+            "백엔드"
+        } else {
+            "프론트엔드"
+        };
+        let generation = if i % 3 == 0 { "19" } else { "20.5" };
+        app.patch(&sso, &user["id"], json!({"positions": [position], "generation": generation, "last_name": format!("Park{i}")})).await;
+    }
+}
+
+#[tokio::test]
+async fn the_list_is_a_bare_array_of_summaries_in_id_order() {
+    let app = app().await;
+    seed_members(&app, 5).await;
+    let response = get("/api/v1/users").send(&app.router).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let users = response.json();
+    let users = users.as_array().expect("a bare array");
+    assert_eq!(users.len(), 5);
+    let ids: Vec<i64> = users.iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(users.iter().all(|u| keys(u) == summary_keys()));
+    assert_eq!(response.header("x-total-count"), Some("5"));
+    assert_eq!(
+        response.header("link"),
+        None,
+        "everything fits: no next page"
+    );
+}
+
+#[tokio::test]
+async fn filters_narrow_the_list_and_the_total() {
+    let app = app().await;
+    seed_members(&app, 6).await;
+    app.sql("UPDATE `user` SET is_active = FALSE WHERE username = 'member000'")
+        .await;
+    app.sql("UPDATE `user` SET is_member = TRUE WHERE username IN ('member001', 'member002')")
+        .await;
+    for (query, expected) in [
+        (
+            "position=%EB%B0%B1%EC%97%94%EB%93%9C",
+            vec!["member000", "member002", "member004"],
+        ),
+        ("generation=19", vec!["member000", "member003"]),
+        ("is_active=false", vec!["member000"]),
+        ("is_member=true", vec!["member001", "member002"]),
+        ("q=park3", vec!["member003"]),
+        (
+            "q=member00",
+            vec![
+                "member000",
+                "member001",
+                "member002",
+                "member003",
+                "member004",
+                "member005",
+            ],
+        ),
+        ("q=%25", vec![]),
+        (
+            "position=%EB%B0%B1%EC%97%94%EB%93%9C&generation=19",
+            vec!["member000"],
+        ),
+    ] {
+        let response = get(&format!("/api/v1/users?{query}"))
+            .send(&app.router)
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{query}");
+        let names: Vec<String> = response
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, expected, "{query}");
+        assert_eq!(
+            response.header("x-total-count"),
+            Some(expected.len().to_string().as_str()),
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_visit_every_matching_user_exactly_once() {
+    let app = app().await;
+    seed_members(&app, 7).await;
+    for query in [
+        "limit=2",
+        "limit=3&position=%ED%94%84%EB%A1%A0%ED%8A%B8%EC%97%94%EB%93%9C",
+        "limit=1&generation=20.5",
+    ] {
+        let everything = get(&format!(
+            "/api/v1/users?{}",
+            query.split_once('&').map_or("", |(_, f)| f)
+        ))
+        .send(&app.router)
+        .await
+        .json();
+        let expected: Vec<Value> = everything
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].clone())
+            .collect();
+        let mut seen = Vec::new();
+        let mut next = Some(format!("/api/v1/users?{query}"));
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            let response = get(&url).send(&app.router).await;
+            assert_eq!(response.status, StatusCode::OK, "{url}");
+            assert_eq!(
+                response.header("x-total-count"),
+                Some(expected.len().to_string().as_str())
+            );
+            seen.extend(
+                response
+                    .json()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| u["id"].clone()),
+            );
+            next = response.header("link").map(|link| {
+                assert!(link.ends_with("; rel=\"next\""), "{link}");
+                link.trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            });
+            pages += 1;
+            assert!(pages <= 10, "paging does not end");
+        }
+        assert_eq!(seen, expected, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn etag_gives_304_until_something_changes() {
+    let app = app().await;
+    let user = app.register("1", "cached").await;
+    let first = get("/api/v1/users").send(&app.router).await;
+    let etag = first.header("etag").expect("an ETag").to_owned();
+    let again = get("/api/v1/users")
+        .header("if-none-match", &etag)
+        .send(&app.router)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.bytes.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+
+    app.patch("1", &user["id"], json!({"introduction": "changed"}))
+        .await;
+    let changed = get("/api/v1/users")
+        .header("if-none-match", &etag)
+        .send(&app.router)
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_ne!(changed.header("etag"), Some(etag.as_str()));
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_422_naming_each() {
+    let app = app().await;
+    for (query, name) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=99999999999999999999", "limit"),
+        ("cursor=-5", "cursor"),
+        ("is_active=perhaps", "is_active"),
+    ] {
+        let response = get(&format!("/api/v1/users?{query}"))
+            .send(&app.router)
+            .await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(locs(&response), [json!(["query", name])], "{query}");
+    }
+}
+
+/// The list costs the same number of SELECTs for 3 users as for 60: no query per user.
+#[tokio::test]
+async fn the_list_runs_a_fixed_number_of_queries() {
+    let mut server = PrivateMariaDb::start().await.expect("private MariaDB");
+    let mut admin: sqlx::MySqlConnection = sqlx::Connection::connect(&server.url("mysql"))
+        .await
+        .expect("connect");
+    sqlx::raw_sql("CREATE DATABASE app")
+        .execute(&mut admin)
+        .await
+        .expect("create");
+    let url = server.url("app");
+    let mut conn: sqlx::MySqlConnection = sqlx::Connection::connect(&url).await.expect("connect");
+    shared::migrations::run(
+        &mut conn,
+        &shared::migrations::Command::Upgrade {
+            target: shared::migrations::Target::Head,
+        },
+    )
+    .await
+    .expect("migrate");
+    let mut config = shared::config::DbConfig::from_url(&url).expect("url");
+    config.max_connections = 1;
+    let state = shared::AppState::new(shared::Config {
+        env: shared::config::AppEnv::Local,
+        database: config,
+        slack_token: None,
+    })
+    .await;
+    let router = shared::http::finish(users::router(state));
+
+    let mut selects_for = Vec::new();
+    for total in [3, 60] {
+        let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM `user`")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        for i in have..total {
+            sqlx::query("INSERT INTO `user` (username, first_name, last_name, is_rookie, is_member, is_active, is_admin) VALUES (?, 'A', 'B', 0, 1, 1, 0)")
+                .bind(format!("user{i:04}"))
+                .execute(&mut conn)
+                .await
+                .expect("insert");
+            sqlx::raw_sql(
+                "INSERT INTO position_user_association (position_id, user_id) \
+                 SELECT MIN(id), LAST_INSERT_ID() FROM `position`; \
+                 INSERT INTO sns_account (user_id, name, url) \
+                 VALUES (LAST_INSERT_ID(), 'x', 'https://x.com')",
+            )
+            .execute(&mut conn)
+            .await
+            .expect("links");
+        }
+        // Warm the pool so connection set-up statements are not counted.
+        get("/api/v1/users?limit=1").send(&router).await;
+        let before = com_select(&mut admin).await;
+        let response = get("/api/v1/users").send(&router).await;
+        let after = com_select(&mut admin).await;
+        assert_eq!(
+            response.json().as_array().map(Vec::len),
+            Some(total as usize)
+        );
+        // The counter includes this connection's own `SHOW` (one per reading).
+        selects_for.push(after - before - 1);
+    }
+    assert_eq!(
+        selects_for[0], selects_for[1],
+        "SELECTs for 3 vs 60 users: {selects_for:?}"
+    );
+    assert!(selects_for[0] <= 5, "{selects_for:?}");
+    server.stop().await.expect("stop");
+}
+
+async fn com_select(conn: &mut sqlx::MySqlConnection) -> i64 {
+    let (_, value): (String, String) = sqlx::query_as("SHOW GLOBAL STATUS LIKE 'Com_select'")
+        .fetch_one(conn)
+        .await
+        .expect("status");
+    value.parse().expect("a number")
+}
+
+// --- Bad input ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
+    let app = app().await;
+    let user = app.register("1", "robust").await;
+    let path = format!("/api/v1/users/{}", user["id"]);
+    let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let huge = json!({"introduction": "x".repeat(70 * 1024)}).to_string();
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        (
+            "not json",
+            b"{username: waffle".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("empty", Vec::new(), StatusCode::BAD_REQUEST),
+        (
+            "invalid utf-8",
+            vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "array",
+            b"[1, 2]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "string",
+            b"\"hello\"".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "deeply nested",
+            nested.into_bytes(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong types",
+            br#"{"first_name": 1, "positions": "backend", "sns_accounts": {}}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "oversized",
+            huge.into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (what, body, expected) in cases {
+        let response = request(Method::PATCH, &path)
+            .as_user("1")
+            .header("content-type", "application/json")
+            .header("content-length", &body.len().to_string())
+            .body(body)
+            .send(&app.router)
+            .await;
+        assert_eq!(response.status, expected, "{what}: {}", response.json());
+        assert!(!response.json()["detail"].is_null(), "{what}: a detail");
+    }
+    let after = get("/api/v1/users/me")
+        .as_user("1")
+        .send(&app.router)
+        .await
+        .json();
+    assert_eq!(after["first_name"], "Waffle", "nothing changed");
+}
+
+// --- Lambda -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn binary_answers_api_gateway_events_through_the_runtime_api() {
+    let app = app().await;
+    let runtime = RuntimeApi::start().await;
+    let mut process = LambdaProcess::spawn(
+        env!("CARGO_BIN_EXE_users"),
+        &runtime,
+        &[("DATABASE_URL", &app.db.url)],
+    );
+
+    let body = json!({"username": "lambda.user", "first_name": "Lambda", "last_name": "Kim"});
+    let event = apigw_event("POST", "/api/v1/users", Some(&body), Some("4242"));
+    let (status, _, created) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["sso_id"], "4242");
+
+    let event = apigw_event(
+        "GET",
+        &format!("/api/v1/users/{}", created["id"]),
+        None,
+        None,
+    );
+    let (status, headers, shown) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200);
+    assert_eq!(keys(&shown), summary_keys());
+    assert!(headers["x-request-id"].is_string());
+
+    let event = apigw_event("GET", "/api/v1/users/me", None, Some("4242"));
+    let (status, _, me) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200);
+    assert_eq!(me["username"], "lambda.user");
+
+    let event = apigw_event("GET", "/api/v1/users?limit=1", None, None);
+    let (status, headers, list) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(headers["x-total-count"], "1");
+    assert!(process.is_running());
+}

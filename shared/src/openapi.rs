@@ -1,0 +1,48 @@
+//! What the OpenAPI document of every function shares: the error bodies and the security
+//! scheme. Each function documents its routes where it registers them (`utoipa-axum`);
+//! the `docs` function merges the parts into one document.
+
+use utoipa::ToSchema;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+/// The name routes give in `security((SECURITY_SCHEME = []))`.
+pub const SECURITY_SCHEME: &str = "waffle_sso";
+
+/// The Waffle Studio SSO access token, checked by the authorizer before any function runs.
+pub fn security_scheme() -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "The Waffle Studio SSO access token (waffle-account-server): a JWT signed with \
+                 RS512 or RS256. Without a token the request is anonymous; a bad, expired or \
+                 foreign token is denied with 403 before the route runs.",
+            ))
+            .build(),
+    )
+}
+
+/// Every error but a validation error: `{"detail": "<human-readable message>"}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documentation only: `Error` writes these bodies.
+pub struct ErrorBody {
+    #[schema(examples("user not found"))]
+    pub detail: String,
+}
+
+/// A 422: one entry per bad field, as FastAPI answers.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documentation only: `Error::Validation` writes these bodies.
+pub struct ValidationErrorBody {
+    pub detail: Vec<crate::error::FieldError>,
+}
+
+/// One step of a `loc`: a place (`body`, `query`, `path`), a field name, or a list index.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documentation only: `loc` holds JSON values.
+pub enum LocItem {
+    Name(String),
+    Index(u32),
+}

@@ -1,0 +1,11 @@
+//! Users: the rules of their fields, their SQL, and what the API shows of them. The
+//! users function serves them; the Slack sync writes them through the same code.
+
+pub mod fields;
+pub mod input;
+pub mod repo;
+pub mod view;
+
+pub use input::{Mode, Patch, SnsAccount, UserInput};
+pub use repo::{Filter, Registered, UserRow};
+pub use view::{UserView, Visibility};
