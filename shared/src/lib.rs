@@ -1,5 +1,6 @@
 //! The common crate of every waffledotcom function.
 
+pub mod audit;
 pub mod aws;
 pub mod config;
 pub mod db;
@@ -7,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod identity;
+pub mod input;
 pub mod migrations;
 pub mod openapi;
 pub mod state;

@@ -10,6 +10,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use serde_json::Value;
+use shared::audit::{self, Action, Actor, Changes, Entity};
 use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId};
 use shared::openapi::{ErrorBody, ValidationErrorBody};
@@ -222,7 +224,19 @@ async fn register(
             return Err(Error::Conflict("you are already registered".into()));
         }
         // A racing registration of the same caller or username still meets the unique keys.
-        repo::create(tx, Some(&identity.sso_id), &input).await
+        let id = repo::create(tx, Some(&identity.sso_id), &input).await?;
+        let created = repo::audit_state(tx, id).await?.unwrap_or_default();
+        let changes = Changes::between(&Value::Null, &created);
+        audit::record(
+            tx,
+            &actor(&identity),
+            Action::Create,
+            Entity::User,
+            id,
+            &changes,
+        )
+        .await?;
+        Ok(id)
     })
     .await?;
     let mut conn = pool.acquire().await?;
@@ -271,6 +285,11 @@ async fn update(
     let pool = state.db.pool().await?;
     let row = in_transaction(pool, async |tx| {
         let caller = repo::registered(tx, &identity.sso_id).await?;
+        // Concurrent updates of one user queue here, so each audit entry starts from the
+        // state the previous one left.
+        if !repo::lock(tx, id).await? {
+            return Err(Error::not_found("user"));
+        }
         let target = repo::find(tx, id)
             .await?
             .ok_or_else(|| Error::not_found("user"))?;
@@ -289,7 +308,19 @@ async fn update(
             )));
         }
         let input = UserInput::parse(&body, Mode::Update).map_err(Error::Validation)?;
+        let before = repo::audit_state(tx, id).await?.unwrap_or_default();
         repo::update(tx, id, &input).await?;
+        let after = repo::audit_state(tx, id).await?.unwrap_or_default();
+        let changes = Changes::between(&before, &after);
+        audit::record(
+            tx,
+            &actor(&identity),
+            Action::Update,
+            Entity::User,
+            id,
+            &changes,
+        )
+        .await?;
         repo::find(tx, id)
             .await?
             .ok_or_else(|| Error::not_found("user"))
@@ -320,16 +351,32 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
     PathId(id): PathId,
 ) -> Result<StatusCode, Error> {
     let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
-    if repo::delete(&mut conn, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::not_found("user"))
-    }
+    in_transaction(pool, async |tx| {
+        let before = repo::audit_state(tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("user"))?;
+        repo::delete(tx, id).await?;
+        let changes = Changes::between(&before, &Value::Null);
+        audit::record(
+            tx,
+            &admin.actor(),
+            Action::Delete,
+            Entity::User,
+            id,
+            &changes,
+        )
+        .await
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn actor(identity: &Identity) -> Actor {
+    Actor::User(identity.sso_id.clone())
 }
 
 /// One user's view with its links (three more queries).

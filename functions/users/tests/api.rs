@@ -1053,3 +1053,118 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     assert_eq!(headers["x-total-count"], "1");
     assert!(process.is_running());
 }
+
+// --- Audit --------------------------------------------------------------------------
+
+/// `(actor, action, entity, entity_id, changes)` of every audit entry, oldest first.
+async fn audit_entries(app: &App) -> Vec<(String, String, String, String, Value)> {
+    let mut conn = app.db.connect().await;
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT actor, action, entity, entity_id, CAST(changes AS CHAR) FROM audit_log ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("audit rows");
+    rows.into_iter()
+        .map(|(actor, action, entity, id, changes)| {
+            let changes = serde_json::from_str(&changes).expect("changes are JSON");
+            (actor, action, entity, id, changes)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_user_write_is_audited_with_its_changes() {
+    let app = app().await;
+    let user = app.register("1", "audited").await;
+    app.admin("9").await;
+    let id = user["id"].to_string();
+    app.patch(
+        "1",
+        &user["id"],
+        json!({"last_name": "Lee", "positions": ["백엔드"]}),
+    )
+    .await;
+    let deleted = request(Method::DELETE, &format!("/api/v1/users/{id}"))
+        .as_user("9")
+        .send(&app.router)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+
+    let entries: Vec<_> = audit_entries(&app)
+        .await
+        .into_iter()
+        .filter(|(_, _, _, entity_id, _)| *entity_id == id)
+        .collect();
+    let kinds: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|(actor, action, entity, _, _)| (actor.as_str(), action.as_str(), entity.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("1", "create", "user"),
+            ("1", "update", "user"),
+            ("9", "delete", "user")
+        ]
+    );
+    assert_eq!(entries[0].4["username"], json!([null, "audited"]));
+    assert_eq!(entries[0].4["sso_id"], json!([null, "1"]));
+    assert_eq!(
+        entries[1].4,
+        json!({"last_name": ["Kim", "Lee"], "positions": [[], ["백엔드"]]}),
+        "only what changed, old and new"
+    );
+    assert_eq!(entries[2].4["username"], json!(["audited", null]));
+}
+
+#[tokio::test]
+async fn a_failed_write_leaves_no_audit_entry() {
+    let app = app().await;
+    app.register("1", "taken").await;
+    let before = audit_entries(&app).await.len();
+    let conflict = request(Method::POST, "/api/v1/users")
+        .as_user("2")
+        .json(&json!({"username": "taken", "first_name": "A", "last_name": "B"}))
+        .send(&app.router)
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    let invalid = app.patch("1", &json!(1), json!({"username": "x"})).await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(audit_entries(&app).await.len(), before);
+}
+
+#[tokio::test]
+async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
+    let app = app().await;
+    let user = app.register("1", "guarded").await;
+    app.sql(
+        "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit refused'",
+    )
+    .await;
+    let patched = app
+        .patch("1", &user["id"], json!({"first_name": "Changed"}))
+        .await;
+    assert_eq!(patched.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(patched.json(), json!({"detail": "Internal server error"}));
+    let registered = request(Method::POST, "/api/v1/users")
+        .as_user("2")
+        .json(&json!({"username": "unsaved", "first_name": "A", "last_name": "B"}))
+        .send(&app.router)
+        .await;
+    assert_eq!(registered.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    app.sql("DROP TRIGGER audit_fails").await;
+    let after = get("/api/v1/users/me")
+        .as_user("1")
+        .send(&app.router)
+        .await
+        .json();
+    assert_eq!(after["first_name"], "Waffle", "the update was rolled back");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '2'")
+            .await,
+        0
+    );
+}

@@ -160,16 +160,22 @@ pub async fn count(conn: &mut MySqlConnection, filter: &Filter) -> Result<i64, E
     Ok(sql.build_query_scalar().fetch_one(conn).await?)
 }
 
-/// The positions, SNS accounts and teams of `ids`: three queries, whatever their number.
+/// The positions, SNS accounts and teams of `ids` (ascending): three queries, whatever
+/// their number.
 pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Error> {
     let mut links = Links::default();
-    if ids.is_empty() {
+    let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
         return Ok(links);
-    }
-    let rows: Vec<(i32, i32, String)> = in_ids(
+    };
+    // A page of the list is usually a dense run of ids: then `BETWEEN` (one statement
+    // text, prepared once per connection) beats an `IN` list of up to 1,000 binds.
+    // Links of users inside the range but not on the page are fetched and dropped.
+    let dense = i64::from(last) - i64::from(first) < 2 * ids.len() as i64;
+    let rows: Vec<(i32, i32, String)> = for_users(
         "SELECT pua.user_id, p.id, p.name FROM position_user_association pua \
-         JOIN `position` p ON p.id = pua.position_id WHERE pua.user_id IN ",
+         JOIN `position` p ON p.id = pua.position_id WHERE pua.user_id",
         ids,
+        dense,
         " ORDER BY p.id",
     )
     .build_query_as()
@@ -182,9 +188,10 @@ pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Err
             .or_default()
             .push(NamedRef { id, name });
     }
-    let rows: Vec<(i32, String, String)> = in_ids(
-        "SELECT user_id, name, url FROM sns_account WHERE user_id IN ",
+    let rows: Vec<(i32, String, String)> = for_users(
+        "SELECT user_id, name, url FROM sns_account WHERE user_id",
         ids,
+        dense,
         " ORDER BY id",
     )
     .build_query_as()
@@ -197,10 +204,11 @@ pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Err
             .or_default()
             .push(SnsView { name, url });
     }
-    let rows: Vec<(i32, i32, String)> = in_ids(
+    let rows: Vec<(i32, i32, String)> = for_users(
         "SELECT tua.user_id, t.id, t.name FROM team_user_association tua \
-         JOIN team t ON t.id = tua.team_id WHERE tua.user_id IN ",
+         JOIN team t ON t.id = tua.team_id WHERE tua.user_id",
         ids,
+        dense,
         " ORDER BY t.id",
     )
     .build_query_as()
@@ -216,14 +224,26 @@ pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Err
     Ok(links)
 }
 
-fn in_ids<'a>(head: &str, ids: &[i32], tail: &str) -> QueryBuilder<'a, MySql> {
+/// `head` followed by a condition on the user ids: a range when `dense`, else a list.
+fn for_users<'a>(head: &str, ids: &[i32], dense: bool, tail: &str) -> QueryBuilder<'a, MySql> {
     let mut sql = QueryBuilder::new(head);
-    sql.push("(");
-    let mut list = sql.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
+    match (dense, ids.first(), ids.last()) {
+        (true, Some(&first), Some(&last)) => {
+            sql.push(" BETWEEN ")
+                .push_bind(first)
+                .push(" AND ")
+                .push_bind(last);
+        }
+        _ => {
+            sql.push(" IN (");
+            let mut list = sql.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            sql.push(")");
+        }
     }
-    sql.push(")").push(tail);
+    sql.push(tail);
     sql
 }
 
@@ -413,4 +433,57 @@ pub async fn set_positions(
         sql.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Locks user `id` for the rest of the transaction, so that concurrent updates of one
+/// user run one after another (and each audit entry's old values are the previous new
+/// ones). `false` if there is no such user.
+pub async fn lock(conn: &mut MySqlConnection, id: i32) -> Result<bool, Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT id FROM `user` WHERE id = ? FOR UPDATE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// What the audit log records of user `id`: every writable field, and the names of
+/// its positions and its SNS accounts. `None` if there is no such user.
+pub async fn audit_state(
+    conn: &mut MySqlConnection,
+    id: i32,
+) -> Result<Option<serde_json::Value>, Error> {
+    let Some(row) = find(conn, id).await? else {
+        return Ok(None);
+    };
+    let links = links(conn, &[id]).await?;
+    let positions: Vec<&str> = links
+        .positions
+        .get(&id)
+        .map(|p| p.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    let sns_accounts = links.sns_accounts.get(&id).cloned().unwrap_or_default();
+    Ok(Some(serde_json::json!({
+        "username": row.username,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "image_url": row.image_url,
+        "department": row.department,
+        "college": row.college,
+        "phone_number": row.phone_number,
+        "github_id": row.github_id,
+        "github_email": row.github_email,
+        "slack_id": row.slack_id,
+        "slack_email": row.slack_email,
+        "notion_email": row.notion_email,
+        "apple_email": row.apple_email,
+        "introduction": row.introduction,
+        "generation": row.generation,
+        "sso_id": row.sso_id,
+        "is_rookie": row.is_rookie,
+        "is_member": row.is_member,
+        "is_active": row.is_active,
+        "is_admin": row.is_admin,
+        "positions": positions,
+        "sns_accounts": sns_accounts,
+    })))
 }
