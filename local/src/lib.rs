@@ -51,6 +51,9 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .merge(health::router(state.clone()))
         .merge(users::router(state.clone()))
+        .merge(positions::router(state.clone()))
+        .merge(teams::router(state.clone()))
+        .merge(audit::router(state.clone()))
         .merge(docs::router(state))
 }
 

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use http::request::Parts;
 use serde_json::{Map, Value};
 
+use crate::audit::Actor;
 use crate::error::{Error, FieldError};
 use crate::identity::Identity;
 use crate::state::AppState;
@@ -56,31 +57,76 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let invalid = || {
-            Error::Validation(vec![FieldError::path(
-                "id",
+        let [id] = path_ids(parts, state, ["id"]).await?;
+        Ok(Self(id))
+    }
+}
+
+/// The `{id}` and `{user_id}` of a path such as `/teams/{id}/members/{user_id}`, each a
+/// positive 32-bit integer; a 422 names every bad one (`path.id`, `path.user_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathIds(pub i32, pub i32);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let [id, user_id] = path_ids(parts, state, ["id", "user_id"]).await?;
+        Ok(Self(id, user_id))
+    }
+}
+
+/// The path parameters `names`, each a positive 32-bit integer, for extractors of paths
+/// with other parameter names. Anything else is a 422 with one entry per bad parameter.
+pub async fn path_ids<S: Send + Sync, const N: usize>(
+    parts: &mut Parts,
+    state: &S,
+    names: [&str; N],
+) -> Result<[i32; N], Error> {
+    let params = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(params)| params)
+        .unwrap_or_default();
+    let mut ids = [0; N];
+    let mut errors = Vec::new();
+    for (slot, name) in ids.iter_mut().zip(names) {
+        let id = params
+            .iter()
+            .find(|(param, _)| param == name)
+            .and_then(|(_, value)| value.parse::<i32>().ok())
+            .filter(|id| *id > 0);
+        match id {
+            Some(id) => *slot = id,
+            None => errors.push(FieldError::path(
+                name,
                 "Input should be a positive integer",
                 "int_parsing",
-            )])
-        };
-        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| invalid())?;
-        let raw = params
-            .iter()
-            .find(|(name, _)| name == "id")
-            .map(|(_, value)| value.as_str())
-            .ok_or_else(invalid)?;
-        match raw.parse::<i32>() {
-            Ok(id) if id > 0 => Ok(Self(id)),
-            _ => Err(invalid()),
+            )),
         }
+    }
+    if errors.is_empty() {
+        Ok(ids)
+    } else {
+        Err(Error::Validation(errors))
     }
 }
 
 /// A registered user with `is_admin`: 401 without a token, 403 otherwise.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin(pub Registered);
+#[derive(Debug, Clone)]
+pub struct Admin(pub AdminCaller);
+
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    pub user: Registered,
+    pub sso_id: String,
+}
+
+impl AdminCaller {
+    /// The admin as the audit log names them.
+    pub fn actor(&self) -> Actor {
+        Actor::User(self.sso_id.clone())
+    }
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
@@ -93,7 +139,10 @@ impl FromRequestParts<AppState> for Admin {
         let pool = state.db.pool().await?;
         let mut conn = pool.acquire().await?;
         match repo::registered(&mut conn, &identity.sso_id).await? {
-            Some(user) if user.is_admin => Ok(Self(user)),
+            Some(user) if user.is_admin => Ok(Self(AdminCaller {
+                user,
+                sso_id: identity.sso_id,
+            })),
             _ => Err(Error::Forbidden("only admins may do this".into())),
         }
     }

@@ -4,6 +4,7 @@
 //! - [`RuntimeApi`]: a Lambda Runtime API emulator on loopback, and [`LambdaProcess`]
 //!   to run a function binary against it.
 //! - [`PrivateMariaDb`]: a MariaDB server of the test's own, to stop and restart.
+//! - [`QueryCounter`]: the SELECTs a route runs, counted on a private MariaDB.
 //! - [`Moto`]: moto's server mode, for Secrets Manager and other AWS APIs.
 //! - [`http`]: requests through a router, and API Gateway events built from the
 //!   samples in `fixtures/`.
@@ -14,11 +15,13 @@ pub mod http;
 pub mod jwt;
 pub mod mariadb;
 pub mod moto;
+pub mod queries;
 pub mod runtime;
 
 pub use db::TestDb;
 pub use mariadb::PrivateMariaDb;
 pub use moto::Moto;
+pub use queries::QueryCounter;
 pub use runtime::{LambdaProcess, Outcome, RuntimeApi};
 
 use std::time::Duration;

@@ -35,6 +35,9 @@ pub fn parts() -> Vec<(&'static str, OpenApi)> {
     vec![
         ("health", health::openapi()),
         ("users", users::openapi()),
+        ("positions", positions::openapi()),
+        ("teams", teams::openapi()),
+        ("audit", audit::openapi()),
         ("docs", api().into_openapi()),
     ]
 }
@@ -67,6 +70,12 @@ pub fn document() -> OpenApi {
         ))
         .tags(Some([
             tag("users", "The member directory."),
+            tag("positions", "The positions members hold."),
+            tag("teams", "Teams and their members."),
+            tag(
+                "audit",
+                "The audit log: every write, who made it and what it changed.",
+            ),
             tag("health", "Liveness and readiness."),
             tag("docs", "This document."),
         ]))

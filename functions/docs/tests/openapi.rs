@@ -26,6 +26,21 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/users/{id}"),
     ("PATCH", "/api/v1/users/{id}"),
     ("DELETE", "/api/v1/users/{id}"),
+    // positions
+    ("GET", "/api/v1/positions"),
+    ("POST", "/api/v1/positions"),
+    ("PATCH", "/api/v1/positions/{id}"),
+    ("DELETE", "/api/v1/positions/{id}"),
+    // teams
+    ("GET", "/api/v1/teams"),
+    ("POST", "/api/v1/teams"),
+    ("GET", "/api/v1/teams/{id}"),
+    ("PATCH", "/api/v1/teams/{id}"),
+    ("DELETE", "/api/v1/teams/{id}"),
+    ("PUT", "/api/v1/teams/{id}/members/{user_id}"),
+    ("DELETE", "/api/v1/teams/{id}/members/{user_id}"),
+    // audit
+    ("GET", "/api/v1/audit-logs"),
     // docs
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
@@ -41,6 +56,9 @@ fn served_routes(state: AppState) -> Router {
         Router::new()
             .merge(health::router(state.clone()))
             .merge(users::router(state.clone()))
+            .merge(positions::router(state.clone()))
+            .merge(teams::router(state.clone()))
+            .merge(audit::router(state.clone()))
             .merge(docs::router(state)),
     )
 }

@@ -1,0 +1,84 @@
+//! The `audit` function: the audit log's read side, for admins.
+//!
+//! Every successful write appends an entry through `shared::audit::record`, in the
+//! writer's own transaction; this function pages through them, newest first. Reads top
+//! to bottom: the router, the handler; the query string is in `query`, the SQL and the
+//! entry's shape in `entries`.
+
+mod entries;
+mod query;
+
+use axum::extract::{RawQuery, State};
+use axum::{Json, Router};
+use shared::extract::Admin;
+use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::{AppState, Error};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use entries::AuditPage;
+use query::{Cursor, ListQuery};
+
+pub fn router(state: AppState) -> Router {
+    api().with_state(state).into()
+}
+
+/// The OpenAPI description of every route `router` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The routes and their documentation, registered together so that they cannot diverge.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(list_entries))
+}
+
+/// `GET /audit-logs`: admins only; a page of entries, newest first, and the cursor of
+/// the next page. One query per page, whatever the filters.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit-logs",
+    operation_id = "audit_list",
+    tag = "audit",
+    summary = "Read the audit log",
+    description = "Admins only. Every successful write (users, positions, teams, memberships, and \
+        each change the Slack sync makes), newest first (by `id`), as `{field: [old, new]}` per \
+        entry. Filters combine with AND. `limit` entries per page; to page on, send the answer's \
+        `next_cursor` back as `cursor` (with the same filters) until it is `null`. Entries written \
+        meanwhile never show up in later pages, and none is skipped.",
+    params(
+        ("entity" = Option<entries::AuditEntity>, Query, description = "Only entries about this kind of thing."),
+        ("entity_id" = Option<String>, Query, min_length = 1, max_length = 64, description = "Only entries about the thing of this id (`<team_id>:<user_id>` for a `team_member`)."),
+        ("actor" = Option<String>, Query, min_length = 1, max_length = 64, description = "Only entries by this actor: an SSO id, or `slack-sync`."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many entries; 100 when absent."),
+        ("cursor" = Option<String>, Query, description = "Where the page starts: the `next_cursor` of the previous page, as is (an opaque string). Absent for the first page."),
+    ),
+    security(("waffle_sso" = [])),
+    responses(
+        (status = 200, description = "A page of entries, newest first.", body = AuditPage),
+        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn list_entries(
+    State(state): State<AppState>,
+    _: Admin,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AuditPage>, Error> {
+    let query = ListQuery::parse(raw.as_deref())?;
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await?;
+    // One entry more than asked tells whether there is a next page.
+    let limit = query.limit as usize;
+    let mut items = entries::page(&mut conn, &query.filter, query.cursor, query.limit + 1).await?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| Cursor::after(last.id).to_string())
+    } else {
+        None
+    };
+    Ok(Json(AuditPage { items, next_cursor }))
+}

@@ -1,0 +1,899 @@
+//! The teams function against a real MariaDB: API.md's "Teams" section, with the audit
+//! entry of every write.
+
+use axum::Router;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use testkit::http::{TestRequest, TestResponse, apigw_event, apigw_response, get, request};
+use testkit::{LambdaProcess, QueryCounter, RuntimeApi, TestDb};
+
+const ADMIN: &str = "900";
+const MEMBER: &str = "901";
+
+// Fields drop in order: the router (and its pool) before the database.
+struct App {
+    router: Router,
+    db: TestDb,
+}
+
+/// A migrated database with an admin (SSO id `ADMIN`) and a registered non-admin
+/// (`MEMBER`).
+async fn app() -> App {
+    let db = TestDb::migrated().await;
+    let router = shared::http::finish(teams::router(db.state().await));
+    let app = App { router, db };
+    app.user(ADMIN, "admin", true).await;
+    app.user(MEMBER, "member", false).await;
+    app
+}
+
+impl App {
+    /// Inserts a user and returns their id.
+    async fn user(&self, sso: &str, username: &str, is_admin: bool) -> i64 {
+        let mut conn = self.db.connect().await;
+        let result = sqlx::query(
+            "INSERT INTO `user` (sso_id, username, first_name, last_name, image_url, is_rookie, is_member, is_active, is_admin) \
+             VALUES (?, ?, '와플', 'Kim', 'https://img.example.com/a.png', 0, 1, 1, ?)",
+        )
+        .bind(sso)
+        .bind(username)
+        .bind(is_admin)
+        .execute(&mut conn)
+        .await
+        .expect("insert a user");
+        result.last_insert_id() as i64
+    }
+
+    /// Inserts a team and returns its id.
+    async fn team(&self, name: &str, introduction: Option<&str>) -> i64 {
+        let mut conn = self.db.connect().await;
+        let result = sqlx::query("INSERT INTO team (name, introduction) VALUES (?, ?)")
+            .bind(name)
+            .bind(introduction)
+            .execute(&mut conn)
+            .await
+            .expect("insert a team");
+        result.last_insert_id() as i64
+    }
+
+    async fn join(&self, team: i64, user: i64) {
+        self.sql(&format!(
+            "INSERT INTO team_user_association (team_id, user_id) VALUES ({team}, {user})"
+        ))
+        .await;
+    }
+
+    async fn sql(&self, statement: &str) {
+        let mut conn = self.db.connect().await;
+        sqlx::raw_sql(statement)
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+    }
+
+    async fn scalar(&self, query: &str) -> i64 {
+        let mut conn = self.db.connect().await;
+        sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query")
+    }
+
+    async fn memberships(&self) -> Vec<(i64, i64)> {
+        let mut conn = self.db.connect().await;
+        let rows: Vec<(i32, i32)> = sqlx::query_as(
+            "SELECT team_id, user_id FROM team_user_association ORDER BY team_id, user_id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("memberships");
+        rows.into_iter()
+            .map(|(t, u)| (i64::from(t), i64::from(u)))
+            .collect()
+    }
+
+    /// Every audit entry, oldest first: `{actor, action, entity, entity_id, changes}`.
+    async fn audit(&self) -> Vec<Value> {
+        let mut conn = self.db.connect().await;
+        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT actor, action, entity, entity_id, CAST(changes AS CHAR) FROM audit_log ORDER BY id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("read audit_log");
+        rows.into_iter()
+            .map(|(actor, action, entity, entity_id, changes)| {
+                json!({
+                    "actor": actor,
+                    "action": action,
+                    "entity": entity,
+                    "entity_id": entity_id,
+                    "changes": serde_json::from_str::<Value>(&changes).expect("changes is JSON"),
+                })
+            })
+            .collect()
+    }
+
+    async fn send(&self, request: TestRequest, sso: Option<&str>) -> TestResponse {
+        match sso {
+            Some(sso) => request.as_user(sso).send(&self.router).await,
+            None => request.send(&self.router).await,
+        }
+    }
+
+    async fn create(&self, sso: Option<&str>, body: Value) -> TestResponse {
+        self.send(request(Method::POST, "/api/v1/teams").json(&body), sso)
+            .await
+    }
+
+    async fn patch(
+        &self,
+        sso: Option<&str>,
+        id: impl std::fmt::Display,
+        body: Value,
+    ) -> TestResponse {
+        let path = format!("/api/v1/teams/{id}");
+        self.send(request(Method::PATCH, &path).json(&body), sso)
+            .await
+    }
+
+    async fn delete(&self, sso: Option<&str>, id: impl std::fmt::Display) -> TestResponse {
+        let path = format!("/api/v1/teams/{id}");
+        self.send(request(Method::DELETE, &path), sso).await
+    }
+
+    async fn membership(
+        &self,
+        method: Method,
+        sso: Option<&str>,
+        team: impl std::fmt::Display,
+        user: impl std::fmt::Display,
+    ) -> TestResponse {
+        let path = format!("/api/v1/teams/{team}/members/{user}");
+        self.send(request(method, &path), sso).await
+    }
+
+    async fn show(&self, id: i64) -> Value {
+        let response = get(&format!("/api/v1/teams/{id}")).send(&self.router).await;
+        assert_eq!(response.status, StatusCode::OK);
+        response.json()
+    }
+}
+
+fn locs(response: &TestResponse) -> Vec<Value> {
+    response.json()["detail"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["loc"].clone()).collect())
+        .unwrap_or_default()
+}
+
+fn kinds(response: &TestResponse) -> Vec<Value> {
+    response.json()["detail"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["type"].clone()).collect())
+        .unwrap_or_default()
+}
+
+fn member(id: i64, username: &str) -> Value {
+    json!({
+        "id": id,
+        "username": username,
+        "first_name": "와플",
+        "last_name": "Kim",
+        "image_url": "https://img.example.com/a.png",
+    })
+}
+
+// --- Reading ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn anyone_lists_teams_in_id_order_with_member_counts() {
+    let app = app().await;
+    let empty = get("/api/v1/teams").send(&app.router).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(empty.json(), json!({"items": []}));
+
+    let web = app.team("Web", Some("와플스튜디오 웹")).await;
+    let app_team = app.team("App", None).await;
+    let kim = app.user("1", "kim", false).await;
+    let lee = app.user("2", "lee", false).await;
+    app.join(web, kim).await;
+    app.join(web, lee).await;
+    app.join(app_team, lee).await;
+
+    for caller in [None, Some(MEMBER), Some(ADMIN)] {
+        let response = app.send(get("/api/v1/teams"), caller).await;
+        assert_eq!(response.status, StatusCode::OK, "{caller:?}");
+        assert_eq!(
+            response.json(),
+            json!({"items": [
+                {"id": web, "name": "Web", "introduction": "와플스튜디오 웹", "member_count": 2},
+                {"id": app_team, "name": "App", "introduction": null, "member_count": 1},
+            ]}),
+            "{caller:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn anyone_reads_a_team_with_its_members_in_user_id_order() {
+    let app = app().await;
+    let team = app.team("Web", Some("intro")).await;
+    let kim = app.user("1", "kim", false).await;
+    let lee = app.user("2", "lee", false).await;
+    app.user("3", "park", false).await;
+    // Joined in reverse order: the answer is still in user id order.
+    app.join(team, lee).await;
+    app.join(team, kim).await;
+
+    for caller in [None, Some(MEMBER)] {
+        let response = app
+            .send(get(&format!("/api/v1/teams/{team}")), caller)
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{caller:?}");
+        assert_eq!(
+            response.json(),
+            json!({
+                "id": team,
+                "name": "Web",
+                "introduction": "intro",
+                "members": [member(kim, "kim"), member(lee, "lee")],
+            })
+        );
+    }
+
+    let missing = get("/api/v1/teams/424242").send(&app.router).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json(), json!({"detail": "team not found"}));
+    for bad in ["abc", "0", "-1", "99999999999999999999", "2147483648"] {
+        let response = get(&format!("/api/v1/teams/{bad}")).send(&app.router).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(locs(&response), [json!(["path", "id"])], "{bad}");
+    }
+}
+
+/// The list costs one SELECT and a team two, for 2 teams with a member each as for 40
+/// teams with 60 members each.
+#[tokio::test]
+async fn reads_run_a_fixed_number_of_queries_whatever_the_number_of_teams_and_members() {
+    let mut counter = QueryCounter::start().await;
+    let router = shared::http::finish(teams::router(counter.state().await));
+    let mut conn = counter.connect().await;
+
+    let mut list_selects = Vec::new();
+    let mut show_selects = Vec::new();
+    for (teams, users) in [(2, 1), (40, 60)] {
+        sqlx::raw_sql("DELETE FROM team; DELETE FROM `user`")
+            .execute(&mut conn)
+            .await
+            .expect("clear");
+        let team_rows: Vec<String> = (0..teams).map(|i| format!("('team{i}', NULL)")).collect();
+        let user_rows: Vec<String> = (0..users)
+            .map(|i| format!("('u{teams}-{i}', 'A', 'B', 0, 1, 1, 0)"))
+            .collect();
+        sqlx::raw_sql(&format!(
+            "INSERT INTO team (name, introduction) VALUES {}; \
+             INSERT INTO `user` (username, first_name, last_name, is_rookie, is_member, is_active, is_admin) VALUES {}; \
+             INSERT INTO team_user_association (team_id, user_id) SELECT t.id, u.id FROM team t JOIN `user` u",
+            team_rows.join(", "),
+            user_rows.join(", ")
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("teams, users and memberships");
+        let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM team")
+            .fetch_one(&mut conn)
+            .await
+            .expect("a team");
+
+        // Warm the pool so that connection set-up statements are not counted.
+        get("/api/v1/teams").send(&router).await;
+        let (list, count) = counter.selects(get("/api/v1/teams").send(&router)).await;
+        assert_eq!(list.json()["items"].as_array().map(Vec::len), Some(teams));
+        assert_eq!(list.json()["items"][0]["member_count"], json!(users));
+        list_selects.push(count);
+
+        let path = format!("/api/v1/teams/{first}");
+        let (team, count) = counter.selects(get(&path).send(&router)).await;
+        assert_eq!(team.json()["members"].as_array().map(Vec::len), Some(users));
+        show_selects.push(count);
+    }
+    assert_eq!(
+        list_selects,
+        [1, 1],
+        "SELECTs of GET /teams, small and large"
+    );
+    assert_eq!(
+        show_selects,
+        [2, 2],
+        "SELECTs of GET /teams/{{id}}, small and large"
+    );
+    drop(router);
+    counter.stop().await;
+}
+
+// --- Creating -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn only_admins_create_teams_and_the_creation_is_audited() {
+    let app = app().await;
+    let body = json!({"name": "와플스튜디오 웹팀", "introduction": "웹을 만듭니다 🧇"});
+    assert_eq!(
+        app.create(None, body.clone()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.create(Some(MEMBER), body.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 0);
+    assert!(app.audit().await.is_empty());
+
+    let created = app.create(Some(ADMIN), body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
+    let team = created.json();
+    let id = team["id"].as_i64().expect("an id");
+    assert_eq!(
+        team,
+        json!({"id": id, "name": "와플스튜디오 웹팀", "introduction": "웹을 만듭니다 🧇", "members": []})
+    );
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/teams/{id}").as_str())
+    );
+    assert_eq!(app.show(id).await, team, "GET shows what POST answered");
+    assert_eq!(
+        app.audit().await,
+        [json!({
+            "actor": ADMIN,
+            "action": "create",
+            "entity": "team",
+            "entity_id": id.to_string(),
+            "changes": {"name": [null, "와플스튜디오 웹팀"], "introduction": [null, "웹을 만듭니다 🧇"]},
+        })]
+    );
+
+    let bare = app
+        .create(Some(ADMIN), json!({"name": "App", "introduction": null}))
+        .await;
+    assert_eq!(bare.status, StatusCode::CREATED);
+    assert_eq!(bare.json()["introduction"], Value::Null);
+    let entries = app.audit().await;
+    assert_eq!(
+        entries[1]["changes"],
+        json!({"name": [null, "App"]}),
+        "no introduction, nothing recorded for it"
+    );
+    let same_name = app.create(Some(ADMIN), json!({"name": "App"})).await;
+    assert_eq!(
+        same_name.status,
+        StatusCode::CREATED,
+        "team names need not be unique"
+    );
+}
+
+#[tokio::test]
+async fn team_names_are_1_to_30_characters_and_introductions_at_most_1000() {
+    let app = app().await;
+    let thirty = "가".repeat(30);
+    let fits = app
+        .create(
+            Some(ADMIN),
+            json!({"name": thirty, "introduction": "🧇".repeat(1000)}),
+        )
+        .await;
+    assert_eq!(fits.status, StatusCode::CREATED, "{}", fits.json());
+    assert_eq!(fits.json()["name"], json!(thirty));
+    assert_eq!(fits.json()["introduction"], json!("🧇".repeat(1000)));
+
+    for (what, body, loc, kind) in [
+        (
+            "31 characters",
+            json!({"name": "가".repeat(31)}),
+            "name",
+            "string_too_long",
+        ),
+        ("empty", json!({"name": ""}), "name", "string_too_short"),
+        ("blank", json!({"name": "  "}), "name", "string_too_short"),
+        ("missing", json!({"introduction": "x"}), "name", "missing"),
+        ("null name", json!({"name": null}), "name", "missing"),
+        ("a number", json!({"name": 7}), "name", "string_type"),
+        (
+            "1001 characters",
+            json!({"name": "Web", "introduction": "가".repeat(1001)}),
+            "introduction",
+            "string_too_long",
+        ),
+        (
+            "introduction a list",
+            json!({"name": "Web", "introduction": ["x"]}),
+            "introduction",
+            "string_type",
+        ),
+        (
+            "unknown field",
+            json!({"name": "Web", "members": [1]}),
+            "members",
+            "extra_forbidden",
+        ),
+    ] {
+        let response = app.create(Some(ADMIN), body).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        assert_eq!(locs(&response), [json!(["body", loc])], "{what}");
+        assert_eq!(kinds(&response), [json!(kind)], "{what}");
+    }
+    let both = app
+        .create(Some(ADMIN), json!({"name": "", "introduction": 1}))
+        .await;
+    assert_eq!(locs(&both).len(), 2, "every bad field: {}", both.json());
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 1);
+    assert_eq!(app.audit().await.len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
+    let app = app().await;
+    let team = app.team("Web", None).await;
+    let huge = json!({"introduction": "x".repeat(70 * 1024)}).to_string();
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        ("not json", b"{name: Web".to_vec(), StatusCode::BAD_REQUEST),
+        ("empty", Vec::new(), StatusCode::BAD_REQUEST),
+        ("array", b"[]".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("number", b"12".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "oversized",
+            huge.into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (what, body, expected) in cases {
+        for (method, path) in [
+            (Method::POST, "/api/v1/teams".to_owned()),
+            (Method::PATCH, format!("/api/v1/teams/{team}")),
+        ] {
+            let response = request(method.clone(), &path)
+                .as_user(ADMIN)
+                .header("content-type", "application/json")
+                .header("content-length", &body.len().to_string())
+                .body(body.clone())
+                .send(&app.router)
+                .await;
+            assert_eq!(
+                response.status,
+                expected,
+                "{method} {what}: {}",
+                response.json()
+            );
+            assert!(!response.json()["detail"].is_null(), "{what}: a detail");
+        }
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 1);
+    assert!(app.audit().await.is_empty());
+}
+
+// --- Updating -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn patch_changes_only_what_is_sent_and_null_clears_the_introduction() {
+    let app = app().await;
+    let team = app.team("Web", Some("old intro")).await;
+    let kim = app.user("1", "kim", false).await;
+    app.join(team, kim).await;
+
+    assert_eq!(
+        app.patch(None, team, json!({"name": "X"})).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.patch(Some(MEMBER), team, json!({"name": "X"}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.show(team).await["name"], "Web", "unchanged");
+
+    let renamed = app.patch(Some(ADMIN), team, json!({"name": "웹팀"})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.json());
+    assert_eq!(
+        renamed.json(),
+        json!({"id": team, "name": "웹팀", "introduction": "old intro", "members": [member(kim, "kim")]}),
+        "absent fields stay"
+    );
+
+    let cleared = app
+        .patch(Some(ADMIN), team, json!({"introduction": null}))
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK);
+    assert_eq!(cleared.json()["introduction"], Value::Null);
+    assert_eq!(cleared.json()["name"], "웹팀");
+    assert_eq!(app.show(team).await, cleared.json());
+
+    let unchanged = app.patch(Some(ADMIN), team, json!({})).await;
+    assert_eq!(unchanged.status, StatusCode::OK);
+    assert_eq!(unchanged.json(), cleared.json());
+
+    assert_eq!(
+        app.audit().await,
+        [
+            json!({
+                "actor": ADMIN,
+                "action": "update",
+                "entity": "team",
+                "entity_id": team.to_string(),
+                "changes": {"name": ["Web", "웹팀"]},
+            }),
+            json!({
+                "actor": ADMIN,
+                "action": "update",
+                "entity": "team",
+                "entity_id": team.to_string(),
+                "changes": {"introduction": ["old intro", null]},
+            }),
+        ],
+        "one entry per change, none for a patch that changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn patch_refuses_a_null_name_bad_values_and_unknown_teams() {
+    let app = app().await;
+    let team = app.team("Web", Some("intro")).await;
+    for (what, body, loc) in [
+        ("null name", json!({"name": null}), "name"),
+        ("31 characters", json!({"name": "가".repeat(31)}), "name"),
+        ("blank", json!({"name": " "}), "name"),
+        ("wrong type", json!({"introduction": false}), "introduction"),
+        (
+            "1001 characters",
+            json!({"introduction": "a".repeat(1001)}),
+            "introduction",
+        ),
+        ("unknown field", json!({"leader": "kim"}), "leader"),
+    ] {
+        let response = app.patch(Some(ADMIN), team, body).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        assert_eq!(locs(&response), [json!(["body", loc])], "{what}");
+    }
+    let thirty = app
+        .patch(Some(ADMIN), team, json!({"name": "가".repeat(30)}))
+        .await;
+    assert_eq!(thirty.status, StatusCode::OK, "30 Korean characters fit");
+
+    let missing = app.patch(Some(ADMIN), 424242, json!({"name": "X"})).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json(), json!({"detail": "team not found"}));
+    for bad in ["abc", "0", "99999999999999999999"] {
+        let response = app.patch(Some(ADMIN), bad, json!({"name": "X"})).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(locs(&response), [json!(["path", "id"])], "{bad}");
+    }
+    assert_eq!(app.audit().await.len(), 1, "only the good patch");
+}
+
+// --- Deleting -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn deleting_a_team_keeps_its_members_as_users() {
+    let app = app().await;
+    let web = app.team("Web", Some("intro")).await;
+    let other = app.team("App", None).await;
+    let kim = app.user("1", "kim", false).await;
+    app.join(web, kim).await;
+    app.join(other, kim).await;
+
+    assert_eq!(app.delete(None, web).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.delete(Some(MEMBER), web).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 2);
+
+    let deleted = app.delete(Some(ADMIN), web).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(deleted.bytes.is_empty());
+    assert_eq!(
+        get(&format!("/api/v1/teams/{web}"))
+            .send(&app.router)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM `user`").await,
+        3,
+        "users stay"
+    );
+    assert_eq!(
+        app.memberships().await,
+        [(other, kim)],
+        "only the other team's"
+    );
+    assert_eq!(
+        app.audit().await,
+        [json!({
+            "actor": ADMIN,
+            "action": "delete",
+            "entity": "team",
+            "entity_id": web.to_string(),
+            "changes": {"name": ["Web", null], "introduction": ["intro", null]},
+        })]
+    );
+
+    let again = app.delete(Some(ADMIN), web).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(again.json(), json!({"detail": "team not found"}));
+    let bad = app.delete(Some(ADMIN), "abc").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.audit().await.len(), 1);
+}
+
+// --- Memberships --------------------------------------------------------------------
+
+#[tokio::test]
+async fn adding_a_member_twice_is_204_both_times_with_one_row_and_one_entry() {
+    let app = app().await;
+    let team = app.team("Web", None).await;
+    let kim = app.user("1", "kim", false).await;
+
+    assert_eq!(
+        app.membership(Method::PUT, None, team, kim).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.membership(Method::PUT, Some(MEMBER), team, kim)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(app.memberships().await.is_empty());
+
+    for attempt in 1..=2 {
+        let response = app.membership(Method::PUT, Some(ADMIN), team, kim).await;
+        assert_eq!(response.status, StatusCode::NO_CONTENT, "attempt {attempt}");
+        assert!(response.bytes.is_empty());
+    }
+    assert_eq!(app.memberships().await, [(team, kim)]);
+    assert_eq!(app.show(team).await["members"], json!([member(kim, "kim")]));
+    assert_eq!(
+        app.audit().await,
+        [json!({
+            "actor": ADMIN,
+            "action": "add",
+            "entity": "team_member",
+            "entity_id": format!("{team}:{kim}"),
+            "changes": {"team_id": [null, team], "user_id": [null, kim]},
+        })],
+        "only the membership actually added is recorded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_additions_of_one_member_all_succeed_with_one_row() {
+    let app = app().await;
+    let team = app.team("Web", None).await;
+    let kim = app.user("1", "kim", false).await;
+    let attempts = (0..8).map(|_| app.membership(Method::PUT, Some(ADMIN), team, kim));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::NO_CONTENT),
+        "{statuses:?}"
+    );
+    assert_eq!(app.memberships().await, [(team, kim)]);
+    assert_eq!(app.audit().await.len(), 1);
+}
+
+#[tokio::test]
+async fn removing_a_member_twice_is_204_both_times_and_recorded_once() {
+    let app = app().await;
+    let team = app.team("Web", None).await;
+    let kim = app.user("1", "kim", false).await;
+    let lee = app.user("2", "lee", false).await;
+    app.join(team, kim).await;
+    app.join(team, lee).await;
+
+    assert_eq!(
+        app.membership(Method::DELETE, None, team, kim).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.membership(Method::DELETE, Some(MEMBER), team, kim)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.memberships().await.len(), 2);
+
+    for attempt in 1..=2 {
+        let response = app.membership(Method::DELETE, Some(ADMIN), team, kim).await;
+        assert_eq!(response.status, StatusCode::NO_CONTENT, "attempt {attempt}");
+    }
+    assert_eq!(app.memberships().await, [(team, lee)]);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM `user`").await,
+        4,
+        "the user stays"
+    );
+    assert_eq!(
+        app.audit().await,
+        [json!({
+            "actor": ADMIN,
+            "action": "remove",
+            "entity": "team_member",
+            "entity_id": format!("{team}:{kim}"),
+            "changes": {"team_id": [team, null], "user_id": [kim, null]},
+        })]
+    );
+}
+
+#[tokio::test]
+async fn memberships_of_unknown_teams_or_users_are_404() {
+    let app = app().await;
+    let team = app.team("Web", None).await;
+    let kim = app.user("1", "kim", false).await;
+    for method in [Method::PUT, Method::DELETE] {
+        let no_team = app
+            .membership(method.clone(), Some(ADMIN), 424242, kim)
+            .await;
+        assert_eq!(no_team.status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(
+            no_team.json(),
+            json!({"detail": "team not found"}),
+            "{method}"
+        );
+        let no_user = app
+            .membership(method.clone(), Some(ADMIN), team, 424242)
+            .await;
+        assert_eq!(no_user.status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(
+            no_user.json(),
+            json!({"detail": "user not found"}),
+            "{method}"
+        );
+        let neither = app
+            .membership(method.clone(), Some(ADMIN), 424242, 434343)
+            .await;
+        assert_eq!(
+            neither.json(),
+            json!({"detail": "team not found"}),
+            "{method}"
+        );
+    }
+    assert!(app.memberships().await.is_empty());
+    assert!(app.audit().await.is_empty());
+}
+
+#[tokio::test]
+async fn membership_ids_are_positive_integers_each_reported() {
+    let app = app().await;
+    let team = app.team("Web", None).await;
+    let kim = app.user("1", "kim", false).await;
+    for method in [Method::PUT, Method::DELETE] {
+        for (team_part, user_part, expected) in [
+            (
+                "abc".to_owned(),
+                kim.to_string(),
+                vec![json!(["path", "id"])],
+            ),
+            (
+                team.to_string(),
+                "0".to_owned(),
+                vec![json!(["path", "user_id"])],
+            ),
+            (
+                "99999999999999999999".to_owned(),
+                "-3".to_owned(),
+                vec![json!(["path", "id"]), json!(["path", "user_id"])],
+            ),
+        ] {
+            let response = app
+                .membership(method.clone(), Some(ADMIN), &team_part, &user_part)
+                .await;
+            assert_eq!(
+                response.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {team_part}/{user_part}"
+            );
+            assert_eq!(
+                locs(&response),
+                expected,
+                "{method} {team_part}/{user_part}"
+            );
+        }
+    }
+    assert!(app.memberships().await.is_empty());
+}
+
+// --- Audit failures -----------------------------------------------------------------
+
+#[tokio::test]
+async fn nothing_is_written_when_the_audit_entry_cannot_be() {
+    let app = app().await;
+    let team = app.team("Web", Some("intro")).await;
+    let kim = app.user("1", "kim", false).await;
+    let lee = app.user("2", "lee", false).await;
+    app.join(team, lee).await;
+    app.sql(
+        "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced'",
+    )
+    .await;
+
+    let created = app.create(Some(ADMIN), json!({"name": "Doomed"})).await;
+    assert_eq!(created.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(created.json(), json!({"detail": "Internal server error"}));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM team WHERE name = 'Doomed'")
+            .await,
+        0
+    );
+
+    let patched = app
+        .patch(Some(ADMIN), team, json!({"name": "Doomed"}))
+        .await;
+    assert_eq!(patched.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let added = app.membership(Method::PUT, Some(ADMIN), team, kim).await;
+    assert_eq!(added.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let removed = app.membership(Method::DELETE, Some(ADMIN), team, lee).await;
+    assert_eq!(removed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let deleted = app.delete(Some(ADMIN), team).await;
+    assert_eq!(deleted.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    assert_eq!(
+        app.show(team).await,
+        json!({"id": team, "name": "Web", "introduction": "intro", "members": [member(lee, "lee")]}),
+        "the team, its name and its members are as before"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+}
+
+// --- Lambda -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn binary_answers_api_gateway_events_through_the_runtime_api() {
+    let app = app().await;
+    let kim = app.user("1", "kim", false).await;
+    let runtime = RuntimeApi::start().await;
+    let mut process = LambdaProcess::spawn(
+        env!("CARGO_BIN_EXE_teams"),
+        &runtime,
+        &[("DATABASE_URL", &app.db.url)],
+    );
+
+    let body = json!({"name": "Lambda", "introduction": "람다"});
+    let event = apigw_event("POST", "/api/v1/teams", Some(&body), Some(MEMBER));
+    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 403, "a non-admin in the authorizer context");
+
+    let event = apigw_event("POST", "/api/v1/teams", Some(&body), Some(ADMIN));
+    let (status, headers, created) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().expect("an id");
+    assert_eq!(headers["location"], json!(format!("/api/v1/teams/{id}")));
+    assert!(headers["x-request-id"].is_string());
+
+    let path = format!("/api/v1/teams/{id}/members/{kim}");
+    let event = apigw_event("PUT", &path, None, Some(ADMIN));
+    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 204);
+
+    let event = apigw_event("GET", &format!("/api/v1/teams/{id}"), None, None);
+    let (status, _, team) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(team["members"], json!([member(kim, "kim")]));
+
+    let event = apigw_event("GET", "/api/v1/teams", None, None);
+    let (status, _, list) = apigw_response(&runtime.invoke(event).await.response());
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["member_count"], 1);
+    assert_eq!(
+        app.audit().await.len(),
+        2,
+        "the creation and the membership"
+    );
+    assert!(process.is_running());
+}

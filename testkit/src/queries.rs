@@ -1,0 +1,94 @@
+//! Counting the SELECTs a route runs, to prove that it runs a fixed number whatever the
+//! amount of data: a private MariaDB (the shared test server's counters also count every
+//! other test's queries), one migrated database on it, and an `AppState` whose pool
+//! holds a single connection.
+
+use shared::config::{AppEnv, DbConfig};
+use shared::migrations::{self, Command, Target};
+use shared::{AppState, Config};
+use sqlx::{Connection, MySqlConnection};
+
+use crate::PrivateMariaDb;
+
+/// A private server with one migrated database, and a connection that reads its
+/// `Com_select` counter.
+pub struct QueryCounter {
+    /// `mysql://` URL of the migrated database.
+    pub url: String,
+    observer: MySqlConnection,
+    /// What one reading of the counter adds to it (MariaDB counts its own `SHOW`).
+    overhead: i64,
+    server: PrivateMariaDb,
+}
+
+impl QueryCounter {
+    /// Starts the server and migrates database `app` to head.
+    pub async fn start() -> Self {
+        let server = PrivateMariaDb::start().await.expect("private MariaDB");
+        let mut observer = MySqlConnection::connect(&server.url("mysql"))
+            .await
+            .expect("connect to the private server");
+        sqlx::raw_sql("CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            .execute(&mut observer)
+            .await
+            .expect("create the database");
+        let url = server.url("app");
+        let mut conn = MySqlConnection::connect(&url).await.expect("connect");
+        migrations::run(
+            &mut conn,
+            &Command::Upgrade {
+                target: Target::Head,
+            },
+        )
+        .await
+        .expect("migrate to head");
+        let first = com_select(&mut observer).await;
+        let second = com_select(&mut observer).await;
+        Self {
+            url,
+            observer,
+            overhead: second - first,
+            server,
+        }
+    }
+
+    /// The state a function is built with, on a pool of one connection. Send one request
+    /// before counting, so that the connection's set-up statements are not counted.
+    pub async fn state(&self) -> AppState {
+        let mut database = DbConfig::from_url(&self.url).expect("a valid URL");
+        database.max_connections = 1;
+        AppState::new(Config {
+            env: AppEnv::Local,
+            database,
+            slack_token: None,
+        })
+        .await
+    }
+
+    /// A connection of the test's own to the database, for setting up rows.
+    pub async fn connect(&self) -> MySqlConnection {
+        MySqlConnection::connect(&self.url).await.expect("connect")
+    }
+
+    /// What `work` returns, and how many SELECTs the server ran meanwhile (besides the
+    /// counter's own readings).
+    pub async fn selects<T>(&mut self, work: impl Future<Output = T>) -> (T, i64) {
+        let before = com_select(&mut self.observer).await;
+        let output = work.await;
+        let after = com_select(&mut self.observer).await;
+        (output, after - before - self.overhead)
+    }
+
+    /// Stops the server (it is also killed when the value is dropped).
+    pub async fn stop(mut self) {
+        self.server.stop().await.expect("stop the private server");
+    }
+}
+
+async fn com_select(conn: &mut MySqlConnection) -> i64 {
+    let (_, value): (String, String) = sqlx::query_as("SHOW GLOBAL STATUS LIKE 'Com_select'")
+        .fetch_one(conn)
+        .await
+        .expect("read Com_select");
+    value.parse().expect("Com_select is a number")
+}
