@@ -43,7 +43,10 @@ async fn upgrade_downgrade_upgrade_leaves_the_same_schema() {
         .expect("upgrade to head");
     assert_eq!(status, at_head());
     let at_head_schema = schema(&mut conn).await.without(&["schema_migrations"]);
-    assert_eq!(at_head_schema.table_names(), ALEMBIC_TABLES);
+    let tables = at_head_schema.table_names();
+    for table in ALEMBIC_TABLES {
+        assert!(tables.iter().any(|t| t == table), "{table} missing at head: {tables:?}");
+    }
     assert!(at_head_schema.has_column("user", "generation"));
 
     let status = downgrade(&mut conn, Target::Base)
