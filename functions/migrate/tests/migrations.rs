@@ -45,7 +45,10 @@ async fn upgrade_downgrade_upgrade_leaves_the_same_schema() {
     let at_head_schema = schema(&mut conn).await.without(&["schema_migrations"]);
     let tables = at_head_schema.table_names();
     for table in ALEMBIC_TABLES {
-        assert!(tables.iter().any(|t| t == table), "{table} missing at head: {tables:?}");
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} missing at head: {tables:?}"
+        );
     }
     assert!(at_head_schema.has_column("user", "generation"));
 
