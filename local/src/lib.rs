@@ -54,6 +54,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(positions::router(state.clone()))
         .merge(teams::router(state.clone()))
         .merge(audit::router(state.clone()))
+        .merge(batch::router(state.clone()))
         .merge(docs::router(state))
 }
 

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod aws;
+pub mod batch;
 pub mod config;
 pub mod db;
 pub mod error;

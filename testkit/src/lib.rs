@@ -8,15 +8,18 @@
 //! - [`Moto`]: moto's server mode, for Secrets Manager and other AWS APIs.
 //! - [`http`]: requests through a router, and API Gateway events built from the
 //!   samples in `fixtures/`.
+//! - [`slack`]: a fake of the Slack Web API (`users.list`, `users.profile.get`).
 //! - [`jwt`]: RSA key pairs made at test time, and tokens signed with them.
 
 pub mod db;
+pub mod github;
 pub mod http;
 pub mod jwt;
 pub mod mariadb;
 pub mod moto;
 pub mod queries;
 pub mod runtime;
+pub mod slack;
 
 pub use db::TestDb;
 pub use mariadb::PrivateMariaDb;

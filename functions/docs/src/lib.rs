@@ -38,6 +38,7 @@ pub fn parts() -> Vec<(&'static str, OpenApi)> {
         ("positions", positions::openapi()),
         ("teams", teams::openapi()),
         ("audit", audit::openapi()),
+        ("batch", batch::openapi()),
         ("docs", api().into_openapi()),
     ]
 }
@@ -75,6 +76,10 @@ pub fn document() -> OpenApi {
             tag(
                 "audit",
                 "The audit log: every write, who made it and what it changed.",
+            ),
+            tag(
+                "batch",
+                "Batch jobs (the Slack member sync): schedule, force-runs, run history.",
             ),
             tag("health", "Liveness and readiness."),
             tag("docs", "This document."),

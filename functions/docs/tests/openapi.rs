@@ -41,6 +41,11 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/teams/{id}/members/{user_id}"),
     // audit
     ("GET", "/api/v1/audit-logs"),
+    // batch
+    ("GET", "/api/v1/batch/schedule"),
+    ("POST", "/api/v1/batch/force-run"),
+    ("GET", "/api/v1/batch/runs"),
+    ("GET", "/api/v1/batch/runs/{id}"),
     // docs
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
@@ -59,6 +64,7 @@ fn served_routes(state: AppState) -> Router {
             .merge(positions::router(state.clone()))
             .merge(teams::router(state.clone()))
             .merge(audit::router(state.clone()))
+            .merge(batch::router(state.clone()))
             .merge(docs::router(state)),
     )
 }

@@ -1,0 +1,507 @@
+//! The `batch` function: the jobs, their schedule, force-runs and run history.
+//!
+//! Runs are rows of `batch_run` (`shared::batch`), one active per job. A force-run
+//! queues a run and hands it to the [`Dispatcher`]: deployed, an asynchronous invoke of
+//! the job's function; locally, a background task of the server. The schedule itself
+//! is EventBridge Scheduler's; this function only shows it, with the next time it fires
+//! computed from the same expression (`cron`).
+//!
+//! Reads top to bottom: configuration, the router, the handlers, the query helpers.
+
+pub mod cron;
+pub mod dispatch;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json, Router};
+use serde::Serialize;
+use shared::batch::{self, Enqueued, Job, Run, RunStatus, Trigger};
+use shared::config::ConfigError;
+use shared::extract::Admin;
+use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::{AppState, Error, FieldError};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use cron::{Cron, Zone};
+pub use dispatch::Dispatcher;
+
+/// The time zone schedules are written in, unless `BATCH_TIMEZONE` says otherwise.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Seoul";
+
+/// Each job's schedule, as EventBridge Scheduler runs it.
+#[derive(Debug, Clone)]
+pub struct Schedules {
+    pub zone: Zone,
+    /// The Slack sync's expression (`SLACK_SYNC_SCHEDULE`), parsed.
+    pub slack_sync: Option<(String, Cron)>,
+}
+
+impl Schedules {
+    /// `slack_sync`: `None` when no schedule is configured (the local default).
+    pub fn new(timezone: &str, slack_sync: Option<&str>) -> Result<Self, ConfigError> {
+        let zone = Zone::parse(timezone).map_err(|reason| ConfigError::Invalid {
+            name: "BATCH_TIMEZONE",
+            reason,
+        })?;
+        let slack_sync = slack_sync
+            .map(|expression| {
+                Cron::parse(expression)
+                    .map(|cron| (expression.trim().to_owned(), cron))
+                    .map_err(|reason| ConfigError::Invalid {
+                        name: "SLACK_SYNC_SCHEDULE",
+                        reason,
+                    })
+            })
+            .transpose()?;
+        Ok(Self { zone, slack_sync })
+    }
+
+    /// `BATCH_TIMEZONE` (default `Asia/Seoul`) and `SLACK_SYNC_SCHEDULE` (default none).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let timezone = var("BATCH_TIMEZONE").unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
+        Self::new(timezone.trim(), var("SLACK_SYNC_SCHEDULE").as_deref())
+    }
+
+    fn of(&self, job: &str) -> Option<&(String, Cron)> {
+        match job {
+            batch::SLACK_SYNC => self.slack_sync.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// What the handlers need besides `AppState`.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub schedules: Schedules,
+    pub dispatcher: Dispatcher,
+}
+
+impl Batch {
+    /// Schedules from the environment; runs in this process. What the local server uses.
+    pub fn in_process(config: &shared::Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            schedules: Schedules::from_env()?,
+            dispatcher: Dispatcher::in_process(config)?,
+        })
+    }
+
+    /// Schedules from the environment; runs on Lambda when `SLACK_SYNC_FUNCTION_NAME`
+    /// is set, else in this process. What the Lambda function uses.
+    pub async fn from_env(config: &shared::Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            schedules: Schedules::from_env()?,
+            dispatcher: Dispatcher::from_env(config).await?,
+        })
+    }
+}
+
+/// The routes, running force-runs in this process (the local server). A configuration
+/// that cannot be used is logged, and the schedule is then shown as unconfigured.
+pub fn router(state: AppState) -> Router {
+    let batch = Batch::in_process(&state.config).unwrap_or_else(|error| {
+        tracing::error!(%error, "batch configuration unusable: schedules shown as unset");
+        Batch {
+            schedules: Schedules {
+                zone: Zone::parse(DEFAULT_TIMEZONE).unwrap_or(Zone {
+                    name: "UTC",
+                    offset: time::UtcOffset::UTC,
+                }),
+                slack_sync: None,
+            },
+            dispatcher: Dispatcher::InProcess(Arc::new(slack_sync::SlackSettings::new(
+                slack_sync::slack::DEFAULT_BASE_URL,
+                state.config.slack_token.clone(),
+            ))),
+        }
+    });
+    router_with(state, batch)
+}
+
+/// The routes with a given configuration and dispatcher.
+pub fn router_with(state: AppState, batch: Batch) -> Router {
+    let router: Router = api().with_state(state).into();
+    router.layer(Extension(Arc::new(batch)))
+}
+
+/// The OpenAPI description of every route `router` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The routes and their documentation, registered together so that they cannot diverge.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(schedule))
+        .routes(routes!(force_run))
+        .routes(routes!(list_runs))
+        .routes(routes!(show_run))
+}
+
+/// A job and when it runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    #[schema(examples("slack-sync"))]
+    pub name: String,
+    #[schema(examples(json!(["slack"])))]
+    pub tags: Vec<String>,
+    /// The EventBridge cron expression; `null` where no schedule is configured.
+    #[schema(required = true, examples("cron(0 12 ? * SAT *)"))]
+    pub schedule: Option<String>,
+    /// The time zone the expression is read in.
+    #[schema(examples("Asia/Seoul"))]
+    pub timezone: String,
+    /// When the schedule fires next, RFC 3339 in UTC; `null` without a schedule.
+    #[schema(required = true, format = DateTime, examples("2026-11-28T03:00:00Z"))]
+    pub next_run: Option<String>,
+    /// When the latest run started (or was queued, if it has not started), RFC 3339 in
+    /// UTC; `null` if the job never ran.
+    #[schema(required = true, format = DateTime)]
+    pub last_run: Option<String>,
+    /// The latest run's status; `null` if the job never ran.
+    #[schema(required = true)]
+    pub last_status: Option<RunStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleAnswer {
+    pub jobs: Vec<JobView>,
+}
+
+/// What a force-run did for one job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForceRunResult {
+    #[schema(examples("slack-sync"))]
+    pub name: String,
+    pub tags: Vec<String>,
+    /// The new run, or the one already queued or running.
+    #[schema(examples(42))]
+    pub run_id: i64,
+    pub status: ForceRunStatus,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForceRunStatus {
+    /// A new run was queued and handed to the job's runner.
+    Queued,
+    /// A run of the job is queued or running already; `run_id` is that run.
+    AlreadyRunning,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForceRunAnswer {
+    pub results: Vec<ForceRunResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunPage {
+    /// Newest first.
+    pub items: Vec<Run>,
+}
+
+/// `GET /batch/schedule`: every job (or those with `tag`), its schedule and last run.
+#[utoipa::path(
+    get,
+    path = "/api/v1/batch/schedule",
+    operation_id = "batch_schedule",
+    tag = "batch",
+    summary = "The batch jobs and their schedule",
+    description = "Anyone. Every job (or the jobs carrying `tag`; an unknown tag lists none), its \
+        EventBridge cron expression and time zone, when it runs next, and its latest run. \
+        Where no schedule is configured (locally, by default) `schedule` and `next_run` are null.",
+    params(
+        ("tag" = Option<String>, Query, min_length = 1, max_length = 64, description = "Only jobs with this tag, e.g. `slack`."),
+    ),
+    responses(
+        (status = 200, description = "The jobs.", body = ScheduleAnswer),
+        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        (status = 422, description = "A bad parameter value.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn schedule(
+    State(state): State<AppState>,
+    Extension(batch): Extension<Arc<Batch>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ScheduleAnswer>, Error> {
+    let query = Query::parse(raw.as_deref(), &["tag"])?;
+    let jobs: Vec<Job> = match query.get("tag") {
+        Some(tag) => batch::jobs_tagged(tag),
+        None => batch::JOBS.to_vec(),
+    };
+    let last_runs = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        let pool = state.db.pool().await?;
+        let mut conn = pool.acquire().await?;
+        batch::last_runs(&mut conn, &jobs).await?
+    };
+    let now = OffsetDateTime::now_utc();
+    let schedules = &batch.schedules;
+    let jobs = jobs
+        .into_iter()
+        .map(|job| {
+            let schedule = schedules.of(job.name);
+            let last = last_runs.iter().find(|run| run.job == job.name);
+            JobView {
+                name: job.name.to_owned(),
+                tags: tags(job),
+                schedule: schedule.map(|(expression, _)| expression.clone()),
+                timezone: schedules.zone.name.to_owned(),
+                next_run: schedule
+                    .and_then(|(_, cron)| cron.next_after(now, schedules.zone))
+                    .and_then(|at| at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok()),
+                last_run: last.map(|run| run.started_at.clone().unwrap_or(run.queued_at.clone())),
+                last_status: last.map(|run| run.status),
+            }
+        })
+        .collect();
+    Ok(Json(ScheduleAnswer { jobs }))
+}
+
+/// `POST /batch/force-run?name=` or `?tag=`: queue a run of each job now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/batch/force-run",
+    operation_id = "batch_force_run",
+    tag = "batch",
+    summary = "Run jobs now",
+    description = "Admins only. Exactly one of `name` and `tag`. Queues a run of the job (or of every \
+        job with the tag) and starts it in the background, unless a run of it is queued or running \
+        already: then that run's id, with status `already_running`. Follow a run with \
+        `GET /api/v1/batch/runs/{id}`.",
+    params(
+        ("name" = Option<String>, Query, min_length = 1, max_length = 64, description = "The job, e.g. `slack-sync`."),
+        ("tag" = Option<String>, Query, min_length = 1, max_length = 64, description = "Every job with this tag, e.g. `slack`."),
+    ),
+    security(("waffle_sso" = [])),
+    responses(
+        (status = 202, description = "Queued, or already running.", body = ForceRunAnswer),
+        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        (status = 404, description = "No job of that name, or none with that tag.", body = ErrorBody),
+        (status = 422, description = "Not exactly one of `name` and `tag`, or a bad value.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable, or the run could not be started (it is recorded as failed).", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn force_run(
+    State(state): State<AppState>,
+    Extension(batch): Extension<Arc<Batch>>,
+    Admin(admin): Admin,
+    RawQuery(raw): RawQuery,
+) -> Result<(StatusCode, Json<ForceRunAnswer>), Error> {
+    let query = Query::parse(raw.as_deref(), &["name", "tag"])?;
+    let jobs = match (query.get("name"), query.get("tag")) {
+        (Some(name), None) => {
+            vec![batch::job(name).ok_or_else(|| Error::NotFound(format!("job {name} not found")))?]
+        }
+        (None, Some(tag)) => {
+            let jobs = batch::jobs_tagged(tag);
+            if jobs.is_empty() {
+                return Err(Error::NotFound(format!("no job has tag {tag}")));
+            }
+            jobs
+        }
+        _ => {
+            return Err(Error::Validation(vec![FieldError {
+                loc: vec!["query".into()],
+                msg: "Send exactly one of name and tag".into(),
+                kind: "value_error".into(),
+            }]));
+        }
+    };
+    let pool = state.db.pool().await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let enqueued = batch::enqueue(pool, job.name, Trigger::Manual, Some(&admin.sso_id)).await?;
+        let status = match enqueued {
+            Enqueued::AlreadyRunning(_) => ForceRunStatus::AlreadyRunning,
+            Enqueued::Queued(run_id) => {
+                if let Err(reason) = batch.dispatcher.dispatch(&state, job.name, run_id).await {
+                    tracing::error!(run_id, job = job.name, %reason, "could not start the run");
+                    let mut conn = pool.acquire().await?;
+                    let error = format!("could not start: {reason}");
+                    batch::finish(&mut conn, run_id, None, Some(&error)).await?;
+                    return Err(Error::Unavailable(format!(
+                        "run {run_id} of {} could not be started; it is recorded as failed",
+                        job.name
+                    )));
+                }
+                tracing::info!(run_id, job = job.name, by = %admin.sso_id, "run forced");
+                ForceRunStatus::Queued
+            }
+        };
+        results.push(ForceRunResult {
+            name: job.name.to_owned(),
+            tags: tags(job),
+            run_id: enqueued.run_id(),
+            status,
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(ForceRunAnswer { results })))
+}
+
+/// `GET /batch/runs`: the run history, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/batch/runs",
+    operation_id = "batch_runs",
+    tag = "batch",
+    summary = "The run history",
+    description = "Admins only. Runs newest first, of every job or of `name`'s.",
+    params(
+        ("name" = Option<String>, Query, min_length = 1, max_length = 64, description = "Only runs of this job."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many runs; 100 when absent."),
+    ),
+    security(("waffle_sso" = [])),
+    responses(
+        (status = 200, description = "The runs, newest first.", body = RunPage),
+        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn list_runs(
+    State(state): State<AppState>,
+    _: Admin,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RunPage>, Error> {
+    let query = Query::parse(raw.as_deref(), &["name", "limit"])?;
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await?;
+    let items = batch::list(&mut conn, query.get("name"), query.limit).await?;
+    Ok(Json(RunPage { items }))
+}
+
+/// `GET /batch/runs/{id}`: one run.
+#[utoipa::path(
+    get,
+    path = "/api/v1/batch/runs/{id}",
+    operation_id = "batch_run",
+    tag = "batch",
+    summary = "One run",
+    description = "Admins only. A run: its trigger, status, times, stats and error.",
+    params(("id" = i64, Path, minimum = 1, description = "The run's id.")),
+    security(("waffle_sso" = [])),
+    responses(
+        (status = 200, description = "The run.", body = Run),
+        (status = 401, description = "No token.", body = ErrorBody),
+        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        (status = 404, description = "No such run.", body = ErrorBody),
+        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+    ),
+)]
+async fn show_run(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, Error> {
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        Error::Validation(vec![FieldError::path(
+            "id",
+            "Input should be a positive integer",
+            "int_parsing",
+        )])
+    })?;
+    let pool = state.db.pool().await?;
+    let mut conn = pool.acquire().await?;
+    let run = batch::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::not_found("run"))?;
+    Ok(Json(run))
+}
+
+fn tags(job: Job) -> Vec<String> {
+    job.tags.iter().map(|t| (*t).to_owned()).collect()
+}
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+/// The width of the `job` column; names and tags are no longer.
+const MAX_TEXT: usize = 64;
+
+/// A query string's text parameters and `limit`. Unknown parameters are ignored; a
+/// repeated one counts with its last value, as FastAPI does.
+struct Query {
+    text: Vec<(String, String)>,
+    limit: u32,
+}
+
+impl Query {
+    fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, Error> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+            .map_err(|_| Error::BadRequest("the query string is not valid".into()))?;
+        let mut query = Self {
+            text: Vec::new(),
+            limit: DEFAULT_LIMIT,
+        };
+        let mut errors: Vec<FieldError> = Vec::new();
+        for (name, value) in pairs {
+            if !known.contains(&name.as_str()) {
+                continue;
+            }
+            errors.retain(|e| e.loc.get(1).and_then(|l| l.as_str()) != Some(name.as_str()));
+            if name == "limit" {
+                match value.parse::<i64>() {
+                    Ok(n) if (1..=i64::from(MAX_LIMIT)).contains(&n) => query.limit = n as u32,
+                    Ok(n) if n < 1 => errors.push(FieldError::query(
+                        "limit",
+                        "Input should be greater than or equal to 1",
+                        "greater_than_equal",
+                    )),
+                    Ok(_) => errors.push(FieldError::query(
+                        "limit",
+                        format!("Input should be less than or equal to {MAX_LIMIT}"),
+                        "less_than_equal",
+                    )),
+                    Err(_) => errors.push(FieldError::query(
+                        "limit",
+                        "Input should be a valid integer, unable to parse string as an integer",
+                        "int_parsing",
+                    )),
+                }
+                continue;
+            }
+            match value.chars().count() {
+                0 => errors.push(FieldError::query(
+                    &name,
+                    "String should have at least 1 character",
+                    "string_too_short",
+                )),
+                n if n > MAX_TEXT => errors.push(FieldError::query(
+                    &name,
+                    format!("String should have at most {MAX_TEXT} characters"),
+                    "string_too_long",
+                )),
+                _ => {
+                    query.text.retain(|(n, _)| *n != name);
+                    query.text.push((name, value));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.text
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}

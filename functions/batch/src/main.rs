@@ -1,0 +1,17 @@
+/// The batch function in Lambda: configuration, schedules and the dispatcher (an
+/// asynchronous invoke of `SLACK_SYNC_FUNCTION_NAME`) once per cold start. A schedule
+/// or time zone that cannot be computed fails the init, naming the variable.
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let state = shared::AppState::from_env().await.inspect_err(|error| {
+        tracing::error!(%error, "cannot start: configuration failed");
+    })?;
+    let batch = batch::Batch::from_env(&state.config)
+        .await
+        .inspect_err(|error| {
+            tracing::error!(%error, "cannot start: configuration failed");
+        })?;
+    tracing::info!(dispatcher = ?batch.dispatcher, "batch function ready");
+    lambda_http::run(shared::http::finish(batch::router_with(state, batch))).await
+}

@@ -1,0 +1,327 @@
+//! Configuration, read once per cold start.
+//!
+//! Everything comes from the environment, with the defaults of the club's setup. The
+//! GitHub token is `GITHUB_TOKEN` when that is set (locally, and in tests). Otherwise,
+//! when `APP_ENV` is `dev` or `prod` or `GITHUB_TOKEN_SECRET_ID` is set, it is the key
+//! `github-access-token` of the Secrets Manager secret `GITHUB_TOKEN_SECRET_ID` (default
+//! `ecr-image-tag-updater`). Without either the function refuses to start rather than
+//! calling GitHub anonymously. The token is a `SecretString`: its `Debug` prints
+//! `[REDACTED]`, so no log line can show it.
+
+use secrecy::{ExposeSecret, SecretString};
+use shared::config::ConfigError as SecretError;
+
+pub const DEFAULT_ECR_HOST: &str = "405906814034.dkr.ecr.ap-northeast-2.amazonaws.com";
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_GITHUB_REPOSITORY: &str = "wafflestudio/waffle-world";
+pub const DEFAULT_GITHUB_BRANCH: &str = "main";
+/// The secret ecr-heimdall used, kept so that the deployed token does not move.
+pub const DEFAULT_TOKEN_SECRET_ID: &str = "ecr-image-tag-updater";
+pub const TOKEN_SECRET_KEY: &str = "github-access-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "GITHUB_TOKEN is not set: set it locally; deployed, set APP_ENV=dev|prod (or \
+         GITHUB_TOKEN_SECRET_ID) to read the token from Secrets Manager"
+    )]
+    NoToken,
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("the HTTP client could not be built: {0}")]
+    HttpClient(String),
+}
+
+/// Everything the function needs, built once in `main`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The registry host images are pulled from, as written in the manifests.
+    pub ecr_host: String,
+    /// GitHub's REST API base URL, without a trailing slash.
+    pub api_url: String,
+    /// `owner/name` of the GitOps repository.
+    pub repository: String,
+    pub branch: String,
+    pub token: SecretString,
+}
+
+/// Where the token comes from.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    Environment(SecretString),
+    SecretsManager { secret_id: String },
+}
+
+/// The configuration as the environment states it, before any secret is read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub ecr_host: String,
+    pub api_url: String,
+    pub repository: String,
+    pub branch: String,
+    pub token: TokenSource,
+}
+
+impl Config {
+    /// Reads the environment and, deployed, the token's secret (with
+    /// `shared::aws::sdk_config()`).
+    pub async fn load() -> Result<Self, ConfigError> {
+        let settings = Settings::from_lookup(|name| std::env::var(name).ok())?;
+        let token = match &settings.token {
+            TokenSource::Environment(token) => token.clone(),
+            TokenSource::SecretsManager { secret_id } => {
+                let sdk = shared::aws::sdk_config().await;
+                read_token(&sdk, secret_id).await?
+            }
+        };
+        Ok(settings.with_token(token))
+    }
+}
+
+impl Settings {
+    /// Reads the settings through `lookup` (the environment in `main`); an empty value
+    /// counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let or = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+
+        let ecr_host = or("ECR_HOST", DEFAULT_ECR_HOST)
+            .trim_end_matches('/')
+            .to_owned();
+        if ecr_host.is_empty() || ecr_host.contains(['/', ' ', '\t']) {
+            return Err(invalid("ECR_HOST", "expected a registry host name"));
+        }
+        let api_url = or("GITHUB_API_URL", DEFAULT_GITHUB_API_URL)
+            .trim_end_matches('/')
+            .to_owned();
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return Err(invalid("GITHUB_API_URL", "expected an http(s):// URL"));
+        }
+        let repository = or("GITHUB_REPOSITORY", DEFAULT_GITHUB_REPOSITORY);
+        if !is_owner_and_name(&repository) {
+            return Err(invalid("GITHUB_REPOSITORY", "expected owner/name"));
+        }
+        let branch = or("GITHUB_BRANCH", DEFAULT_GITHUB_BRANCH);
+        if branch.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("GITHUB_BRANCH", "a branch name has no spaces"));
+        }
+
+        let deployed = match get("APP_ENV").as_deref() {
+            None | Some("local") => false,
+            Some("dev" | "prod") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "APP_ENV",
+                    reason: format!("{other:?} is not one of local, dev, prod"),
+                });
+            }
+        };
+        let token = match (get("GITHUB_TOKEN"), get("GITHUB_TOKEN_SECRET_ID")) {
+            (Some(token), _) => TokenSource::Environment(checked_token(token)?),
+            (None, Some(secret_id)) => TokenSource::SecretsManager { secret_id },
+            (None, None) if deployed => TokenSource::SecretsManager {
+                secret_id: DEFAULT_TOKEN_SECRET_ID.to_owned(),
+            },
+            (None, None) => return Err(ConfigError::NoToken),
+        };
+        Ok(Self {
+            ecr_host,
+            api_url,
+            repository,
+            branch,
+            token,
+        })
+    }
+
+    pub fn with_token(self, token: SecretString) -> Config {
+        Config {
+            ecr_host: self.ecr_host,
+            api_url: self.api_url,
+            repository: self.repository,
+            branch: self.branch,
+            token,
+        }
+    }
+}
+
+/// Reads the key `github-access-token` of the JSON secret `secret_id`. No error message
+/// quotes the secret's text.
+pub async fn read_token(
+    sdk: &aws_config::SdkConfig,
+    secret_id: &str,
+) -> Result<SecretString, ConfigError> {
+    let output = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            let service = e.as_service_error();
+            if service.is_some_and(|s| s.is_resource_not_found_exception()) {
+                SecretError::SecretNotFound {
+                    secret_id: secret_id.to_owned(),
+                }
+            } else {
+                SecretError::SecretUnreadable {
+                    secret_id: secret_id.to_owned(),
+                    reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                }
+            }
+        })?;
+    let unreadable = |reason: &str| SecretError::SecretUnreadable {
+        secret_id: secret_id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let text = output
+        .secret_string()
+        .ok_or_else(|| unreadable("it holds no SecretString"))?;
+    // serde_json's error would quote the offending text, which is the secret: drop it.
+    let secret: std::collections::HashMap<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|_| unreadable("it is not a JSON object"))?;
+    let token = secret
+        .get(TOKEN_SECRET_KEY)
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| SecretError::SecretKeyMissing {
+            secret_id: secret_id.to_owned(),
+            key: TOKEN_SECRET_KEY,
+        })?;
+    checked_token(token.to_owned())
+}
+
+/// A token goes into an `Authorization` header: visible ASCII only. The reason never
+/// quotes it.
+fn checked_token(token: String) -> Result<SecretString, ConfigError> {
+    let token = SecretString::from(token);
+    if token.expose_secret().bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(token)
+    } else {
+        Err(invalid(
+            "GITHUB_TOKEN",
+            "the token holds characters a header cannot carry",
+        ))
+    }
+}
+
+fn is_owner_and_name(repository: &str) -> bool {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    matches!(repository.split_once('/'), Some((owner, name)) if valid(owner) && valid(name))
+}
+
+fn invalid(name: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_clubs_setup() {
+        let s = settings(&[("GITHUB_TOKEN", "ghp_local")]).unwrap();
+        assert_eq!(s.ecr_host, DEFAULT_ECR_HOST);
+        assert_eq!(s.api_url, "https://api.github.com");
+        assert_eq!(s.repository, "wafflestudio/waffle-world");
+        assert_eq!(s.branch, "main");
+        assert!(matches!(s.token, TokenSource::Environment(t) if t.expose_secret() == "ghp_local"));
+    }
+
+    #[test]
+    fn deployed_without_a_token_reads_the_secret() {
+        for env in ["dev", "prod"] {
+            let s = settings(&[("APP_ENV", env)]).unwrap();
+            assert!(
+                matches!(&s.token, TokenSource::SecretsManager { secret_id } if secret_id == "ecr-image-tag-updater"),
+                "{s:?}"
+            );
+        }
+        let s = settings(&[("GITHUB_TOKEN_SECRET_ID", "other-secret")]).unwrap();
+        assert!(
+            matches!(&s.token, TokenSource::SecretsManager { secret_id } if secret_id == "other-secret")
+        );
+        // The environment's token wins, as DATABASE_URL wins over the database secret.
+        let s = settings(&[("APP_ENV", "prod"), ("GITHUB_TOKEN", "ghp_x")]).unwrap();
+        assert!(matches!(s.token, TokenSource::Environment(_)));
+    }
+
+    #[test]
+    fn locally_without_a_token_is_refused() {
+        let err = settings(&[]).unwrap_err();
+        assert!(matches!(err, ConfigError::NoToken));
+        assert!(err.to_string().contains("GITHUB_TOKEN"), "{err}");
+        let err = settings(&[("GITHUB_TOKEN", "  ")]).unwrap_err();
+        assert!(matches!(err, ConfigError::NoToken));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let token = ("GITHUB_TOKEN", "t");
+        for (vars, name) in [
+            (
+                vec![token, ("GITHUB_REPOSITORY", "waffle-world")],
+                "GITHUB_REPOSITORY",
+            ),
+            (
+                vec![token, ("GITHUB_REPOSITORY", "a/b/c")],
+                "GITHUB_REPOSITORY",
+            ),
+            (
+                vec![token, ("GITHUB_API_URL", "api.github.com")],
+                "GITHUB_API_URL",
+            ),
+            (vec![token, ("ECR_HOST", "host/path")], "ECR_HOST"),
+            (vec![token, ("GITHUB_BRANCH", "my branch")], "GITHUB_BRANCH"),
+            (vec![("APP_ENV", "staging")], "APP_ENV"),
+            (vec![("GITHUB_TOKEN", "two\u{7f}words")], "GITHUB_TOKEN"),
+        ] {
+            let err = settings(&vars).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn trailing_slashes_are_dropped() {
+        let s = settings(&[
+            ("GITHUB_TOKEN", "t"),
+            ("GITHUB_API_URL", "http://127.0.0.1:9000/"),
+            ("ECR_HOST", "registry.local:5000/"),
+        ])
+        .unwrap();
+        assert_eq!(s.api_url, "http://127.0.0.1:9000");
+        assert_eq!(s.ecr_host, "registry.local:5000");
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let s = settings(&[("GITHUB_TOKEN", "ghp_never_printed")]).unwrap();
+        let config = s
+            .clone()
+            .with_token(SecretString::from("ghp_never_printed"));
+        assert!(!format!("{s:?}{config:?}").contains("ghp_never_printed"));
+    }
+}
