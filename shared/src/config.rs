@@ -228,36 +228,7 @@ impl Config {
         secret_id: &str,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
-        let client = aws_sdk_secretsmanager::Client::new(sdk);
-        let output = client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                let service = e.as_service_error();
-                if service.is_some_and(|s| s.is_resource_not_found_exception()) {
-                    ConfigError::SecretNotFound {
-                        secret_id: secret_id.to_owned(),
-                    }
-                } else {
-                    ConfigError::SecretUnreadable {
-                        secret_id: secret_id.to_owned(),
-                        // The error's Display names the failure, never the secret's value.
-                        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                    }
-                }
-            })?;
-        let unreadable = |reason: &str| ConfigError::SecretUnreadable {
-            secret_id: secret_id.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let text = output
-            .secret_string()
-            .ok_or_else(|| unreadable("it holds no SecretString"))?;
-        // serde_json's error would quote the offending text, which is the secret: drop it.
-        let secret: DeployedSecret = serde_json::from_str(text)
-            .map_err(|_| unreadable("it is not a JSON object of strings"))?;
+        let secret: DeployedSecret = read_secret(sdk, secret_id).await?;
         let missing = |key| ConfigError::SecretKeyMissing {
             secret_id: secret_id.to_owned(),
             key,
@@ -285,6 +256,43 @@ impl Config {
             slack_token: secret.slack_token,
         })
     }
+}
+
+/// Reads the Secrets Manager secret `secret_id` and parses its JSON text as `T`. No
+/// error message quotes the secret's text.
+pub async fn read_secret<T: serde::de::DeserializeOwned>(
+    sdk: &aws_config::SdkConfig,
+    secret_id: &str,
+) -> Result<T, ConfigError> {
+    let output = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            let service = e.as_service_error();
+            if service.is_some_and(|s| s.is_resource_not_found_exception()) {
+                ConfigError::SecretNotFound {
+                    secret_id: secret_id.to_owned(),
+                }
+            } else {
+                ConfigError::SecretUnreadable {
+                    secret_id: secret_id.to_owned(),
+                    // The error's Display names the failure, never the secret's value.
+                    reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                }
+            }
+        })?;
+    let unreadable = |reason: &str| ConfigError::SecretUnreadable {
+        secret_id: secret_id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let text = output
+        .secret_string()
+        .ok_or_else(|| unreadable("it holds no SecretString"))?;
+    // serde_json's error would quote the offending text, which is the secret: drop it.
+    serde_json::from_str(text)
+        .map_err(|_| unreadable("it is not a JSON object of the expected keys"))
 }
 
 fn env_secret(name: &str) -> Option<SecretString> {

@@ -156,34 +156,8 @@ pub async fn read_token(
     sdk: &aws_config::SdkConfig,
     secret_id: &str,
 ) -> Result<SecretString, ConfigError> {
-    let output = aws_sdk_secretsmanager::Client::new(sdk)
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| {
-            let service = e.as_service_error();
-            if service.is_some_and(|s| s.is_resource_not_found_exception()) {
-                SecretError::SecretNotFound {
-                    secret_id: secret_id.to_owned(),
-                }
-            } else {
-                SecretError::SecretUnreadable {
-                    secret_id: secret_id.to_owned(),
-                    reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                }
-            }
-        })?;
-    let unreadable = |reason: &str| SecretError::SecretUnreadable {
-        secret_id: secret_id.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let text = output
-        .secret_string()
-        .ok_or_else(|| unreadable("it holds no SecretString"))?;
-    // serde_json's error would quote the offending text, which is the secret: drop it.
     let secret: std::collections::HashMap<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|_| unreadable("it is not a JSON object"))?;
+        shared::config::read_secret(sdk, secret_id).await?;
     let token = secret
         .get(TOKEN_SECRET_KEY)
         .and_then(serde_json::Value::as_str)
