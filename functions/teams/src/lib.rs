@@ -290,20 +290,7 @@ async fn add_member(
     in_transaction(pool, async |tx| {
         hold_team_and_user(tx, team_id, user_id).await?;
         if repo::add_member(tx, team_id, user_id).await? {
-            let mut changes = Changes::new();
-            changes
-                .field("team_id", Value::Null, team_id)
-                .field("user_id", Value::Null, user_id);
-            let entity_id = format!("{team_id}:{user_id}");
-            audit::record(
-                tx,
-                &admin.actor(),
-                Action::Add,
-                Entity::TeamMember,
-                entity_id,
-                &changes,
-            )
-            .await?;
+            record_membership(tx, &admin.actor(), Action::Add, team_id, user_id).await?;
         }
         Ok(())
     })
@@ -343,25 +330,32 @@ async fn remove_member(
     in_transaction(pool, async |tx| {
         hold_team_and_user(tx, team_id, user_id).await?;
         if repo::remove_member(tx, team_id, user_id).await? {
-            let mut changes = Changes::new();
-            changes
-                .field("team_id", team_id, Value::Null)
-                .field("user_id", user_id, Value::Null);
-            let entity_id = format!("{team_id}:{user_id}");
-            audit::record(
-                tx,
-                &admin.actor(),
-                Action::Remove,
-                Entity::TeamMember,
-                entity_id,
-                &changes,
-            )
-            .await?;
+            record_membership(tx, &admin.actor(), Action::Remove, team_id, user_id).await?;
         }
         Ok(())
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The audit entry of a membership added (`[null, id]`) or removed (`[id, null]`),
+/// under `entity_id` `<team_id>:<user_id>`.
+async fn record_membership(
+    tx: &mut sqlx::MySqlConnection,
+    actor: &audit::Actor,
+    action: Action,
+    team_id: i32,
+    user_id: i32,
+) -> Result<(), Error> {
+    let mut changes = Changes::new();
+    for (field, id) in [("team_id", team_id), ("user_id", user_id)] {
+        match action {
+            Action::Remove => changes.field(field, id, Value::Null),
+            _ => changes.field(field, Value::Null, id),
+        };
+    }
+    let entity_id = format!("{team_id}:{user_id}");
+    audit::record(tx, actor, action, Entity::TeamMember, entity_id, &changes).await
 }
 
 /// 404 unless both exist; then neither can be deleted until the transaction ends.
