@@ -82,9 +82,8 @@ async fn list_users(
     let query = list::ListQuery::parse(raw.as_deref())?;
     let pool = state.db.pool().await?;
     let mut conn = pool.acquire().await?;
-    let total = repo::count(&mut conn, &query.filter).await?;
     // One row more than asked tells whether there is a next page.
-    let mut rows = repo::list(
+    let (mut rows, total) = repo::list(
         &mut conn,
         &query.filter,
         query.cursor,
@@ -103,7 +102,7 @@ async fn list_users(
     drop(conn);
     let views: Vec<UserView> = rows
         .into_iter()
-        .map(|row| UserView::new(row, &mut links, Visibility::Summary))
+        .map(|row| UserView::summary(row, &mut links))
         .collect();
     let body = serde_json::to_vec(&views).map_err(anyhow::Error::from)?;
     let mut response = list::cached_json(body, &headers);

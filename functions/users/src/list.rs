@@ -108,7 +108,7 @@ fn boolean(name: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<bool
 /// A JSON answer with a strong ETag of its bytes; `304 Not Modified` when the caller's
 /// `If-None-Match` already names it.
 pub fn cached_json(body: Vec<u8>, request: &HeaderMap) -> Response {
-    let tag = format!("\"{:016x}\"", fnv1a(&body));
+    let tag = format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(&body));
     let matches = request
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -133,13 +133,6 @@ pub fn cached_json(body: Vec<u8>, request: &HeaderMap) -> Response {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
-}
-
-/// FNV-1a, 64 bits: stable across processes and releases, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

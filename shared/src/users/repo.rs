@@ -134,14 +134,45 @@ fn escape_like(q: &str) -> String {
     out
 }
 
-/// The matching users after `after_id`, in id order, at most `limit` of them.
+/// The columns of the public summary: a list reads only these.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryRow {
+    pub id: i32,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub github_id: Option<String>,
+    pub slack_id: Option<String>,
+    pub introduction: Option<String>,
+    pub generation: Option<String>,
+    pub is_active: bool,
+    pub is_member: bool,
+    /// How many users match the filter, on every row of a first page (see `list`).
+    #[sqlx(default)]
+    pub total: Option<i64>,
+}
+
+const SUMMARY_COLUMNS: &str = "u.id, u.username, u.image_url, u.first_name, u.last_name, \
+    u.github_id, u.slack_id, u.introduction, u.generation, u.is_active, u.is_member";
+
+/// A page of matching users after `after_id`, in id order, at most `limit` of them,
+/// and how many users match the filter whatever the page.
+///
+/// A first page (no cursor) carries the count on each row (`COUNT(*) OVER ()` is taken
+/// before `LIMIT`): one round trip instead of two. A later page narrows the rows with
+/// its cursor, so there the count is a query of its own.
 pub async fn list(
     conn: &mut MySqlConnection,
     filter: &Filter,
     after_id: Option<i32>,
     limit: Option<u32>,
-) -> Result<Vec<UserRow>, Error> {
-    let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM `user` u"));
+) -> Result<(Vec<SummaryRow>, i64), Error> {
+    let mut sql = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
+    if after_id.is_none() {
+        sql.push(", COUNT(*) OVER () AS total");
+    }
+    sql.push(" FROM `user` u");
     filter.push_where(&mut sql);
     if let Some(after) = after_id {
         sql.push(" AND u.id > ").push_bind(after);
@@ -150,7 +181,14 @@ pub async fn list(
     if let Some(limit) = limit {
         sql.push(" LIMIT ").push_bind(limit);
     }
-    Ok(sql.build_query_as().fetch_all(conn).await?)
+    let rows: Vec<SummaryRow> = sql.build_query_as().fetch_all(&mut *conn).await?;
+    let total = match (after_id, rows.first()) {
+        (None, Some(first)) => first.total.unwrap_or_default(),
+        // No row without a cursor: nothing matches.
+        (None, None) => 0,
+        (Some(_), _) => count(conn, filter).await?,
+    };
+    Ok((rows, total))
 }
 
 /// How many users match, whatever the page.

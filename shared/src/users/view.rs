@@ -8,7 +8,7 @@ use time::PrimitiveDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use super::repo::UserRow;
+use super::repo::{SummaryRow, UserRow};
 
 /// `{id, name}` of a position or a team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -114,6 +114,28 @@ impl UserView {
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
         });
+        let summary = SummaryRow {
+            id: row.id,
+            username: row.username,
+            image_url: row.image_url,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            github_id: row.github_id,
+            slack_id: row.slack_id,
+            introduction: row.introduction,
+            generation: row.generation,
+            is_active: row.is_active,
+            is_member: row.is_member,
+            total: None,
+        };
+        Self {
+            detail,
+            ..Self::summary(summary, links)
+        }
+    }
+
+    /// The public summary of a list row, taking its links out of `links`.
+    pub fn summary(row: SummaryRow, links: &mut Links) -> Self {
         Self {
             id: row.id,
             positions: links.positions.remove(&row.id).unwrap_or_default(),
@@ -129,7 +151,7 @@ impl UserView {
             generation: row.generation,
             is_active: row.is_active,
             is_member: row.is_member,
-            detail,
+            detail: None,
         }
     }
 }
