@@ -1,0 +1,85 @@
+//! Load on the local server: GETs over keep-alive connections.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use tokio::process::{Child, Command};
+
+use crate::stats::Run;
+
+/// The release `local` server on a free port, serving `database_url`.
+pub struct LocalServer {
+    pub addr: String,
+    child: Child,
+}
+
+impl LocalServer {
+    pub async fn start(bin: &std::path::Path, database_url: &str) -> anyhow::Result<Self> {
+        let port = testkit::free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(bin.join("local"))
+            .env("DATABASE_URL", database_url)
+            .env("BIND_ADDR", &addr)
+            .env("DB_MAX_CONNECTIONS", "16")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .context("start target/release/local")?;
+        testkit::wait_for_port(port, Duration::from_secs(30)).await?;
+        Ok(Self { addr, child })
+    }
+
+    /// Stops the server and waits until it has exited, so its port is free again.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// `total` GETs over `concurrency` keep-alive connections; every answer must be 200.
+/// Also returns the size of the last body read.
+pub async fn load(
+    addr: &str,
+    concurrency: usize,
+    total: usize,
+    path: impl Fn(usize) -> String,
+) -> anyhow::Result<(Run, usize)> {
+    let per_worker = total / concurrency;
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let paths: Vec<String> = (0..per_worker)
+            .map(|i| path(worker * per_worker + i))
+            .collect();
+        let addr = addr.to_owned();
+        workers.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            let mut latencies = Vec::with_capacity(paths.len());
+            let mut size = 0;
+            for path in paths {
+                let request = hyper::Request::get(path.as_str())
+                    .header("host", addr.as_str())
+                    .body(Empty::<Bytes>::new())?;
+                let sent = Instant::now();
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                size = response.into_body().collect().await?.to_bytes().len();
+                latencies.push(sent.elapsed());
+                anyhow::ensure!(status == 200, "{path} answered {status}");
+            }
+            anyhow::Ok((latencies, size))
+        });
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut size = 0;
+    while let Some(result) = workers.join_next().await {
+        let (samples, last) = result??;
+        latencies.extend(samples);
+        size = last;
+    }
+    Ok((Run::from_samples(latencies, started.elapsed()), size))
+}

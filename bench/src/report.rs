@@ -1,0 +1,110 @@
+//! The tables `scripts/bench` prints and writes.
+
+use std::fmt::Write as _;
+
+use crate::lambda::Measured;
+use crate::stats::{ROUNDS, Summary};
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub scenarios: Vec<ScenarioRow>,
+    pub functions: Vec<Measured>,
+    pub scaling: Vec<ScalingRow>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ScenarioRow {
+    pub scenario: &'static str,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+impl ScenarioRow {
+    pub fn new(scenario: &'static str, summary: Summary) -> Self {
+        Self { scenario, summary }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ScalingRow {
+    pub users: usize,
+    pub bytes: usize,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+impl ScalingRow {
+    pub fn new(users: usize, bytes: usize, summary: Summary) -> Self {
+        Self {
+            users,
+            bytes,
+            summary,
+        }
+    }
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        if !self.scenarios.is_empty() {
+            let _ = writeln!(
+                out,
+                "| scenario (1,000 users) | requests/s | p50 (ms) | p99 (ms) |"
+            );
+            let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+            for row in &self.scenarios {
+                let s = row.summary;
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.0} | {:.2} | {:.2} |",
+                    row.scenario, s.rps, s.p50_ms, s.p99_ms
+                );
+            }
+            let _ = writeln!(out);
+        }
+        if !self.functions.is_empty() {
+            let _ = writeln!(
+                out,
+                "| function | invocation | cold start (ms) | warm p50 (ms) | warm p99 (ms) | peak memory (MiB) |"
+            );
+            let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
+            for f in &self.functions {
+                let (p50, p99) = f.warm.map_or(("–".into(), "–".into()), |w| {
+                    (format!("{:.2}", w.p50_ms), format!("{:.2}", w.p99_ms))
+                });
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.1} | {p50} | {p99} | {:.1} |",
+                    f.name, f.request, f.cold_ms, f.peak_mb
+                );
+            }
+            let _ = writeln!(out);
+        }
+        if let Some(base) = self.scaling.first() {
+            let _ = writeln!(
+                out,
+                "| users | answer (KiB) | p50 (ms) | p99 (ms) | size × | p50 × | µs per KiB |"
+            );
+            let _ = writeln!(out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            for row in &self.scaling {
+                let kib = row.bytes as f64 / 1024.0;
+                let _ = writeln!(
+                    out,
+                    "| {} | {kib:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+                    row.users,
+                    row.summary.p50_ms,
+                    row.summary.p99_ms,
+                    row.bytes as f64 / base.bytes as f64,
+                    row.summary.p50_ms / base.summary.p50_ms,
+                    row.summary.p50_ms * 1e3 / kib,
+                );
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(
+            out,
+            "Medians of {ROUNDS} rounds after a warm-up round; cold starts: median of 7 process starts."
+        );
+        out
+    }
+}
