@@ -130,10 +130,16 @@ ensure_deploy_tools() {
     log "adding the aarch64-unknown-linux-gnu Rust target"
     rustup target add aarch64-unknown-linux-gnu >&2
   fi
-  # qemu-user and an arm64 glibc run the packaged binaries here (scripts/smoke-arm64.py).
-  if [ -z "$(find_bin qemu-aarch64)" ] || [ ! -d /usr/aarch64-linux-gnu/lib ]; then
-    log "installing qemu-user and libc6-arm64-cross (Debian packages)"
-    as_root_or_explain "qemu-aarch64 (to run arm64 binaries)" apt_install qemu-user libc6-arm64-cross
+  # qemu-user and an arm64 glibc run the packaged binaries here (scripts/smoke-arm64.py),
+  # openssl makes its test key; actionlint checks workflows' `run:` scripts with shellcheck.
+  local debs=()
+  [ -n "$(find_bin qemu-aarch64)" ] || debs+=(qemu-user)
+  [ -d /usr/aarch64-linux-gnu/lib ] || debs+=(libc6-arm64-cross)
+  [ -n "$(find_bin openssl)" ] || debs+=(openssl)
+  [ -n "$(find_bin shellcheck)" ] || debs+=(shellcheck)
+  if [ "${#debs[@]}" -gt 0 ]; then
+    log "installing ${debs[*]} (Debian packages)"
+    as_root_or_explain "${debs[*]}" apt_install "${debs[@]}"
   fi
   export PATH="$venv/bin:$PATH"
 }
