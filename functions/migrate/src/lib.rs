@@ -1,5 +1,8 @@
 //! The `migrate` function: runs schema revisions, as a Lambda function (one event per
-//! command) or as a command line (`migrate upgrade head`).
+//! command, or a CloudFormation custom resource request on every deploy) or as a
+//! command line (`migrate upgrade head`).
+
+pub mod custom_resource;
 
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
@@ -18,6 +21,12 @@ pub enum Failure {
     Migrate(#[from] MigrateError),
     #[error("{0}")]
     Database(#[from] shared::Error),
+    /// The configuration could not be loaded at start (named variable or secret).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A custom resource answer could not be delivered to CloudFormation.
+    #[error("{0}")]
+    Respond(String),
 }
 
 impl From<Failure> for lambda_runtime::Diagnostic {
@@ -26,6 +35,8 @@ impl From<Failure> for lambda_runtime::Diagnostic {
             Failure::InvalidEvent(_) | Failure::Usage(_) => "InvalidCommand",
             Failure::Migrate(_) => "MigrationFailed",
             Failure::Database(_) => "DatabaseUnavailable",
+            Failure::Config(_) => "ConfigurationError",
+            Failure::Respond(_) => "CustomResourceResponseFailed",
         };
         Self {
             error_type: error_type.into(),
@@ -43,12 +54,25 @@ pub async fn execute(db: &Database, command: &Command) -> Result<Status, Failure
     Ok(status)
 }
 
-/// The Lambda handler: the event is the command, the answer is the status. A failure
-/// fails the invocation, so a deploy that runs it stops there.
-pub async fn handle(db: &Database, event: LambdaEvent<Value>) -> Result<Status, Failure> {
+/// The Lambda handler. A `{"command": ...}` event answers the status, and a failure
+/// fails the invocation. A CloudFormation custom resource request runs `upgrade head`
+/// and answers CloudFormation (see [`custom_resource`]). `db` is the configuration's
+/// error when it could not be loaded: the function keeps serving, so CloudFormation
+/// still gets a FAILED answer instead of waiting for one.
+pub async fn handle(
+    db: Result<&Database, &str>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Failure> {
+    if custom_resource::Request::matches(&event.payload) {
+        let request = serde_json::from_value(event.payload)
+            .map_err(|e| Failure::InvalidEvent(format!("custom resource request: {e}")))?;
+        return custom_resource::handle(db, request).await;
+    }
     let command: Command =
         serde_json::from_value(event.payload).map_err(|e| Failure::InvalidEvent(e.to_string()))?;
-    execute(db, &command).await
+    let db = db.map_err(|e| Failure::Config(e.to_owned()))?;
+    let status = execute(db, &command).await?;
+    serde_json::to_value(status).map_err(|e| Failure::InvalidEvent(e.to_string()))
 }
 
 /// Parses `upgrade [target]`, `downgrade <target>` or `status`.

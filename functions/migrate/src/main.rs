@@ -22,8 +22,13 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = shared::AppState::from_env().await?;
-    let db = &state.db;
+    // A configuration error does not stop the function: a deploy's custom resource
+    // request must still be answered (FAILED, naming the error), or CloudFormation waits.
+    let state = shared::AppState::from_env().await.map_err(|error| {
+        tracing::error!(%error, "configuration could not be loaded");
+        error.to_string()
+    });
+    let db = state.as_ref().map(|s| &s.db).map_err(String::as_str);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         migrate::handle(db, event).await
     }))
