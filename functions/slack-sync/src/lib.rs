@@ -248,7 +248,8 @@ async fn sync_into(
         }
     }
 
-    // Every profile first, a few at a time; an auth error stops the lot at once.
+    // Every profile first, a few at a time; an auth error, or Slack refusing
+    // connections, stops the lot at once (before anything is written).
     let client = &client;
     let mut profiles: Vec<(usize, String, Result<Value, SlackError>)> =
         stream::iter(candidates.into_iter().enumerate())

@@ -6,7 +6,8 @@
 //! - HTTP 429: wait `Retry-After` seconds, then try again. The wait applies to every
 //!   call of this client (the limit is the token's, not one request's).
 //! - HTTP 5xx, timeouts, connection failures: try again after `base_delay`, doubling,
-//!   up to `max_attempts` in all.
+//!   up to `max_attempts` in all. When the last attempt could not even connect, Slack
+//!   is down for us, not just for one member: that is fatal for the run.
 //! - `{"ok": false, "error": e}`: an auth error (`invalid_auth`, `not_authed`,
 //!   `account_inactive`, ...) is fatal for the run; any other names the method's failure.
 
@@ -126,6 +127,10 @@ pub enum SlackError {
         attempts: u32,
         reason: String,
     },
+    /// Not even a connection, after every retry: Slack is down (or unreachable from
+    /// here), so no other call will do better.
+    #[error("Slack is unreachable: {method} could not connect after {attempts} attempts")]
+    Unreachable { method: &'static str, attempts: u32 },
     /// An answer that is not what Slack documents.
     #[error("Slack {method} answered unexpectedly: {reason}")]
     Unexpected {
@@ -137,7 +142,7 @@ pub enum SlackError {
 impl SlackError {
     /// Whether the whole run must stop.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, Self::Auth { .. })
+        matches!(self, Self::Auth { .. } | Self::Unreachable { .. })
     }
 }
 
@@ -259,6 +264,7 @@ impl SlackClient {
         let url = format!("{}/{method}", self.base_url);
         let mut failures = 0u32;
         let mut limited = 0u32;
+        let mut connected = true;
         loop {
             self.wait_while_paused().await;
             let sent = self
@@ -285,6 +291,7 @@ impl SlackClient {
                     continue;
                 }
                 Ok(response) if response.status().is_server_error() => {
+                    connected = true;
                     format!("HTTP {}", response.status().as_u16())
                 }
                 Ok(response) if !response.status().is_success() => {
@@ -295,12 +302,24 @@ impl SlackClient {
                 }
                 Ok(response) => match response.bytes().await {
                     Ok(body) => return envelope(method, &body),
-                    Err(error) => describe(error),
+                    Err(error) => {
+                        connected = true;
+                        describe(error)
+                    }
                 },
-                Err(error) => describe(error),
+                Err(error) => {
+                    connected = !error.is_connect();
+                    describe(error)
+                }
             };
             failures += 1;
             if failures >= self.settings.max_attempts.max(1) {
+                if !connected {
+                    return Err(SlackError::Unreachable {
+                        method,
+                        attempts: failures,
+                    });
+                }
                 return Err(SlackError::Unavailable {
                     method,
                     attempts: failures,
