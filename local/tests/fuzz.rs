@@ -411,7 +411,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         server.log()
     );
     assert!(
-        !server.log().contains("\"level\":\"ERROR\"") && !server.log().contains(" ERROR "),
+        !server.log().contains("ERROR"),
         "the server logged errors:\n{}",
         server.log()
     );

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Api, Server, make_admin};
+use common::{Server, make_admin};
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::TestDb;

@@ -264,7 +264,6 @@ impl SlackClient {
         let url = format!("{}/{method}", self.base_url);
         let mut failures = 0u32;
         let mut limited = 0u32;
-        let mut connected = true;
         loop {
             self.wait_while_paused().await;
             let sent = self
@@ -274,7 +273,8 @@ impl SlackClient {
                 .bearer_auth(self.token.expose_secret())
                 .send()
                 .await;
-            let reason = match sent {
+            // Why this attempt failed, and whether it reached Slack at all.
+            let (reason, connected) = match sent {
                 Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                     limited += 1;
                     if limited > self.settings.max_rate_limited {
@@ -291,8 +291,7 @@ impl SlackClient {
                     continue;
                 }
                 Ok(response) if response.status().is_server_error() => {
-                    connected = true;
-                    format!("HTTP {}", response.status().as_u16())
+                    (format!("HTTP {}", response.status().as_u16()), true)
                 }
                 Ok(response) if !response.status().is_success() => {
                     return Err(SlackError::Unexpected {
@@ -302,14 +301,11 @@ impl SlackClient {
                 }
                 Ok(response) => match response.bytes().await {
                     Ok(body) => return envelope(method, &body),
-                    Err(error) => {
-                        connected = true;
-                        describe(error)
-                    }
+                    Err(error) => (describe(error), true),
                 },
                 Err(error) => {
-                    connected = !error.is_connect();
-                    describe(error)
+                    let connected = !error.is_connect();
+                    (describe(error), connected)
                 }
             };
             failures += 1;
@@ -431,6 +427,40 @@ mod tests {
             envelope("users.list", b"<html>"),
             Err(SlackError::Unexpected { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn refused_connections_after_every_retry_are_fatal() {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let mut settings = SlackSettings::new(
+            format!("http://127.0.0.1:{port}/api"),
+            Some(SecretString::from("xoxb-test")),
+        );
+        settings.base_delay = Duration::from_millis(1);
+        let client = SlackClient::new(&settings).unwrap();
+        let error = client.profile("U1").await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SlackError::Unreachable {
+                    method: "users.profile.get",
+                    attempts: 4
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.is_fatal());
+        // A 5xx after retries stays one member's failure.
+        let busy = SlackError::Unavailable {
+            method: "users.profile.get",
+            attempts: 4,
+            reason: "HTTP 503".into(),
+        };
+        assert!(!busy.is_fatal());
     }
 
     #[test]

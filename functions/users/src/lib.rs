@@ -284,12 +284,14 @@ async fn update(
 ) -> Result<Json<UserView>, Error> {
     let pool = state.db.pool().await?;
     let row = in_transaction(pool, async |tx| {
-        let caller = repo::registered(tx, &identity.sso_id).await?;
         // Concurrent updates of one user queue here, so each audit entry starts from the
-        // state the previous one left.
+        // state the previous one left. The lock must be the transaction's first read:
+        // InnoDB fixes a transaction's snapshot at its first plain SELECT, and one taken
+        // before the wait would show the row as it was before the update we queued behind.
         if !repo::lock(tx, id).await? {
             return Err(Error::not_found("user"));
         }
+        let caller = repo::registered(tx, &identity.sso_id).await?;
         let target = repo::find(tx, id)
             .await?
             .ok_or_else(|| Error::not_found("user"))?;

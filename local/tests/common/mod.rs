@@ -39,6 +39,7 @@ impl Server {
             .env("SLACK_API_TOKEN", testkit::slack::TOKEN)
             .env("SLACK_RETRY_BASE_DELAY_MS", "50")
             .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .env_remove("APP_ENV")
             .env_remove("SLACK_SYNC_FUNCTION_NAME")
