@@ -484,3 +484,88 @@ async fn force_run(api: &Api) -> i64 {
         .as_i64()
         .expect("a run id")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_mid_sync_fails_the_run_and_the_job_runs_again_once_it_is_back() {
+    const MEMBERS: usize = 50;
+    let slack = FakeSlack::start().await;
+    for i in 0..MEMBERS {
+        let id = format!("U0DBDOWN{i:03}");
+        slack.add(
+            member(&id),
+            profile(&format!("Member{i}"), "Lee", &format!("d{i}@snu.ac.kr")),
+        );
+    }
+    // One profile answers late: the run is reading Slack when the database goes.
+    slack.stall_next("users.profile.get", Duration::from_secs(3));
+    let mut mariadb = PrivateMariaDb::start()
+        .await
+        .expect("start a private MariaDB");
+    let mut admin_conn = MySqlConnection::connect(&mariadb.url("mysql"))
+        .await
+        .expect("connect to the private server");
+    sqlx::raw_sql("CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        .execute(&mut admin_conn)
+        .await
+        .expect("create the database");
+    drop(admin_conn);
+    let url = mariadb.url("app");
+    let base_url = slack.base_url();
+    let server = Server::spawn(&url, &[("SLACK_API_BASE_URL", &base_url)]).await;
+    let api = server.api();
+    api.register(ADMIN, "admin").await;
+    make_admin(&url, ADMIN).await;
+
+    let first = force_run(&api).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let run = api
+            .get(&format!("/api/v1/batch/runs/{first}"), Some(ADMIN))
+            .await;
+        if run.body["status"] == "running" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never started: {}",
+            run.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mariadb.stop().await.expect("stop the database");
+    // While it is away the run cannot be read, and no new one can be queued.
+    let refused = api
+        .send(
+            Method::POST,
+            "/api/v1/batch/force-run?name=slack-sync",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    mariadb.resume().await.expect("restart the database");
+
+    let run = api
+        .finished_run(ADMIN, first, Duration::from_secs(60))
+        .await;
+    println!("the run the outage cut short: {run}");
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("database: database unavailable"),
+        "{run}"
+    );
+    assert_eq!(run["stats"]["created"], 0, "{run}");
+
+    // The job is free again at once, not after the half hour an abandoned run takes.
+    let second = force_run(&api).await;
+    let run = api
+        .finished_run(ADMIN, second, Duration::from_secs(60))
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["stats"]["created"], MEMBERS, "{run}");
+    verify_no_half_writes(&url, &[]).await;
+}
