@@ -22,6 +22,9 @@ const WORKERS: u64 = 16;
 /// The contract's bound on an answer while the database is away.
 const ANSWER_BOUND: Duration = Duration::from_secs(4);
 
+/// `id, sso_id, first_name, introduction` of a user row.
+type UserRow = (i32, Option<String>, String, Option<String>);
+
 /// One request of the workload and its outcome.
 #[derive(Debug, Clone)]
 struct Sent {
@@ -313,7 +316,7 @@ async fn verify_no_half_writes(url: &str, logs: &[Log]) {
     .expect("entries without a user");
     assert_eq!(ghosts, 0, "entries of users that were never written");
 
-    let rows: Vec<(i32, Option<String>, String, Option<String>)> =
+    let rows: Vec<UserRow> =
         sqlx::query_as("SELECT id, sso_id, first_name, introduction FROM `user`")
             .fetch_all(&mut conn)
             .await
@@ -356,8 +359,7 @@ async fn verify_no_half_writes(url: &str, logs: &[Log]) {
         assert_eq!(intro, json!(introduction), "user {id}: row and entries");
     }
 
-    let by_id: HashMap<i64, &(i32, Option<String>, String, Option<String>)> =
-        rows.iter().map(|r| (i64::from(r.0), r)).collect();
+    let by_id: HashMap<i64, &UserRow> = rows.iter().map(|r| (i64::from(r.0), r)).collect();
     let mut answered = 0;
     for user in logs.iter().flat_map(|l| &l.owned) {
         let row = by_id

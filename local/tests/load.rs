@@ -22,6 +22,9 @@ const CONCURRENCY: u64 = 32;
 const SEEDS: usize = 10;
 const TEAMS: usize = 4;
 
+/// `id, sso_id, username, first_name, introduction` of a user row.
+type UserRow = (i32, Option<String>, Option<String>, String, Option<String>);
+
 /// A user a worker registered: what the database must show for it at the end.
 #[derive(Debug, Clone)]
 struct Owned {
@@ -343,7 +346,7 @@ async fn work(shared: &Shared, worker: u64) -> Ledger {
 /// entries, and no refused one left a trace.
 async fn verify(db: &TestDb, shared: &Shared, ledgers: &[Ledger]) {
     let mut conn = db.connect().await;
-    let users: Vec<(i32, Option<String>, Option<String>, String, Option<String>)> = sqlx::query_as(
+    let users: Vec<UserRow> = sqlx::query_as(
         "SELECT id, sso_id, username, first_name, introduction FROM `user` ORDER BY id",
     )
     .fetch_all(&mut conn)
