@@ -236,3 +236,76 @@ async fn concurrent_force_runs_start_one_run() {
     assert_eq!(run["stats"]["created"], 5, "{run}");
     assert_eq!(slack.count("users.list"), 1, "the run read Slack once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deletes_of_one_user_give_one_204_and_one_audit_entry() {
+    let db = TestDb::new().await;
+    let server = Server::spawn(&db.url, &[]).await;
+    let api = server.api();
+    api.register(ADMIN, "admin").await;
+    make_admin(&db.url, ADMIN).await;
+    let mut conn = db.connect().await;
+    // The window is narrow: several rounds, each a fresh user.
+    for round in 0..10 {
+        let id = api
+            .register(&format!("{}", 8800 + round), &format!("doomed{round}"))
+            .await;
+        // A PATCH of the same user rides along: it lands before the delete or meets a 404.
+        let patch = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.send(
+                    Method::PATCH,
+                    &format!("/api/v1/users/{id}"),
+                    Some(ADMIN),
+                    Some(&json!({"first_name": "Last"})),
+                )
+                .await
+            })
+        };
+        let deletes = (0..20).map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.send(
+                    Method::DELETE,
+                    &format!("/api/v1/users/{id}"),
+                    Some(ADMIN),
+                    None,
+                )
+                .await
+            })
+        });
+        let statuses: Vec<u16> = futures::future::join_all(deletes)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task").status)
+            .collect();
+        let patched = patch.await.expect("task");
+        let deleted = statuses.iter().filter(|s| **s == 204).count();
+        let missing = statuses.iter().filter(|s| **s == 404).count();
+        assert_eq!((deleted, missing), (1, 19), "round {round}: {statuses:?}");
+        assert!(matches!(patched.status, 200 | 404), "{}", patched.body);
+
+        let deletions: Vec<(String,)> = sqlx::query_as(
+            "SELECT CAST(changes AS CHAR) FROM audit_log \
+             WHERE entity = 'user' AND action = 'delete' AND entity_id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_all(&mut conn)
+        .await
+        .expect("entries");
+        assert_eq!(deletions.len(), 1, "round {round}: {deletions:?}");
+        // The entry holds the user as deleted: with the PATCH, if that came first.
+        let changes: Value = serde_json::from_str(&deletions[0].0).expect("JSON");
+        let expected = if patched.status == 200 {
+            "Last"
+        } else {
+            "Waffle"
+        };
+        assert_eq!(
+            changes["first_name"],
+            json!([expected, null]),
+            "round {round}: {changes}"
+        );
+    }
+}

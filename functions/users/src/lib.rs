@@ -358,6 +358,11 @@ async fn remove(
 ) -> Result<StatusCode, Error> {
     let pool = state.db.pool().await?;
     in_transaction(pool, async |tx| {
+        // Locked first, as in `update`: of racing deletes one wins and the others find no
+        // user (404, no second entry), and the entry holds the user as last written.
+        if !repo::lock(tx, id).await? {
+            return Err(Error::not_found("user"));
+        }
         let before = repo::audit_state(tx, id)
             .await?
             .ok_or_else(|| Error::not_found("user"))?;
