@@ -187,6 +187,8 @@ async fn work(api: Api, worker: u64, stop: Arc<AtomicBool>) -> Log {
         } else {
             rng.below(100)
         };
+        // The user an update aims at, by index in `log.owned`.
+        let mut target = None;
         let (op, method, path, sso, body) = match roll {
             0..30 => {
                 n += 1;
@@ -201,7 +203,9 @@ async fn work(api: Api, worker: u64, stop: Arc<AtomicBool>) -> Log {
                 )
             }
             30..60 => {
-                let user = &log.owned[rng.below(log.owned.len() as u64) as usize];
+                let i = rng.below(log.owned.len() as u64) as usize;
+                target = Some(i);
+                let user = &log.owned[i];
                 let name = format!("N{worker}-{}", rng.below(1_000_000));
                 let body = json!({"first_name": name, "introduction": format!("{name} says hi")});
                 (
@@ -280,12 +284,8 @@ async fn work(api: Api, worker: u64, stop: Arc<AtomicBool>) -> Log {
                     .and_then(|b| b["first_name"].as_str())
                     .unwrap_or_default()
                     .to_owned();
-                if let Some(user) = log
-                    .owned
-                    .iter_mut()
-                    .find(|u| path.ends_with(&format!("/{}", u.id)))
-                {
-                    user.patches.push((name, ok));
+                if let Some(i) = target {
+                    log.owned[i].patches.push((name, ok));
                 }
             }
             _ => {}
