@@ -89,13 +89,22 @@ async fn fifty_concurrent_patches_leave_one_of_them_and_fifty_chained_audit_entr
     make_admin(&db.url, ADMIN).await;
     let id = api.register("77", "target").await;
 
-    // Half from the user themself, half from the admin; each sets two fields, so a
-    // row mixing two requests would show.
+    // Half from the user themself, half from the admin. Each sets two columns, the
+    // position links and the SNS accounts, so a user mixing two requests would show.
+    const POSITIONS: [&str; 5] = ["iOS", "안드로이드", "프론트엔드", "백엔드", "디자이너"];
     let patches = (0..50).map(|i| {
         let api = api.clone();
         tokio::spawn(async move {
-            let body =
-                json!({"first_name": format!("Name{i}"), "introduction": format!("intro {i}")});
+            let positions: Vec<&str> = (0..5)
+                .filter(|bit| (i + 1) & (1 << bit) != 0)
+                .map(|bit| POSITIONS[bit])
+                .collect();
+            let body = json!({
+                "first_name": format!("Name{i}"),
+                "introduction": format!("intro {i}"),
+                "positions": positions,
+                "sns_accounts": [{"name": "blog", "url": format!("https://blog.example/{i}")}],
+            });
             let sso = if i % 2 == 0 { "77" } else { ADMIN };
             let reply = api
                 .send(
@@ -117,28 +126,52 @@ async fn fifty_concurrent_patches_leave_one_of_them_and_fifty_chained_audit_entr
         assert_eq!(reply.status, 200, "{body}: {}", reply.body);
     }
 
-    let mut conn = db.connect().await;
-    let (first_name, introduction): (String, Option<String>) =
-        sqlx::query_as("SELECT first_name, introduction FROM `user` WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut conn)
-            .await
-            .expect("the row");
-    let sent: HashSet<(String, String)> = results
+    // What a request set, and what the user shows, in one comparable form.
+    let sorted = |names: Vec<String>| {
+        let mut names = names;
+        names.sort();
+        names
+    };
+    let sent: Vec<Value> = results
         .iter()
         .map(|(body, _)| {
-            (
-                body["first_name"].as_str().unwrap_or_default().to_owned(),
-                body["introduction"].as_str().unwrap_or_default().to_owned(),
-            )
+            let positions = body["positions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect();
+            json!([
+                body["first_name"],
+                body["introduction"],
+                sorted(positions),
+                body["sns_accounts"]
+            ])
         })
         .collect();
-    let introduction = introduction.unwrap_or_default();
+    let user = api.get(&format!("/api/v1/users/{id}"), Some(ADMIN)).await;
+    let positions = user.body["positions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    let shown = json!([
+        user.body["first_name"],
+        user.body["introduction"],
+        sorted(positions),
+        user.body["sns_accounts"]
+    ]);
     assert!(
-        sent.contains(&(first_name.clone(), introduction.clone())),
-        "the row ({first_name}, {introduction}) is none of the requests"
+        sent.contains(&shown),
+        "the user {shown} is none of the requests"
     );
+    let first_name = user.body["first_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
 
+    let mut conn = db.connect().await;
     let entries: Vec<(String,)> = sqlx::query_as(
         "SELECT CAST(changes AS CHAR) FROM audit_log \
          WHERE entity = 'user' AND action = 'update' AND entity_id = ? ORDER BY id",
