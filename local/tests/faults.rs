@@ -60,9 +60,29 @@ struct Log {
     uncertain: Vec<String>,
 }
 
+/// How the database goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outage {
+    /// Killed, then started again on the same data: connections break at once.
+    Killed,
+    /// Frozen (SIGSTOP), then thawed: connections stay open and nothing answers, as in
+    /// a network partition.
+    Frozen,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_database_outage_under_load_gives_quick_503s_then_recovery_in_the_same_process() {
+async fn a_database_killed_under_load_gives_quick_503s_then_recovery_in_the_same_process() {
     let _serial = ONE_AT_A_TIME.lock().await;
+    outage_under_load(Outage::Killed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_frozen_under_load_gives_quick_503s_then_recovery_in_the_same_process() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    outage_under_load(Outage::Frozen).await;
+}
+
+async fn outage_under_load(outage: Outage) {
     let mut mariadb = PrivateMariaDb::start()
         .await
         .expect("start a private MariaDB");
@@ -91,13 +111,19 @@ async fn a_database_outage_under_load_gives_quick_503s_then_recovery_in_the_same
         .collect();
 
     tokio::time::sleep(Duration::from_secs(3)).await;
-    mariadb.stop().await.expect("stop the database");
+    match outage {
+        Outage::Killed => mariadb.stop().await.expect("stop the database"),
+        Outage::Frozen => mariadb.freeze().await.expect("freeze the database"),
+    }
     let down = Instant::now();
     // Long enough that every client sends at least one whole request into the outage
     // (each waits out the pool's 3 s for a connection).
     tokio::time::sleep(Duration::from_secs(8)).await;
     let coming_back = Instant::now();
-    mariadb.resume().await.expect("restart the database");
+    match outage {
+        Outage::Killed => mariadb.resume().await.expect("restart the database"),
+        Outage::Frozen => mariadb.thaw().await.expect("thaw the database"),
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     let recovered = loop {
         let ready = api.get("/api/v1/health/ready", None).await;
@@ -126,8 +152,8 @@ async fn a_database_outage_under_load_gives_quick_503s_then_recovery_in_the_same
     let mut tally: Vec<_> = tally.into_iter().collect();
     tally.sort();
     println!(
-        "{} requests, {} of them wholly inside the outage; database down for {:.1?}, \
-         ready again {:.1?} after the restart began",
+        "{outage:?}: {} requests, {} of them wholly inside the outage; database gone for \
+         {:.1?}, ready again {:.1?} after it came back",
         sent.len(),
         sent.iter()
             .filter(|s| s.started > down && s.started + s.elapsed < coming_back)
