@@ -90,7 +90,8 @@ async fn reject_large_bodies(request: Request, next: Next) -> Response {
 async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(ANSWER_DEADLINE, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => Error::Unavailable("the database did not answer in time".into()).into_response(),
+        Err(_) => Error::Unavailable("no answer in time; the database may be unreachable".into())
+            .into_response(),
     }
 }
 
