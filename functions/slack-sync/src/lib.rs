@@ -202,8 +202,9 @@ pub async fn run(
 const RECORD_PATIENCE: Duration = Duration::from_secs(90);
 
 /// Records how run `run_id` ended. The database may be what stopped the run: then this
-/// keeps trying for a while, because a run left `running` blocks every force-run of
-/// the job until it counts as abandoned (half an hour).
+/// keeps trying for a while, whatever the error (a server coming back can refuse
+/// briefly in more ways than "unavailable"), because a run left `running` blocks every
+/// force-run of the job until it counts as abandoned (half an hour).
 async fn record_end(
     pool: &sqlx::MySqlPool,
     run_id: i64,
@@ -219,12 +220,12 @@ async fn record_end(
         };
         match attempt.await {
             Ok(_) => return Ok(()),
-            Err(shared::Error::Unavailable(reason)) if Instant::now() + delay < deadline => {
-                tracing::warn!(run_id, %reason, ?delay, "cannot record the run's end yet; retrying");
+            Err(error) if Instant::now() + delay < deadline => {
+                tracing::warn!(run_id, %error, ?delay, "cannot record the run's end yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
-            Err(other) => return Err(other),
+            Err(error) => return Err(error),
         }
     }
 }
