@@ -79,8 +79,9 @@ stop_private_db() {
   return 0
 }
 
-# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback) and
-# openapi-spec-validator (checks the docs function's OpenAPI document).
+# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback),
+# openapi-spec-validator (checks the docs function's OpenAPI document) and schemathesis
+# (fuzzes the local server against that document).
 ensure_python_tools() {
   local venv="$ROOT/target/venv"
   if [ ! -x "$venv/bin/moto_server" ]; then
@@ -96,8 +97,13 @@ ensure_python_tools() {
     log "installing openapi-spec-validator into target/venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator>=0.7,<0.8' >&2
   fi
+  if [ ! -x "$venv/bin/schemathesis" ]; then
+    log "installing schemathesis into target/venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5' >&2
+  fi
   export MOTO_SERVER="$venv/bin/moto_server"
   export OPENAPI_SPEC_VALIDATOR="$venv/bin/openapi-spec-validator"
+  export SCHEMATHESIS="$venv/bin/schemathesis"
 }
 
 # Deployment tooling in its own virtualenv, target/deploy-venv (kept apart from the test

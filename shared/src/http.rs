@@ -5,7 +5,7 @@
 //! routes run alone in Lambda or merged with the others in the local server.
 
 use std::any::Any;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -21,6 +21,11 @@ use crate::error::Error;
 
 /// The largest request body any route accepts (API.md: 413 above 64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How long a handler may take before the request is answered 503. The pool gives up
+/// on a connection after 3 s, but a query already sent to a server that froze (or
+/// that a partition cut off) would wait forever; API.md wants a 503 within 4 s.
+pub const ANSWER_DEADLINE: Duration = Duration::from_millis(3_500);
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,7 +43,8 @@ pub fn finish(routes: Router) -> Router {
 pub fn finish_with(routes: Router, inner: impl FnOnce(Router) -> Router) -> Router {
     let routes = routes
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(deadline));
     inner(routes)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(reject_large_bodies))
@@ -77,6 +83,16 @@ async fn reject_large_bodies(request: Request, next: Next) -> Response {
         return Error::PayloadTooLarge.into_response();
     }
     next.run(request).await
+}
+
+/// Answers 503 when the handler has not answered by [`ANSWER_DEADLINE`]. Dropping the
+/// handler drops its connection too; the pool pings a connection before reusing it.
+async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(ANSWER_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Error::Unavailable("no answer in time; the database may be unreachable".into())
+            .into_response(),
+    }
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -69,6 +69,31 @@ impl PrivateMariaDb {
         Ok(())
     }
 
+    /// Freezes the server (SIGSTOP): its connections stay open and nothing answers, as
+    /// in a network partition. [`PrivateMariaDb::thaw`] lets it go on.
+    pub async fn freeze(&self) -> anyhow::Result<()> {
+        self.signal("-STOP").await
+    }
+
+    pub async fn thaw(&self) -> anyhow::Result<()> {
+        self.signal("-CONT").await
+    }
+
+    async fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .ok_or_else(|| anyhow::anyhow!("the server is not running"))?;
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill {signal} {pid} failed");
+        Ok(())
+    }
+
     /// Starts the server again on the same port and data.
     pub async fn resume(&mut self) -> anyhow::Result<()> {
         let child = Command::new(find("mariadbd")?)

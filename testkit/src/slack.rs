@@ -2,8 +2,9 @@
 //! answering in Slack's documented shapes (`ok`, `members`,
 //! `response_metadata.next_cursor`, `profile` with `fields`, `error`), checking the
 //! bearer token as Slack does (`not_authed` without one, `invalid_auth` for a wrong
-//! one), and told when to misbehave: a 429 with `Retry-After`, a 5xx, or a member
-//! whose profile never answers.
+//! one), and told when to misbehave: a 429 with `Retry-After`, a 5xx, a member
+//! whose profile never answers, or going down altogether (connections refused) after
+//! a number of calls, to come back on the same port later.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,10 @@ struct Inner {
     /// Members whose profile always answers 500.
     broken_profiles: Vec<String>,
     calls: Vec<Call>,
+    /// Stop serving once this many calls have arrived (counted over the fake's life).
+    down_after: Option<usize>,
+    /// Tells the running server to stop accepting and close its connections.
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,31 +63,82 @@ enum Planned {
 pub struct FakeSlack {
     port: u16,
     inner: Arc<Mutex<Inner>>,
-    server: tokio::task::JoinHandle<()>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl FakeSlack {
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Slack");
+        let port = listener.local_addr().expect("a bound address").port();
+        let fake = Self {
+            port,
+            inner,
+            server: Mutex::new(None),
+        };
+        fake.serve(listener);
+        fake
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
         let app = Router::new()
             .route("/api/users.list", get(users_list).post(users_list))
             .route(
                 "/api/users.profile.get",
                 get(users_profile_get).post(users_profile_get),
             )
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake Slack");
-        let port = listener.local_addr().expect("a bound address").port();
+            .with_state(self.inner.clone());
+        let (shutdown, mut down) = tokio::sync::watch::channel(false);
+        self.lock().shutdown = Some(shutdown);
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            // Graceful: the call that brought it down still gets its answer; then the
+            // listener closes and idle connections with it, so later calls are refused.
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = down.wait_for(|down| *down).await;
+                })
+                .await;
         });
-        Self {
-            port,
-            inner,
-            server,
+        if let Some(old) = self
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(server)
+        {
+            old.abort();
         }
+    }
+
+    /// Goes down once `calls` requests have arrived in all (the last of them is still
+    /// answered): from then on connections are refused, until [`FakeSlack::resume`].
+    pub fn go_down_after(&self, calls: usize) {
+        let mut inner = self.lock();
+        inner.down_after = Some(calls);
+        if inner.calls.len() >= calls {
+            stop(&mut inner);
+        }
+    }
+
+    /// Serves again on the same port (the same members and profiles), after
+    /// [`FakeSlack::go_down_after`] brought it down.
+    pub async fn resume(&self) {
+        self.lock().down_after = None;
+        let handle = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut handle) = handle {
+            // The old server lets its last connections finish; give them a moment.
+            if tokio::time::timeout(std::time::Duration::from_secs(5), &mut handle)
+                .await
+                .is_err()
+            {
+                handle.abort();
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the fake Slack's port again");
+        self.serve(listener);
     }
 
     /// The value for `SLACK_API_BASE_URL`.
@@ -153,7 +209,24 @@ impl FakeSlack {
 
 impl Drop for FakeSlack {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            server.abort();
+        }
+    }
+}
+
+/// Brings the server down (see [`FakeSlack::go_down_after`]).
+fn stop(inner: &mut Inner) {
+    if let Some(shutdown) = &inner.shutdown {
+        let _ = shutdown.send(true);
+    }
+}
+
+/// Records a call, and brings the server down when it is the last one allowed.
+fn record(inner: &mut Inner, call: Call) {
+    inner.calls.push(call);
+    if inner.down_after.is_some_and(|n| inner.calls.len() >= n) {
+        stop(inner);
     }
 }
 
@@ -208,12 +281,13 @@ async fn gate(
         match index.and_then(|i| inner.planned.remove(i)) {
             Some((_, Planned::Stall(delay))) => {
                 // Recorded now: a client that times out never sees the answer.
-                inner.calls.push(Call {
+                let call = Call {
                     method: method.to_owned(),
                     param: param.map(str::to_owned),
                     at: Instant::now(),
                     status: 0,
-                });
+                };
+                record(&mut inner, call);
                 Some(delay)
             }
             _ => None,
@@ -252,12 +326,13 @@ async fn gate(
         (None, false, Some(token)) if token != TOKEN => Some(slack_error("invalid_auth")),
         (None, false, Some(_)) => None,
     };
-    inner.calls.push(Call {
+    let call = Call {
         method: method.to_owned(),
         param: param.map(str::to_owned),
         at: Instant::now(),
         status: answer.as_ref().map_or(200, |r| r.status().as_u16()),
-    });
+    };
+    record(&mut inner, call);
     answer
 }
 

@@ -20,6 +20,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use shared::batch::{self, Enqueued, RunStats, RunStatus, SLACK_SYNC, Trigger};
 use shared::{AppState, Database};
+use std::time::Duration;
+use tokio::time::Instant;
 
 pub use slack::{SlackClient, SlackError, SlackSettings};
 
@@ -172,8 +174,7 @@ pub async fn run(
     tracing::info!(run_id, "Slack sync started");
     let report = sync(&state.db, settings).await;
     let error = report.error.as_ref().map(ToString::to_string);
-    let mut conn = pool.acquire().await.map_err(shared::Error::from)?;
-    batch::finish(&mut conn, run_id, Some(&report.stats), error.as_deref()).await?;
+    record_end(pool, run_id, &report.stats, error.as_deref()).await?;
     let status = if error.is_some() {
         RunStatus::Failed
     } else {
@@ -195,6 +196,38 @@ pub async fn run(
         error,
         unknown_positions: report.unknown_positions,
     })
+}
+
+/// How long a finished run keeps trying to record its end while the database is away.
+const RECORD_PATIENCE: Duration = Duration::from_secs(90);
+
+/// Records how run `run_id` ended. The database may be what stopped the run: then this
+/// keeps trying for a while, whatever the error (a server coming back can refuse
+/// briefly in more ways than "unavailable"), because a run left `running` blocks every
+/// force-run of the job until it counts as abandoned (half an hour).
+async fn record_end(
+    pool: &sqlx::MySqlPool,
+    run_id: i64,
+    stats: &RunStats,
+    error: Option<&str>,
+) -> Result<(), shared::Error> {
+    let deadline = Instant::now() + RECORD_PATIENCE;
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let mut conn = pool.acquire().await?;
+            batch::finish(&mut conn, run_id, Some(stats), error).await
+        };
+        match attempt.await {
+            Ok(_) => return Ok(()),
+            Err(error) if Instant::now() + delay < deadline => {
+                tracing::warn!(run_id, %error, ?delay, "cannot record the run's end yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Why a sync stopped early.
@@ -248,7 +281,8 @@ async fn sync_into(
         }
     }
 
-    // Every profile first, a few at a time; an auth error stops the lot at once.
+    // Every profile first, a few at a time; an auth error, or Slack refusing
+    // connections, stops the lot at once (before anything is written).
     let client = &client;
     let mut profiles: Vec<(usize, String, Result<Value, SlackError>)> =
         stream::iter(candidates.into_iter().enumerate())

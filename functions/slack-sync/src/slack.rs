@@ -6,7 +6,8 @@
 //! - HTTP 429: wait `Retry-After` seconds, then try again. The wait applies to every
 //!   call of this client (the limit is the token's, not one request's).
 //! - HTTP 5xx, timeouts, connection failures: try again after `base_delay`, doubling,
-//!   up to `max_attempts` in all.
+//!   up to `max_attempts` in all. When the last attempt could not even connect, Slack
+//!   is down for us, not just for one member: that is fatal for the run.
 //! - `{"ok": false, "error": e}`: an auth error (`invalid_auth`, `not_authed`,
 //!   `account_inactive`, ...) is fatal for the run; any other names the method's failure.
 
@@ -126,6 +127,10 @@ pub enum SlackError {
         attempts: u32,
         reason: String,
     },
+    /// Not even a connection, after every retry: Slack is down (or unreachable from
+    /// here), so no other call will do better.
+    #[error("Slack is unreachable: {method} could not connect after {attempts} attempts")]
+    Unreachable { method: &'static str, attempts: u32 },
     /// An answer that is not what Slack documents.
     #[error("Slack {method} answered unexpectedly: {reason}")]
     Unexpected {
@@ -137,7 +142,7 @@ pub enum SlackError {
 impl SlackError {
     /// Whether the whole run must stop.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, Self::Auth { .. })
+        matches!(self, Self::Auth { .. } | Self::Unreachable { .. })
     }
 }
 
@@ -268,7 +273,8 @@ impl SlackClient {
                 .bearer_auth(self.token.expose_secret())
                 .send()
                 .await;
-            let reason = match sent {
+            // Why this attempt failed, and whether it reached Slack at all.
+            let (reason, connected) = match sent {
                 Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                     limited += 1;
                     if limited > self.settings.max_rate_limited {
@@ -285,7 +291,7 @@ impl SlackClient {
                     continue;
                 }
                 Ok(response) if response.status().is_server_error() => {
-                    format!("HTTP {}", response.status().as_u16())
+                    (format!("HTTP {}", response.status().as_u16()), true)
                 }
                 Ok(response) if !response.status().is_success() => {
                     return Err(SlackError::Unexpected {
@@ -295,12 +301,21 @@ impl SlackClient {
                 }
                 Ok(response) => match response.bytes().await {
                     Ok(body) => return envelope(method, &body),
-                    Err(error) => describe(error),
+                    Err(error) => (describe(error), true),
                 },
-                Err(error) => describe(error),
+                Err(error) => {
+                    let connected = !error.is_connect();
+                    (describe(error), connected)
+                }
             };
             failures += 1;
             if failures >= self.settings.max_attempts.max(1) {
+                if !connected {
+                    return Err(SlackError::Unreachable {
+                        method,
+                        attempts: failures,
+                    });
+                }
                 return Err(SlackError::Unavailable {
                     method,
                     attempts: failures,
@@ -412,6 +427,40 @@ mod tests {
             envelope("users.list", b"<html>"),
             Err(SlackError::Unexpected { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn refused_connections_after_every_retry_are_fatal() {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let mut settings = SlackSettings::new(
+            format!("http://127.0.0.1:{port}/api"),
+            Some(SecretString::from("xoxb-test")),
+        );
+        settings.base_delay = Duration::from_millis(1);
+        let client = SlackClient::new(&settings).unwrap();
+        let error = client.profile("U1").await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SlackError::Unreachable {
+                    method: "users.profile.get",
+                    attempts: 4
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.is_fatal());
+        // A 5xx after retries stays one member's failure.
+        let busy = SlackError::Unavailable {
+            method: "users.profile.get",
+            attempts: 4,
+            reason: "HTTP 503".into(),
+        };
+        assert!(!busy.is_fatal());
     }
 
     #[test]

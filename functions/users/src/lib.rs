@@ -218,7 +218,9 @@ async fn register(
     }
     let input = UserInput::parse(&body, Mode::Create).map_err(Error::Validation)?;
     let pool = state.db.pool().await?;
-    let id = in_transaction(pool, async |tx| {
+    // The answer is read inside the transaction: once it commits, nothing is left that
+    // could fail and tell the caller 503 about a registration that happened.
+    let (id, detail) = in_transaction(pool, async |tx| {
         if repo::registered(tx, &identity.sso_id).await?.is_some() {
             return Err(Error::Conflict("you are already registered".into()));
         }
@@ -235,16 +237,14 @@ async fn register(
             &changes,
         )
         .await?;
-        Ok(id)
+        let row = repo::find(tx, id).await?.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("user {id} vanished after its insert"))
+        })?;
+        Ok((id, view(tx, row, Visibility::Detail).await?))
     })
     .await?;
-    let mut conn = pool.acquire().await?;
-    let row = repo::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("user {id} vanished after its insert")))?;
-    let view = view(&mut conn, row, Visibility::Detail).await?;
     let location = HeaderValue::from_str(&format!("/api/v1/users/{id}")).ok();
-    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    let mut response = (StatusCode::CREATED, Json(detail)).into_response();
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -282,13 +282,16 @@ async fn update(
     JsonObject(body): JsonObject,
 ) -> Result<Json<UserView>, Error> {
     let pool = state.db.pool().await?;
-    let row = in_transaction(pool, async |tx| {
-        let caller = repo::registered(tx, &identity.sso_id).await?;
+    // As in `register`, the answer is read before the commit.
+    let detail = in_transaction(pool, async |tx| {
         // Concurrent updates of one user queue here, so each audit entry starts from the
-        // state the previous one left.
+        // state the previous one left. The lock must be the transaction's first read:
+        // InnoDB fixes a transaction's snapshot at its first plain SELECT, and one taken
+        // before the wait would show the row as it was before the update we queued behind.
         if !repo::lock(tx, id).await? {
             return Err(Error::not_found("user"));
         }
+        let caller = repo::registered(tx, &identity.sso_id).await?;
         let target = repo::find(tx, id)
             .await?
             .ok_or_else(|| Error::not_found("user"))?;
@@ -320,13 +323,13 @@ async fn update(
             &changes,
         )
         .await?;
-        repo::find(tx, id)
+        let row = repo::find(tx, id)
             .await?
-            .ok_or_else(|| Error::not_found("user"))
+            .ok_or_else(|| Error::not_found("user"))?;
+        view(tx, row, Visibility::Detail).await
     })
     .await?;
-    let mut conn = pool.acquire().await?;
-    Ok(Json(view(&mut conn, row, Visibility::Detail).await?))
+    Ok(Json(detail))
 }
 
 /// `DELETE /users/{id}`: admins only; positions, teams and SNS accounts go with it.
@@ -355,6 +358,11 @@ async fn remove(
 ) -> Result<StatusCode, Error> {
     let pool = state.db.pool().await?;
     in_transaction(pool, async |tx| {
+        // Locked first, as in `update`: of racing deletes one wins and the others find no
+        // user (404, no second entry), and the entry holds the user as last written.
+        if !repo::lock(tx, id).await? {
+            return Err(Error::not_found("user"));
+        }
         let before = repo::audit_state(tx, id)
             .await?
             .ok_or_else(|| Error::not_found("user"))?;
