@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use common::{Api, Rng, Server, make_admin};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::{Connection, MySqlConnection};
 use testkit::slack::{FakeSlack, member, profile};
 use testkit::{PrivateMariaDb, TestDb};
 
@@ -86,15 +85,10 @@ async fn outage_under_load(outage: Outage) {
     let mut mariadb = PrivateMariaDb::start()
         .await
         .expect("start a private MariaDB");
-    let mut admin_conn = MySqlConnection::connect(&mariadb.url("mysql"))
-        .await
-        .expect("connect to the private server");
-    sqlx::raw_sql("CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        .execute(&mut admin_conn)
+    let url = mariadb
+        .create_database("app")
         .await
         .expect("create the database");
-    drop(admin_conn);
-    let url = mariadb.url("app");
     let mut server = Server::spawn(&url, &[]).await;
     let pid = server.pid();
     let api = server.api();
@@ -542,15 +536,10 @@ async fn a_database_outage_mid_sync_fails_the_run_and_the_job_runs_again_once_it
     let mut mariadb = PrivateMariaDb::start()
         .await
         .expect("start a private MariaDB");
-    let mut admin_conn = MySqlConnection::connect(&mariadb.url("mysql"))
-        .await
-        .expect("connect to the private server");
-    sqlx::raw_sql("CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        .execute(&mut admin_conn)
+    let url = mariadb
+        .create_database("app")
         .await
         .expect("create the database");
-    drop(admin_conn);
-    let url = mariadb.url("app");
     let base_url = slack.base_url();
     let server = Server::spawn(&url, &[("SLACK_API_BASE_URL", &base_url)]).await;
     let api = server.api();

@@ -60,6 +60,19 @@ impl PrivateMariaDb {
         format!("mysql://root@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// Creates database `name` (utf8mb4, as every database of the project); its URL.
+    pub async fn create_database(&self, name: &str) -> anyhow::Result<String> {
+        use sqlx::Connection;
+        let mut admin = sqlx::MySqlConnection::connect(&self.url("mysql")).await?;
+        sqlx::raw_sql(&format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        ))
+        .execute(&mut admin)
+        .await?;
+        admin.close().await?;
+        Ok(self.url(name))
+    }
+
     /// Stops the server and waits until it has exited.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {

@@ -25,14 +25,13 @@ impl QueryCounter {
     /// Starts the server and migrates database `app` to head.
     pub async fn start() -> Self {
         let server = PrivateMariaDb::start().await.expect("private MariaDB");
+        let url = server
+            .create_database("app")
+            .await
+            .expect("create the database");
         let mut observer = MySqlConnection::connect(&server.url("mysql"))
             .await
             .expect("connect to the private server");
-        sqlx::raw_sql("CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-            .execute(&mut observer)
-            .await
-            .expect("create the database");
-        let url = server.url("app");
         let mut conn = MySqlConnection::connect(&url).await.expect("connect");
         migrations::run(
             &mut conn,

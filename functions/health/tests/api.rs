@@ -84,16 +84,11 @@ async fn readiness_is_503_while_the_database_is_down_and_recovers_in_the_same_pr
     let mut server = PrivateMariaDb::start()
         .await
         .expect("start a private MariaDB");
-    let mut admin = sqlx::Connection::connect(&server.url("mysql"))
+    let url = server
+        .create_database("app")
         .await
-        .map(|c: sqlx::MySqlConnection| c)
-        .expect("connect to the private server");
-    sqlx::raw_sql("CREATE DATABASE app")
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    drop(admin);
-    let mut config = DbConfig::from_url(&server.url("app")).expect("valid URL");
+        .expect("create the database");
+    let mut config = DbConfig::from_url(&url).expect("valid URL");
     config.max_connections = 2;
     let state = AppState::new(Config {
         env: shared::config::AppEnv::Local,
