@@ -81,6 +81,42 @@ impl TestDb {
             .expect("connect to the test database")
     }
 
+    /// Runs `statements` (no binds) on a connection of its own.
+    pub async fn sql(&self, statements: &str) {
+        let mut conn = self.connect().await;
+        sqlx::raw_sql(statements)
+            .execute(&mut conn)
+            .await
+            .expect("run the statements");
+    }
+
+    /// The one integer `query` selects.
+    pub async fn scalar(&self, query: &str) -> i64 {
+        let mut conn = self.connect().await;
+        sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .expect("run the query")
+    }
+
+    /// A registered user (`Waffle Kim`, a member), written directly so that it leaves no
+    /// audit entry; returns its id.
+    pub async fn insert_user(&self, sso_id: &str, username: &str, is_admin: bool) -> i64 {
+        let mut conn = self.connect().await;
+        let result = sqlx::query(
+            "INSERT INTO `user` (sso_id, username, first_name, last_name, \
+             is_rookie, is_member, is_active, is_admin) \
+             VALUES (?, ?, 'Waffle', 'Kim', FALSE, TRUE, TRUE, ?)",
+        )
+        .bind(sso_id)
+        .bind(username)
+        .bind(is_admin)
+        .execute(&mut conn)
+        .await
+        .expect("insert a user");
+        result.last_insert_id() as i64
+    }
+
     /// A MySQL account of its own for this database, logging in with `password`
     /// (dropped with the database). Needs an admin account in `DATABASE_URL`.
     pub async fn create_user(&self, password: &str) -> String {

@@ -26,27 +26,13 @@ async fn app() -> App {
     let db = TestDb::migrated().await;
     let router = shared::http::finish(audit::router(db.state().await));
     let app = App { router, db };
-    app.user(ADMIN, true).await;
+    app.db
+        .insert_user(ADMIN, &format!("user{ADMIN}"), true)
+        .await;
     app
 }
 
 impl App {
-    /// A registered user, written directly so that it leaves no audit entry.
-    async fn user(&self, sso: &str, is_admin: bool) {
-        let mut conn = self.db.connect().await;
-        sqlx::query(
-            "INSERT INTO `user` (sso_id, username, first_name, last_name, \
-             is_rookie, is_member, is_active, is_admin) \
-             VALUES (?, ?, 'Waffle', 'Kim', FALSE, TRUE, TRUE, ?)",
-        )
-        .bind(sso)
-        .bind(format!("user{sso}"))
-        .bind(is_admin)
-        .execute(&mut conn)
-        .await
-        .expect("insert a user");
-    }
-
     /// Appends an entry the way every writer does.
     async fn record(&self, actor: &str, action: Action, entity: Entity, id: &str, changes: Value) {
         let actor = match actor {
@@ -85,14 +71,6 @@ impl App {
         .fetch_all(&mut conn)
         .await
         .expect("read ids")
-    }
-
-    async fn sql(&self, statement: &str) {
-        let mut conn = self.db.connect().await;
-        sqlx::raw_sql(statement)
-            .execute(&mut conn)
-            .await
-            .expect("statement");
     }
 
     /// `GET /api/v1/audit-logs?<query>` as the admin.
@@ -162,7 +140,7 @@ fn is_newest_first(ids: &[i64]) -> bool {
 #[tokio::test]
 async fn only_admins_read_the_log() {
     let app = app().await;
-    app.user("2", false).await;
+    app.db.insert_user("2", "user2", false).await;
     app.record(
         ADMIN,
         Action::Create,
@@ -204,7 +182,7 @@ async fn only_admins_read_the_log() {
 #[tokio::test]
 async fn callers_who_may_not_read_learn_nothing_about_their_parameters() {
     let app = app().await;
-    app.user("2", false).await;
+    app.db.insert_user("2", "user2", false).await;
     let anonymous = get("/api/v1/audit-logs?limit=0").send(&app.router).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     let member = get("/api/v1/audit-logs?limit=0")
@@ -283,11 +261,12 @@ async fn an_entry_says_who_changed_what_when_and_how() {
 #[tokio::test]
 async fn times_keep_their_microseconds() {
     let app = app().await;
-    app.sql(
-        "INSERT INTO audit_log (at, actor, action, entity, entity_id, changes) \
+    app.db
+        .sql(
+            "INSERT INTO audit_log (at, actor, action, entity, entity_id, changes) \
          VALUES ('2026-11-29 01:02:03.456789', '1', 'update', 'user', '1', '{}')",
-    )
-    .await;
+        )
+        .await;
     let page = app.page("").await;
     assert_eq!(page["items"][0]["at"], "2026-11-29T01:02:03.456789Z");
 }
@@ -364,14 +343,15 @@ async fn a_stored_value_that_is_not_an_object_does_not_break_the_page() {
         .await;
     // Only `record` writes entries; these rows are written by hand. The server refuses
     // text that is not JSON, so the last needs its check removed first.
-    app.sql(
-        "INSERT INTO audit_log (actor, action, entity, entity_id, changes) \
+    app.db
+        .sql(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, changes) \
          VALUES ('1', 'update', 'user', '1', '[1, 2]'); \
          ALTER TABLE audit_log MODIFY changes LONGTEXT NOT NULL; \
          INSERT INTO audit_log (actor, action, entity, entity_id, changes) \
          VALUES ('1', 'update', 'user', '1', 'not json');",
-    )
-    .await;
+        )
+        .await;
     let page = app.page("").await;
     let changes: Vec<&Value> = page["items"]
         .as_array()
@@ -645,7 +625,7 @@ async fn the_users_functions_writes_appear_in_the_log() {
 #[tokio::test]
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
-    app.user("2", false).await;
+    app.db.insert_user("2", "user2", false).await;
     app.record(
         "1234",
         Action::Update,

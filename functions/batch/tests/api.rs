@@ -53,8 +53,12 @@ async fn app_with(schedule: Option<&str>, dispatcher: Option<Dispatcher>) -> App
         slack,
         db,
     };
-    app.user(ADMIN, true).await;
-    app.user(MEMBER, false).await;
+    app.db
+        .insert_user(ADMIN, &format!("user{ADMIN}"), true)
+        .await;
+    app.db
+        .insert_user(MEMBER, &format!("user{MEMBER}"), false)
+        .await;
     app
 }
 
@@ -63,21 +67,6 @@ async fn app() -> App {
 }
 
 impl App {
-    async fn user(&self, sso: &str, is_admin: bool) {
-        let mut conn = self.db.connect().await;
-        sqlx::query(
-            "INSERT INTO `user` (sso_id, username, first_name, last_name, \
-             is_rookie, is_member, is_active, is_admin) \
-             VALUES (?, ?, 'Waffle', 'Kim', FALSE, TRUE, TRUE, ?)",
-        )
-        .bind(sso)
-        .bind(format!("user{sso}"))
-        .bind(is_admin)
-        .execute(&mut conn)
-        .await
-        .expect("insert a user");
-    }
-
     async fn force(&self, query: &str, caller: Option<&str>) -> TestResponse {
         let mut req = request(Method::POST, &format!("/api/v1/batch/force-run?{query}"));
         if let Some(sso) = caller {

@@ -32,44 +32,12 @@ async fn app() -> App {
     let db = TestDb::migrated().await;
     let router = shared::http::finish(positions::router(db.state().await));
     let app = App { router, db };
-    app.user(ADMIN, "admin", true).await;
-    app.user(MEMBER, "member", false).await;
+    app.db.insert_user(ADMIN, "admin", true).await;
+    app.db.insert_user(MEMBER, "member", false).await;
     app
 }
 
 impl App {
-    /// Inserts a user and returns their id.
-    async fn user(&self, sso: &str, username: &str, is_admin: bool) -> i64 {
-        let mut conn = self.db.connect().await;
-        let result = sqlx::query(
-            "INSERT INTO `user` (sso_id, username, first_name, last_name, is_rookie, is_member, is_active, is_admin) \
-             VALUES (?, ?, 'Waffle', 'Kim', 0, 1, 1, ?)",
-        )
-        .bind(sso)
-        .bind(username)
-        .bind(is_admin)
-        .execute(&mut conn)
-        .await
-        .expect("insert a user");
-        result.last_insert_id() as i64
-    }
-
-    async fn sql(&self, statement: &str) {
-        let mut conn = self.db.connect().await;
-        sqlx::raw_sql(statement)
-            .execute(&mut conn)
-            .await
-            .expect("statement");
-    }
-
-    async fn scalar(&self, query: &str) -> i64 {
-        let mut conn = self.db.connect().await;
-        sqlx::query_scalar(query)
-            .fetch_one(&mut conn)
-            .await
-            .expect("query")
-    }
-
     async fn position_id(&self, name: &str) -> i64 {
         let mut conn = self.db.connect().await;
         sqlx::query_scalar("SELECT id FROM `position` WHERE name = ?")
@@ -179,8 +147,8 @@ fn kinds(response: &TestResponse) -> Vec<Value> {
 #[tokio::test]
 async fn anyone_lists_the_seeded_positions_in_id_order_with_user_counts() {
     let app = app().await;
-    let kim = app.user("1", "kim", false).await;
-    let lee = app.user("2", "lee", false).await;
+    let kim = app.db.insert_user("1", "kim", false).await;
+    let lee = app.db.insert_user("2", "lee", false).await;
     app.hold(kim, "백엔드").await;
     app.hold(lee, "백엔드").await;
     app.hold(lee, "iOS").await;
@@ -271,7 +239,7 @@ async fn only_admins_create_positions() {
     let unregistered = app.create(Some("12345"), json!({"name": "데브옵스"})).await;
     assert_eq!(unregistered.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `position`").await,
+        app.db.scalar("SELECT COUNT(*) FROM `position`").await,
         6,
         "nothing created"
     );
@@ -320,7 +288,7 @@ async fn duplicate_names_are_409_compared_case_insensitively_and_not_audited() {
             "{name}"
         );
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
     assert!(
         app.audit().await.is_empty(),
         "a failed write records nothing"
@@ -341,7 +309,8 @@ async fn racing_creations_of_one_name_let_exactly_one_win() {
     expected.insert(0, StatusCode::CREATED);
     assert_eq!(statuses, expected);
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `position` WHERE name = 'Contested'")
+        app.db
+            .scalar("SELECT COUNT(*) FROM `position` WHERE name = 'Contested'")
             .await,
         1
     );
@@ -406,7 +375,7 @@ async fn names_are_1_to_50_characters_and_not_blank() {
         both.json()
     );
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `position`").await,
+        app.db.scalar("SELECT COUNT(*) FROM `position`").await,
         8,
         "only the two good names"
     );
@@ -457,7 +426,7 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
             assert!(!response.json()["detail"].is_null(), "{what}: a detail");
         }
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
     assert_eq!(
         app.list()
             .await
@@ -473,7 +442,7 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
 #[tokio::test]
 async fn renaming_keeps_the_holders_and_records_old_and_new_names() {
     let app = app().await;
-    let kim = app.user("1", "kim", false).await;
+    let kim = app.db.insert_user("1", "kim", false).await;
     app.hold(kim, "프론트엔드").await;
     let id = app.position_id("프론트엔드").await;
 
@@ -558,8 +527,8 @@ async fn renaming_to_a_taken_name_is_409_and_changes_nothing() {
 #[tokio::test]
 async fn deleting_a_position_keeps_its_users_and_removes_only_their_links() {
     let app = app().await;
-    let kim = app.user("1", "kim", false).await;
-    let lee = app.user("2", "lee", false).await;
+    let kim = app.db.insert_user("1", "kim", false).await;
+    let lee = app.db.insert_user("2", "lee", false).await;
     app.hold(kim, "안드로이드").await;
     app.hold(lee, "안드로이드").await;
     app.hold(lee, "백엔드").await;
@@ -570,7 +539,7 @@ async fn deleting_a_position_keeps_its_users_and_removes_only_their_links() {
         app.delete(Some(MEMBER), id).await.status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
 
     let deleted = app.delete(Some(ADMIN), id).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
@@ -578,12 +547,13 @@ async fn deleting_a_position_keeps_its_users_and_removes_only_their_links() {
     let names: Vec<Value> = app.list().await.iter().map(|p| p["name"].clone()).collect();
     assert!(!names.contains(&json!("안드로이드")), "{names:?}");
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `user`").await,
+        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
         4,
         "users stay"
     );
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM position_user_association")
+        app.db
+            .scalar("SELECT COUNT(*) FROM position_user_association")
             .await,
         1,
         "only lee's other position is left"
@@ -632,7 +602,7 @@ async fn unknown_positions_are_404_and_bad_ids_422() {
         assert_eq!(locs(&delete), [json!(["path", "id"])], "{bad}");
     }
     assert!(app.audit().await.is_empty());
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
 }
 
 // --- Audit failures -----------------------------------------------------------------
@@ -640,18 +610,20 @@ async fn unknown_positions_are_404_and_bad_ids_422() {
 #[tokio::test]
 async fn nothing_is_written_when_the_audit_entry_cannot_be() {
     let app = app().await;
-    app.sql(
-        "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
+    app.db
+        .sql(
+            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced'",
-    )
-    .await;
+        )
+        .await;
     let id = app.position_id("디자이너").await;
 
     let created = app.create(Some(ADMIN), json!({"name": "Doomed"})).await;
     assert_eq!(created.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(created.json(), json!({"detail": "Internal server error"}));
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `position` WHERE name = 'Doomed'")
+        app.db
+            .scalar("SELECT COUNT(*) FROM `position` WHERE name = 'Doomed'")
             .await,
         0
     );
@@ -662,8 +634,8 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
 
     let deleted = app.delete(Some(ADMIN), id).await;
     assert_eq!(deleted.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `position`").await, 6);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
 }
 
 // --- Lambda -------------------------------------------------------------------------

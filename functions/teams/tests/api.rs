@@ -57,26 +57,11 @@ impl App {
     }
 
     async fn join(&self, team: i64, user: i64) {
-        self.sql(&format!(
-            "INSERT INTO team_user_association (team_id, user_id) VALUES ({team}, {user})"
-        ))
-        .await;
-    }
-
-    async fn sql(&self, statement: &str) {
-        let mut conn = self.db.connect().await;
-        sqlx::raw_sql(statement)
-            .execute(&mut conn)
-            .await
-            .expect("statement");
-    }
-
-    async fn scalar(&self, query: &str) -> i64 {
-        let mut conn = self.db.connect().await;
-        sqlx::query_scalar(query)
-            .fetch_one(&mut conn)
-            .await
-            .expect("query")
+        self.db
+            .sql(&format!(
+                "INSERT INTO team_user_association (team_id, user_id) VALUES ({team}, {user})"
+            ))
+            .await;
     }
 
     async fn memberships(&self) -> Vec<(i64, i64)> {
@@ -326,7 +311,7 @@ async fn only_admins_create_teams_and_the_creation_is_audited() {
         app.create(Some(MEMBER), body.clone()).await.status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 0);
     assert!(app.audit().await.is_empty());
 
     let created = app.create(Some(ADMIN), body).await;
@@ -426,7 +411,7 @@ async fn team_names_are_1_to_30_characters_and_introductions_at_most_1000() {
         .create(Some(ADMIN), json!({"name": "", "introduction": 1}))
         .await;
     assert_eq!(locs(&both).len(), 2, "every bad field: {}", both.json());
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 1);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
     assert_eq!(app.audit().await.len(), 1);
 }
 
@@ -467,7 +452,7 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
             assert!(!response.json()["detail"].is_null(), "{what}: a detail");
         }
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 1);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
     assert!(app.audit().await.is_empty());
 }
 
@@ -586,7 +571,7 @@ async fn deleting_a_team_keeps_its_members_as_users() {
         app.delete(Some(MEMBER), web).await.status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 2);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 2);
 
     let deleted = app.delete(Some(ADMIN), web).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
@@ -599,7 +584,7 @@ async fn deleting_a_team_keeps_its_members_as_users() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `user`").await,
+        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
         3,
         "users stay"
     );
@@ -713,7 +698,7 @@ async fn removing_a_member_twice_is_204_both_times_and_recorded_once() {
     }
     assert_eq!(app.memberships().await, [(team, lee)]);
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `user`").await,
+        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
         4,
         "the user stays"
     );
@@ -816,17 +801,19 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
     let kim = app.user("1", "kim", false).await;
     let lee = app.user("2", "lee", false).await;
     app.join(team, lee).await;
-    app.sql(
-        "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
+    app.db
+        .sql(
+            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced'",
-    )
-    .await;
+        )
+        .await;
 
     let created = app.create(Some(ADMIN), json!({"name": "Doomed"})).await;
     assert_eq!(created.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(created.json(), json!({"detail": "Internal server error"}));
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM team WHERE name = 'Doomed'")
+        app.db
+            .scalar("SELECT COUNT(*) FROM team WHERE name = 'Doomed'")
             .await,
         0
     );
@@ -847,8 +834,8 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
         json!({"id": team, "name": "Web", "introduction": "intro", "members": [member(lee, "lee")]}),
         "the team, its name and its members are as before"
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM team").await, 1);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
 }
 
 // --- Lambda -------------------------------------------------------------------------

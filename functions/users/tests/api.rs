@@ -36,27 +36,12 @@ impl App {
     /// Registers `sso` and makes them an admin (directly: no admin exists yet to do it).
     async fn admin(&self, sso: &str) -> Value {
         let user = self.register(sso, &format!("admin{sso}")).await;
-        self.sql(&format!(
-            "UPDATE `user` SET is_admin = TRUE WHERE sso_id = '{sso}'"
-        ))
-        .await;
+        self.db
+            .sql(&format!(
+                "UPDATE `user` SET is_admin = TRUE WHERE sso_id = '{sso}'"
+            ))
+            .await;
         user
-    }
-
-    async fn sql(&self, statement: &str) {
-        let mut conn = self.db.connect().await;
-        sqlx::raw_sql(statement)
-            .execute(&mut conn)
-            .await
-            .expect("statement");
-    }
-
-    async fn scalar(&self, query: &str) -> i64 {
-        let mut conn = self.db.connect().await;
-        sqlx::query_scalar(query)
-            .fetch_one(&mut conn)
-            .await
-            .expect("query")
     }
 
     async fn patch(&self, sso: &str, id: &Value, body: Value) -> TestResponse {
@@ -172,7 +157,8 @@ async fn registration_takes_the_sso_id_from_the_token_only() {
     );
     assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '1234' AND username = 'waffle.kim'")
+        app.db
+            .scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '1234' AND username = 'waffle.kim'")
             .await,
         1
     );
@@ -187,7 +173,7 @@ async fn registration_needs_an_identity() {
         .await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     assert!(response.json()["detail"].is_string());
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
 }
 
 #[tokio::test]
@@ -216,7 +202,7 @@ async fn registering_twice_or_a_taken_username_is_a_conflict() {
         "usernames compare case-insensitively"
     );
     assert_eq!(taken.json(), json!({"detail": "username is already taken"}));
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +235,7 @@ async fn racing_registrations_of_one_username_let_exactly_one_win() {
         9,
         "{statuses:?}"
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
 }
 
 #[tokio::test]
@@ -294,7 +280,7 @@ async fn registration_reports_every_bad_field_at_once() {
             "{error}"
         );
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
 }
 
 #[tokio::test]
@@ -330,7 +316,7 @@ async fn admin_only_fields_cannot_be_set_at_registration() {
         response.json(),
         json!({"detail": "only admins may set is_admin"})
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
 }
 
 #[tokio::test]
@@ -344,7 +330,7 @@ async fn unknown_positions_are_refused_by_index() {
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(locs(&response), [json!(["body", "positions", 1])]);
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `user`").await,
+        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
         0,
         "nothing half-written"
     );
@@ -482,7 +468,7 @@ async fn patch_replaces_positions_and_sns_accounts() {
         .collect();
     let too_many = app.patch("1", id, json!({"sns_accounts": eleven})).await;
     assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM sns_account").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM sns_account").await, 0);
 }
 
 #[tokio::test]
@@ -565,9 +551,10 @@ async fn only_the_user_themself_or_an_admin_may_patch() {
 async fn admin_links_a_slack_synced_row_to_an_sso_id() {
     let app = app().await;
     app.admin("3").await;
-    app.sql("INSERT INTO `user` (first_name, last_name, slack_id, is_rookie, is_member, is_active, is_admin) VALUES ('Synced', 'Row', 'U999', 0, 1, 1, 0)").await;
+    app.db.sql("INSERT INTO `user` (first_name, last_name, slack_id, is_rookie, is_member, is_active, is_admin) VALUES ('Synced', 'Row', 'U999', 0, 1, 1, 0)").await;
     let id = json!(
-        app.scalar("SELECT id FROM `user` WHERE slack_id = 'U999'")
+        app.db
+            .scalar("SELECT id FROM `user` WHERE slack_id = 'U999'")
             .await
     );
     let linked = app
@@ -623,12 +610,15 @@ async fn only_admins_delete_and_the_links_go_with_the_user() {
         json!({"positions": ["백엔드"], "sns_accounts": [{"name": "a", "url": "https://a.com"}]}),
     )
     .await;
-    app.sql("INSERT INTO team (name) VALUES ('Team A')").await;
-    app.sql(&format!(
-        "INSERT INTO team_user_association (team_id, user_id) SELECT id, {} FROM team",
-        user["id"]
-    ))
-    .await;
+    app.db
+        .sql("INSERT INTO team (name) VALUES ('Team A')")
+        .await;
+    app.db
+        .sql(&format!(
+            "INSERT INTO team_user_association (team_id, user_id) SELECT id, {} FROM team",
+            user["id"]
+        ))
+        .await;
 
     assert_eq!(
         request(Method::DELETE, &path)
@@ -657,13 +647,15 @@ async fn only_admins_delete_and_the_links_go_with_the_user() {
         "team_user_association",
     ] {
         assert_eq!(
-            app.scalar(&format!("SELECT COUNT(*) FROM {table}")).await,
+            app.db
+                .scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .await,
             0,
             "{table}"
         );
     }
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM team").await,
+        app.db.scalar("SELECT COUNT(*) FROM team").await,
         1,
         "the team stays"
     );
@@ -717,9 +709,11 @@ async fn the_list_is_a_bare_array_of_summaries_in_id_order() {
 async fn filters_narrow_the_list_and_the_total() {
     let app = app().await;
     seed_members(&app, 6).await;
-    app.sql("UPDATE `user` SET is_active = FALSE WHERE username = 'member000'")
+    app.db
+        .sql("UPDATE `user` SET is_active = FALSE WHERE username = 'member000'")
         .await;
-    app.sql("UPDATE `user` SET is_member = TRUE WHERE username IN ('member001', 'member002')")
+    app.db
+        .sql("UPDATE `user` SET is_member = TRUE WHERE username IN ('member001', 'member002')")
         .await;
     for (query, expected) in [
         (
@@ -1139,11 +1133,12 @@ async fn a_failed_write_leaves_no_audit_entry() {
 async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
     let app = app().await;
     let user = app.register("1", "guarded").await;
-    app.sql(
-        "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
+    app.db
+        .sql(
+            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit refused'",
-    )
-    .await;
+        )
+        .await;
     let patched = app
         .patch("1", &user["id"], json!({"first_name": "Changed"}))
         .await;
@@ -1156,7 +1151,7 @@ async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
         .await;
     assert_eq!(registered.status, StatusCode::INTERNAL_SERVER_ERROR);
 
-    app.sql("DROP TRIGGER audit_fails").await;
+    app.db.sql("DROP TRIGGER audit_fails").await;
     let after = get("/api/v1/users/me")
         .as_user("1")
         .send(&app.router)
@@ -1164,7 +1159,8 @@ async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
         .json();
     assert_eq!(after["first_name"], "Waffle", "the update was rolled back");
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '2'")
+        app.db
+            .scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '2'")
             .await,
         0
     );
