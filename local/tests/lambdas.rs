@@ -488,3 +488,79 @@ async fn the_stand_in_logs_like_cloudwatch() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names() {
+    let db = TestDb::new().await;
+    let slack = testkit::slack::FakeSlack::start().await;
+    let slack_url = slack.base_url();
+    let internal = format!("127.0.0.1:{}", testkit::free_port());
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[
+            ("LAMBDA_BIND_ADDR", &internal),
+            ("SLACK_API_BASE_URL", &slack_url),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let post = |path: String, body: Value, kind: &'static str| {
+        http.post(format!("http://{internal}{path}"))
+            .header("x-amz-invocation-type", kind)
+            .body(body.to_string())
+            .send()
+    };
+    // RequestResponse: the function's answer as the payload.
+    let answer = post(
+        "/2015-03-31/functions/waffledotcom-dev-migrate/invocations".into(),
+        json!({"command": "status"}),
+        "RequestResponse",
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status(), 200);
+    assert!(answer.headers().get("x-amz-function-error").is_none());
+    let status: Value = answer.json().await.expect("JSON");
+    assert!(
+        status["current"].is_number() && status["pending"] == json!([]),
+        "{status}"
+    );
+    // An unknown function, as Lambda answers it.
+    let answer = post(
+        "/2015-03-31/functions/nope/invocations".into(),
+        json!({}),
+        "Event",
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status(), 404);
+    // Not every event matches a rule; an ECR push matches image-tag-updater's.
+    let answer = post("/events".into(), json!({"source": "aws.s3"}), "")
+        .await
+        .expect("an answer");
+    let matched: Value = answer.json().await.expect("JSON");
+    assert_eq!(matched["matched"], json!([]));
+    // The weekly schedule's input reaches slack-sync, which syncs from (fake) Slack.
+    let answer = post("/schedules/Weekly".into(), json!({}), "")
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while slack.count("users.list") == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(server.log().contains("[slack-sync] START RequestId: "));
+    // The public port serves none of this.
+    let public = http
+        .post(format!(
+            "http://{}/2015-03-31/functions/waffledotcom-dev-migrate/invocations",
+            server.addr
+        ))
+        .body("{}")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(public.status(), 404);
+}
