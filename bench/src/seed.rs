@@ -13,10 +13,10 @@ pub const ADMIN_SSO: &str = "100001";
 pub async fn seed(server_url: &str, name: &str, users: i64) -> anyhow::Result<String> {
     let url = testkit::db::with_database(server_url, name);
     let mut admin = sqlx::MySqlConnection::connect(server_url).await?;
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name}; \
          CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    ))
+    )))
     .execute(&mut admin)
     .await?;
     let mut conn = sqlx::MySqlConnection::connect(&url).await?;
@@ -31,9 +31,9 @@ pub async fn seed(server_url: &str, name: &str, users: i64) -> anyhow::Result<St
         .map(|t| format!("('Team {t}', 'A team of the club')"))
         .collect::<Vec<_>>()
         .join(",");
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "INSERT INTO team (name, introduction) VALUES {teams}"
-    ))
+    )))
     .execute(&mut conn)
     .await?;
     let positions: Vec<i32> = sqlx::query_scalar("SELECT id FROM `position` ORDER BY id")
@@ -65,12 +65,12 @@ pub async fn seed(server_url: &str, name: &str, users: i64) -> anyhow::Result<St
     }
     // Chunks keep each statement well under max_allowed_packet.
     for chunk in rows.chunks(1000) {
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "INSERT INTO `user` (id, sso_id, username, first_name, last_name, github_id, \
              slack_id, introduction, generation, is_rookie, is_member, is_active, is_admin) \
              VALUES {}",
             chunk.join(",")
-        ))
+        )))
         .execute(&mut conn)
         .await?;
     }
@@ -80,10 +80,10 @@ pub async fn seed(server_url: &str, name: &str, users: i64) -> anyhow::Result<St
         ("team_user_association", "team_id, user_id", &members),
     ] {
         for chunk in values.chunks(2000) {
-            sqlx::raw_sql(&format!(
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO {table} ({columns}) VALUES {}",
                 chunk.join(",")
-            ))
+            )))
             .execute(&mut conn)
             .await?;
         }
@@ -97,9 +97,9 @@ pub async fn seed(server_url: &str, name: &str, users: i64) -> anyhow::Result<St
             1 + i % users,
         );
     }
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "INSERT INTO audit_log (actor, action, entity, entity_id, changes) VALUES {audit}"
-    ))
+    )))
     .execute(&mut conn)
     .await?;
     eprintln!("seeded {name}: {users} users");

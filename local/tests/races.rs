@@ -14,7 +14,7 @@ use testkit::slack::{FakeSlack, member, profile};
 
 const ADMIN: &str = "1";
 
-async fn scalar(db: &TestDb, sql: &str, bind: &str) -> i64 {
+async fn scalar(db: &TestDb, sql: &'static str, bind: &str) -> i64 {
     let mut conn = db.connect().await;
     sqlx::query_scalar(sql)
         .bind(bind)

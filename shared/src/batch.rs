@@ -6,7 +6,7 @@
 //! key and gets the active run instead. Finishing a run clears the column.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{AssertSqlSafe, MySqlConnection, MySqlPool};
 use time::PrimitiveDateTime;
 use utoipa::ToSchema;
 
@@ -322,7 +322,10 @@ async fn finish_run(
 /// Run `id`, if there is one.
 pub async fn get(conn: &mut MySqlConnection, id: i64) -> Result<Option<Run>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM batch_run WHERE id = ?");
-    let row: Option<RunRow> = sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?;
+    let row: Option<RunRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map(Run::from))
 }
 
@@ -336,7 +339,7 @@ pub async fn list(
         Some(job) => {
             let sql =
                 format!("SELECT {COLUMNS} FROM batch_run WHERE job = ? ORDER BY id DESC LIMIT ?");
-            sqlx::query_as(&sql)
+            sqlx::query_as(AssertSqlSafe(sql))
                 .bind(job)
                 .bind(limit)
                 .fetch_all(conn)
@@ -344,7 +347,10 @@ pub async fn list(
         }
         None => {
             let sql = format!("SELECT {COLUMNS} FROM batch_run ORDER BY id DESC LIMIT ?");
-            sqlx::query_as(&sql).bind(limit).fetch_all(conn).await?
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(limit)
+                .fetch_all(conn)
+                .await?
         }
     };
     Ok(rows.into_iter().map(Run::from).collect())

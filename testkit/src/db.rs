@@ -26,9 +26,9 @@ impl TestDb {
     pub async fn new() -> Self {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut admin = admin_connection().await;
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-        ))
+        )))
         .execute(&mut admin)
         .await
         .expect("create the test database");
@@ -84,7 +84,7 @@ impl TestDb {
     /// Runs `statements` (no binds) on a connection of its own.
     pub async fn sql(&self, statements: &str) {
         let mut conn = self.connect().await;
-        sqlx::raw_sql(statements)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statements))
             .execute(&mut conn)
             .await
             .expect("run the statements");
@@ -93,7 +93,7 @@ impl TestDb {
     /// The one integer `query` selects.
     pub async fn scalar(&self, query: &str) -> i64 {
         let mut conn = self.connect().await;
-        sqlx::query_scalar(query)
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query))
             .fetch_one(&mut conn)
             .await
             .expect("run the query")
@@ -126,7 +126,7 @@ impl TestDb {
             format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
             format!("GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'%'", self.name),
         ] {
-            sqlx::raw_sql(&statement)
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
                 .execute(&mut admin)
                 .await
                 .expect("create the test account");
@@ -162,13 +162,17 @@ impl Drop for TestDb {
                 let _ = sqlx::raw_sql("SET SESSION lock_wait_timeout = 5")
                     .execute(&mut admin)
                     .await;
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS `{name}`"
+                )))
+                .execute(&mut admin)
+                .await;
+                for user in users {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP USER IF EXISTS '{user}'@'%'"
+                    )))
                     .execute(&mut admin)
                     .await;
-                for user in users {
-                    let _ = sqlx::raw_sql(&format!("DROP USER IF EXISTS '{user}'@'%'"))
-                        .execute(&mut admin)
-                        .await;
                 }
             });
         });

@@ -64,9 +64,9 @@ impl PrivateMariaDb {
     pub async fn create_database(&self, name: &str) -> anyhow::Result<String> {
         use sqlx::Connection;
         let mut admin = sqlx::MySqlConnection::connect(&self.url("mysql")).await?;
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-        ))
+        )))
         .execute(&mut admin)
         .await?;
         admin.close().await?;

@@ -120,12 +120,7 @@ pub async fn page(
 }
 
 /// Appends the statement `page` runs to `sql`, values bound.
-fn push_select<'a>(
-    sql: &mut QueryBuilder<'a, MySql>,
-    filter: &'a Filter,
-    cursor: Option<Cursor>,
-    limit: u32,
-) {
+fn push_select(sql: &mut QueryBuilder<MySql>, filter: &Filter, cursor: Option<Cursor>, limit: u32) {
     // `changes` is JSON: LONGTEXT with a `utf8mb4_bin` collation in MariaDB (a binary
     // column to sqlx), a JSON column in MySQL 8; cast, it is text on both.
     sql.push(
@@ -227,7 +222,7 @@ mod tests {
     fn sql(filter: &Filter, cursor: Option<Cursor>) -> String {
         let mut sql = QueryBuilder::new("");
         push_select(&mut sql, filter, cursor, 101);
-        sql.into_sql()
+        sql.into_sql().as_str().to_owned()
     }
 
     #[test]

@@ -65,9 +65,9 @@ impl App {
     /// Ids of the entries matching `condition`, newest first, as the database holds them.
     async fn ids(&self, condition: &str) -> Vec<i64> {
         let mut conn = self.db.connect().await;
-        sqlx::query_scalar(&format!(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM audit_log WHERE {condition} ORDER BY id DESC"
-        ))
+        )))
         .fetch_all(&mut conn)
         .await
         .expect("read ids")

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use axum::Router;
 use http::{Method, StatusCode};
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 use testkit::TestDb;
 use testkit::http::request;
 
@@ -27,7 +27,7 @@ fn root() -> PathBuf {
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
-    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+    serde_norway::from_str(&text).expect("template.yaml is YAML")
 }
 
 /// A function resource of the template.
@@ -222,7 +222,7 @@ fn every_function_crate_has_exactly_one_function_resource_building_its_binary() 
     assert_eq!(text(&globals["Handler"]), Some("bootstrap"));
     assert_eq!(
         globals["Architectures"],
-        serde_yaml::from_str::<Yaml>("[arm64]").expect("yaml")
+        serde_norway::from_str::<Yaml>("[arm64]").expect("yaml")
     );
     for function in &functions {
         let properties = &template["Resources"][function.logical_id.as_str()]["Properties"];

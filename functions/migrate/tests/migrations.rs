@@ -723,7 +723,7 @@ async fn status(conn: &mut MySqlConnection) -> Result<Status, MigrateError> {
 
 /// Runs one or more SQL statements.
 async fn execute(conn: &mut MySqlConnection, sql: &str) {
-    sqlx::raw_sql(sql)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(conn)
         .await
         .unwrap_or_else(|e| panic!("{sql}\nfailed: {e}"));
@@ -878,7 +878,7 @@ async fn contents(conn: &mut MySqlConnection) -> Contents {
         .table_names();
     let mut contents = Contents::new();
     for table in tables {
-        let rows = sqlx::query(&format!("SELECT * FROM `{table}`"))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM `{table}`")))
             .fetch_all(&mut *conn)
             .await
             .unwrap_or_else(|e| panic!("read {table}: {e}"));
@@ -1043,7 +1043,7 @@ async fn schema(conn: &mut MySqlConnection) -> Schema {
 
 /// The rows of `sql`, each split into its first column (a table name) and the rest.
 async fn text_rows(conn: &mut MySqlConnection, sql: &str) -> Vec<(String, TextRow)> {
-    let rows = sqlx::query(sql)
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(conn)
         .await
         .unwrap_or_else(|e| panic!("{sql}\nfailed: {e}"));
@@ -1134,10 +1134,11 @@ async fn deleting_a_user_takes_its_links_and_keeps_positions_and_teams() {
         ("sns_account", 0),
         ("team", 1),
     ] {
-        let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut conn)
-            .await
-            .expect("count");
+        let count: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut conn)
+                .await
+                .expect("count");
         assert_eq!(count, expected, "{table}");
     }
     // Deleting a position or a team keeps the user, only the link goes.

@@ -186,10 +186,10 @@ async fn the_list_runs_one_query_whatever_the_number_of_positions_and_users() {
     for (positions, users) in [(0, 3), (60, 200)] {
         if positions > 0 {
             let values: Vec<String> = (0..positions).map(|i| format!("('extra{i}')")).collect();
-            sqlx::raw_sql(&format!(
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO `position` (name) VALUES {}",
                 values.join(", ")
-            ))
+            )))
             .execute(&mut conn)
             .await
             .expect("positions");
@@ -197,12 +197,12 @@ async fn the_list_runs_one_query_whatever_the_number_of_positions_and_users() {
         let values: Vec<String> = (0..users)
             .map(|i| format!("('u{positions}-{i}', 'A', 'B', 0, 1, 1, 0)"))
             .collect();
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "INSERT INTO `user` (username, first_name, last_name, is_rookie, is_member, is_active, is_admin) VALUES {}; \
              INSERT IGNORE INTO position_user_association (position_id, user_id) \
              SELECT p.id, u.id FROM `position` p JOIN `user` u ON (p.id + u.id) % 3 = 0",
             values.join(", ")
-        ))
+        )))
         .execute(&mut conn)
         .await
         .expect("users and links");

@@ -85,7 +85,7 @@ impl Env {
 
     async fn scalar(&self, sql: &str) -> i64 {
         let mut conn = self.db.connect().await;
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(&mut conn)
             .await
             .expect("a number")

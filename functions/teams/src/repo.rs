@@ -105,7 +105,7 @@ pub async fn hold_user(conn: &mut MySqlConnection, id: i32) -> Result<bool, Erro
     .await
 }
 
-async fn hold(conn: &mut MySqlConnection, sql: &str, id: i32) -> Result<bool, Error> {
+async fn hold(conn: &mut MySqlConnection, sql: &'static str, id: i32) -> Result<bool, Error> {
     let found: Option<i32> = sqlx::query_scalar(sql)
         .bind(id)
         .fetch_optional(conn)

@@ -256,13 +256,13 @@ async fn reads_run_a_fixed_number_of_queries_whatever_the_number_of_teams_and_me
         let user_rows: Vec<String> = (0..users)
             .map(|i| format!("('u{teams}-{i}', 'A', 'B', 0, 1, 1, 0)"))
             .collect();
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "INSERT INTO team (name, introduction) VALUES {}; \
              INSERT INTO `user` (username, first_name, last_name, is_rookie, is_member, is_active, is_admin) VALUES {}; \
              INSERT INTO team_user_association (team_id, user_id) SELECT t.id, u.id FROM team t JOIN `user` u",
             team_rows.join(", "),
             user_rows.join(", ")
-        ))
+        )))
         .execute(&mut conn)
         .await
         .expect("teams, users and memberships");

@@ -863,15 +863,19 @@ async fn bad_list_parameters_are_422_naming_each() {
 #[tokio::test]
 async fn the_list_runs_a_fixed_number_of_queries() {
     let mut server = PrivateMariaDb::start().await.expect("private MariaDB");
-    let mut admin: sqlx::MySqlConnection = sqlx::Connection::connect(&server.url("mysql"))
-        .await
-        .expect("connect");
+    let mut admin: sqlx::MySqlConnection =
+        <sqlx::MySqlConnection as sqlx::Connection>::connect(&server.url("mysql"))
+            .await
+            .expect("connect");
     sqlx::raw_sql("CREATE DATABASE app")
         .execute(&mut admin)
         .await
         .expect("create");
     let url = server.url("app");
-    let mut conn: sqlx::MySqlConnection = sqlx::Connection::connect(&url).await.expect("connect");
+    let mut conn: sqlx::MySqlConnection =
+        <sqlx::MySqlConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("connect");
     shared::migrations::run(
         &mut conn,
         &shared::migrations::Command::Upgrade {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use axum::Router;
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 use crate::environments::Pool;
 use crate::template::{Parameters, Stack};

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 /// Region and account of the stand-in's ARNs and pseudo parameters.
 pub const REGION: &str = "ap-northeast-2";
@@ -93,7 +93,7 @@ pub struct Stack {
 
 impl Stack {
     pub fn read(text: &str, parameters: &Parameters) -> Result<Self> {
-        let template: Yaml = serde_yaml::from_str(text).context("template.yaml is not YAML")?;
+        let template: Yaml = serde_norway::from_str(text).context("template.yaml is not YAML")?;
         let cx = Resolver::new(&template, parameters)?;
         let resources = template["Resources"]
             .as_mapping()
@@ -263,7 +263,7 @@ fn scalar(value: &Yaml) -> String {
         Yaml::Bool(b) => b.to_string(),
         Yaml::Number(n) => n.to_string(),
         Yaml::Null => String::new(),
-        other => serde_yaml::to_string(other)
+        other => serde_norway::to_string(other)
             .unwrap_or_default()
             .trim()
             .to_owned(),

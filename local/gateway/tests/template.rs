@@ -1,7 +1,7 @@
 //! The stand-in's reading of the real `template.yaml`.
 
 use gateway::template::{Parameters, Stack};
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 fn stack(origins: &[&str]) -> Stack {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))

@@ -1,7 +1,7 @@
 //! SQL for users: reads that load a page and its links in a fixed number of queries, and
 //! writes that take a connection (usually a transaction) from the caller.
 
-use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder};
 use time::PrimitiveDateTime;
 
 use super::input::{Patch, SnsAccount, UserInput};
@@ -62,7 +62,10 @@ pub async fn registered(
 
 pub async fn find(conn: &mut MySqlConnection, id: i32) -> Result<Option<UserRow>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM `user` u WHERE u.id = ?");
-    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 pub async fn find_by_sso(
@@ -70,7 +73,7 @@ pub async fn find_by_sso(
     sso_id: &str,
 ) -> Result<Option<UserRow>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM `user` u WHERE u.sso_id = ?");
-    Ok(sqlx::query_as(&sql)
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
         .bind(sso_id)
         .fetch_optional(conn)
         .await?)
@@ -88,7 +91,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn push_where(&self, sql: &mut QueryBuilder<'_, MySql>) {
+    fn push_where(&self, sql: &mut QueryBuilder<MySql>) {
         sql.push(" WHERE 1 = 1");
         if let Some(position) = &self.position {
             sql.push(
@@ -263,7 +266,7 @@ pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Err
 }
 
 /// `head` followed by a condition on the user ids: a range when `dense`, else a list.
-fn for_users<'a>(head: &str, ids: &[i32], dense: bool, tail: &str) -> QueryBuilder<'a, MySql> {
+fn for_users(head: &str, ids: &[i32], dense: bool, tail: &str) -> QueryBuilder<MySql> {
     let mut sql = QueryBuilder::new(head);
     match (dense, ids.first(), ids.last()) {
         (true, Some(&first), Some(&last)) => {
@@ -347,7 +350,7 @@ enum Bound {
 }
 
 impl Bound {
-    fn push(self, sql: &mut QueryBuilder<'_, MySql>) {
+    fn push(self, sql: &mut QueryBuilder<MySql>) {
         match self {
             Self::Text(v) => sql.push_bind(v),
             Self::Flag(v) => sql.push_bind(v),
