@@ -221,7 +221,10 @@ impl Config {
         }
         // An RDS Proxy in front of the instance (template parameter DbProxyEndpoint):
         // same user, password or IAM token, database; only the host differs.
-        if let Some(proxy) = std::env::var("DB_PROXY_ENDPOINT").ok().filter(|h| !h.is_empty()) {
+        if let Some(proxy) = std::env::var("DB_PROXY_ENDPOINT")
+            .ok()
+            .filter(|h| !h.is_empty())
+        {
             config.database.host = proxy;
         }
         Ok(config)

@@ -119,7 +119,10 @@ fn every_tier_of_the_connection_budget_adds_up() {
                 // A fixed reservation (migrate: one at a time).
                 None => number(reserved),
             };
-            assert!(environments >= 1, "{id}: reserved concurrency in tier {tier:?}");
+            assert!(
+                environments >= 1,
+                "{id}: reserved concurrency in tier {tier:?}"
+            );
             connections += environments * pool_size;
         }
         assert!(
@@ -134,8 +137,14 @@ fn the_stage_throttles_every_route_and_the_expensive_ones_harder() {
     let template = template();
     let api = &template["Resources"]["HttpApi"]["Properties"];
     let default = &api["DefaultRouteSettings"];
-    assert_eq!(reference(&default["ThrottlingRateLimit"]), Some("ApiThrottleRate"));
-    assert_eq!(reference(&default["ThrottlingBurstLimit"]), Some("ApiThrottleBurst"));
+    assert_eq!(
+        reference(&default["ThrottlingRateLimit"]),
+        Some("ApiThrottleRate")
+    );
+    assert_eq!(
+        reference(&default["ThrottlingBurstLimit"]),
+        Some("ApiThrottleBurst")
+    );
     assert_eq!(default["DetailedMetricsEnabled"], true);
 
     let mut routes = BTreeSet::new();
@@ -173,8 +182,14 @@ fn failed_asynchronous_events_are_kept_fourteen_days_encrypted() {
         ("SlackSyncFunction", "SlackSyncFailures"),
     ] {
         let config = &resources[function]["Properties"]["EventInvokeConfig"];
-        assert!(config["MaximumRetryAttempts"].as_u64().is_some(), "{function}");
-        assert!(config["MaximumEventAgeInSeconds"].as_u64().is_some(), "{function}");
+        assert!(
+            config["MaximumRetryAttempts"].as_u64().is_some(),
+            "{function}"
+        );
+        assert!(
+            config["MaximumEventAgeInSeconds"].as_u64().is_some(),
+            "{function}"
+        );
         let on_failure = &config["DestinationConfig"]["OnFailure"];
         assert_eq!(on_failure["Type"], "SQS", "{function}");
         let target = tagged(&on_failure["Destination"], "!GetAtt").expect("!GetAtt");
@@ -182,7 +197,10 @@ fn failed_asynchronous_events_are_kept_fourteen_days_encrypted() {
 
         let queue = &resources[queue];
         assert_eq!(queue["Type"], "AWS::SQS::Queue");
-        assert_eq!(number(&queue["Properties"]["MessageRetentionPeriod"]), 14 * 86_400);
+        assert_eq!(
+            number(&queue["Properties"]["MessageRetentionPeriod"]),
+            14 * 86_400
+        );
         assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], true);
     }
     // What EventBridge cannot deliver lands in the same queue.
@@ -238,7 +256,11 @@ fn every_function_has_error_and_throttle_alarms_and_every_alarm_notifies_the_top
             continue;
         }
         let span = number(&p["Period"]) * number(&p["EvaluationPeriods"]);
-        let limit = if number(&p["Period"]) < 3600 { 86_400 } else { 604_800 };
+        let limit = if number(&p["Period"]) < 3600 {
+            86_400
+        } else {
+            604_800
+        };
         assert!(span <= limit, "{id}: looks back {span} s");
     }
     let email = &template["Resources"]["AlarmEmailSubscription"];
@@ -285,7 +307,11 @@ fn logs_are_json_with_levels_and_the_api_logs_every_request() {
     for (id, function) in functions(&template) {
         let logging = &function["Properties"]["LoggingConfig"];
         assert_eq!(logging["LogFormat"], "JSON", "{id}");
-        assert_eq!(reference(&logging["ApplicationLogLevel"]), Some("AppLogLevel"), "{id}");
+        assert_eq!(
+            reference(&logging["ApplicationLogLevel"]),
+            Some("AppLogLevel"),
+            "{id}"
+        );
         let group = reference(&logging["LogGroup"]).unwrap_or_default();
         let group = &template["Resources"][group];
         assert!(!group["Properties"]["RetentionInDays"].is_null(), "{id}");
@@ -311,15 +337,32 @@ fn logs_are_json_with_levels_and_the_api_logs_every_request() {
 fn the_dashboard_is_valid_json_with_the_promised_widgets() {
     let template = template();
     let body = &template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"];
-    let body = tagged(body, "!Sub").and_then(Yaml::as_str).expect("!Sub body");
+    let body = tagged(body, "!Sub")
+        .and_then(Yaml::as_str)
+        .expect("!Sub body");
     let body: serde_json::Value = serde_json::from_str(body).expect("dashboard JSON");
     let titles: Vec<String> = body["widgets"]
         .as_array()
         .expect("widgets")
         .iter()
-        .map(|w| w["properties"]["title"].as_str().unwrap_or_default().to_lowercase())
+        .map(|w| {
+            w["properties"]["title"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+        })
         .collect();
-    for wanted in ["requests", "errors", "latency per route", "cold starts", "database", "slack sync"] {
-        assert!(titles.iter().any(|t| t.contains(wanted)), "no {wanted} in {titles:?}");
+    for wanted in [
+        "requests",
+        "errors",
+        "latency per route",
+        "cold starts",
+        "database",
+        "slack sync",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(wanted)),
+            "no {wanted} in {titles:?}"
+        );
     }
 }
