@@ -5,6 +5,7 @@
 //! the rewrite of one file, then the GitHub client (the Git Data API).
 
 pub mod config;
+pub mod redrive;
 
 use std::fmt;
 use std::time::Duration;
