@@ -20,10 +20,10 @@ async fn main() -> ExitCode {
     };
     // By hand: `image-tag-updater --redrive <queue-url>` (docs/operations.md).
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, queue_url] = args.as_slice() {
-        if flag == "--redrive" {
-            return redrive(&updater, queue_url).await;
-        }
+    if let [flag, queue_url] = args.as_slice()
+        && flag == "--redrive"
+    {
+        return redrive(&updater, queue_url).await;
     }
     let updater = &updater;
     let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
