@@ -219,6 +219,14 @@ impl Config {
         if let Some(max) = env_parse::<u32>("DB_MAX_CONNECTIONS")? {
             config.database.max_connections = max.max(1);
         }
+        // An RDS Proxy in front of the instance (template parameter DbProxyEndpoint):
+        // same user, password or IAM token, database; only the host differs.
+        if let Some(proxy) = std::env::var("DB_PROXY_ENDPOINT")
+            .ok()
+            .filter(|h| !h.is_empty())
+        {
+            config.database.host = proxy;
+        }
         Ok(config)
     }
 

@@ -120,9 +120,13 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 async fn request_id(mut request: Request, next: Next) -> Response {
     let id = choose_request_id(&request);
     request.extensions_mut().insert(RequestId(id.clone()));
+    // API Gateway's own id, whatever the caller sent: the access log's `requestId`, so
+    // an access-log line leads to every function log line of its request.
+    let gateway_id = gateway_request_id(&request).unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        apigw_request_id = %gateway_id,
         method = %request.method(),
         path = %request.uri().path(),
     );
@@ -150,13 +154,16 @@ fn choose_request_id(request: &Request) -> String {
     if let Some(id) = from_client {
         return id.to_owned();
     }
-    let from_gateway = match request.extensions().get::<RequestContext>() {
+    gateway_request_id(request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// `requestContext.requestId` of an HTTP API (payload 2.0) event.
+fn gateway_request_id(request: &Request) -> Option<String> {
+    match request.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
         _ => None,
-    };
-    from_gateway
-        .filter(|v| is_sane_id(v))
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+    .filter(|v| is_sane_id(v))
 }
 
 /// A caller's id is echoed into logs and headers: keep it short and printable.

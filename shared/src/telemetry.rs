@@ -1,4 +1,10 @@
 //! Logging: JSON lines in Lambda (CloudWatch parses them), readable text elsewhere.
+//!
+//! In Lambda each line is one object: `timestamp` (RFC 3339), `level`, `message` and the
+//! event's fields at the top, and `span` with the current span's fields — inside a
+//! request, `request_id` and `apigw_request_id` (shared::http). With `LogFormat: JSON`
+//! Lambda filters a custom runtime's lines by their `level` and needs a valid
+//! `timestamp` to keep it: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
 
 use tracing_subscriber::EnvFilter;
 
@@ -23,8 +29,8 @@ pub fn init() {
             .json()
             .with_current_span(true)
             .with_span_list(false)
+            .flatten_event(true)
             .with_ansi(false)
-            .without_time() // CloudWatch stamps every line already.
             .try_init()
     } else {
         builder.compact().try_init()

@@ -11,6 +11,8 @@ pub struct PrivateMariaDb {
     pub port: u16,
     datadir: PathBuf,
     child: Option<Child>,
+    /// More server options (e.g. `--max-connections=5`), kept across `resume`.
+    options: Vec<String>,
 }
 
 /// `name` from PATH, or from the sbin folders where Debian puts the server.
@@ -28,6 +30,11 @@ fn find(name: &str) -> anyhow::Result<PathBuf> {
 impl PrivateMariaDb {
     /// Initialises a data directory and starts the server on a free loopback port.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`PrivateMariaDb::start`], with more server options.
+    pub async fn start_with(options: &[&str]) -> anyhow::Result<Self> {
         let datadir =
             std::env::temp_dir().join(format!("wd-mariadb-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&datadir)?;
@@ -50,6 +57,7 @@ impl PrivateMariaDb {
             port: crate::free_port(),
             datadir,
             child: None,
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
         };
         server.resume().await?;
         Ok(server)
@@ -120,6 +128,7 @@ impl PrivateMariaDb {
             .arg("--innodb-buffer-pool-size=16M")
             .arg("--innodb-log-file-size=8M")
             .arg("--user=root")
+            .args(&self.options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -18,6 +18,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // By hand: `image-tag-updater --redrive <queue-url>` (docs/operations.md).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, queue_url] = args.as_slice()
+        && flag == "--redrive"
+    {
+        return redrive(&updater, queue_url).await;
+    }
     let updater = &updater;
     let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         image_tag_updater::handle(updater, event).await
@@ -27,6 +34,28 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Redrives the queue and prints what it did as JSON; fails when a message stays.
+async fn redrive(updater: &Updater, queue_url: &str) -> ExitCode {
+    let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config().await);
+    match image_tag_updater::redrive::redrive(updater, &sqs, queue_url).await {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            if report.left.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "redrive stopped");
             ExitCode::FAILURE
         }
     }

@@ -453,23 +453,22 @@ async fn a_branch_that_keeps_moving_fails_after_a_bounded_number_of_attempts() {
 // ---------------------------------------------------------------------------------------
 // Failures: each fails the invocation, so that EventBridge retries
 
+/// API.md: a namespace with no files under `apps/<namespace>/` is `unchanged`, nothing
+/// committed, and a retry could not help, so the invocation succeeds.
 #[tokio::test]
-async fn a_missing_namespace_directory_fails_the_invocation() {
+async fn an_unknown_namespace_is_unchanged_and_commits_nothing() {
     let github = fake_github().await;
     let head = github.head(BRANCH);
     // `apps/snutt-dev-staging/` exists; `apps/snutt/` does not, whatever the prefixes.
-    let failure = updater(&github, TOKEN)
+    let answer = updater(&github, TOKEN)
         .process(&push_event("snutt/snutt-ev", "241"))
         .await
-        .expect_err("no apps/snutt/");
-    let diagnostic = diagnostic(failure);
-    assert_eq!(diagnostic.error_type, "NamespaceNotFound");
-    assert!(
-        diagnostic.error_message.contains("apps/snutt/"),
-        "{}",
-        diagnostic.error_message
-    );
+        .expect("an unknown namespace is no failure");
+    assert_eq!(answer.status, Status::Unchanged);
+    assert!(answer.files.is_empty() && answer.commit.is_none());
     assert_eq!(github.head(BRANCH), head);
+    assert!(github.requests_of(http::Method::POST).is_empty());
+    assert!(github.requests_of(http::Method::PATCH).is_empty());
 }
 
 #[tokio::test]
@@ -608,18 +607,24 @@ async fn the_binary_answers_runtime_api_invocations() {
     );
 
     let answer = runtime.invoke(push_event("snutt-qa/snutt-ev", "1")).await;
-    match answer {
-        Outcome::Error(error) => {
-            assert_eq!(error["errorType"], "NamespaceNotFound", "{error}");
-            let message = error["errorMessage"].as_str().unwrap_or_default();
-            assert!(message.contains("apps/snutt-qa/"), "{message}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
-    assert!(process.is_running(), "a failed invocation is not a crash");
+    assert_eq!(
+        answer,
+        Outcome::Response(json!({"status": "unchanged", "files": [], "commit": null}))
+    );
+    assert!(process.is_running());
     assert_eq!(github.head(BRANCH), head);
     let logs = process.logs();
     assert!(logs.contains("event ignored"), "{logs}");
+    // The line the template's metric filter counts: `{ $.level = "WARN" && $.message =
+    // "unknown namespace*" }` over JSON lines.
+    let warned = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == image_tag_updater::UNKNOWN_NAMESPACE)
+        .unwrap_or_else(|| panic!("no unknown-namespace line: {logs}"));
+    assert_eq!(warned["level"], "WARN", "{warned}");
+    assert_eq!(warned["namespace"], "snutt-qa", "{warned}");
+    assert!(warned["timestamp"].is_string(), "{warned}");
     assert!(!logs.contains(TOKEN), "the token reached the logs");
 }
 
