@@ -14,11 +14,11 @@
 use std::io::Write;
 
 use axum::body::Body;
+use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::body::HttpBody as _;
 
 /// Smaller answers are sent as they are: compressing them saves nearly nothing.
 pub const MIN_SIZE: usize = 1024;
@@ -221,7 +221,10 @@ mod tests {
 
     fn accept(value: &str) -> Encoding {
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(value).unwrap(),
+        );
         Encoding::negotiate(&headers)
     }
 

@@ -78,7 +78,13 @@ impl Answer {
         let would_code = encoding != Encoding::Identity && self.body.len() >= compress::MIN_SIZE;
         let strong = HeaderValue::from_str(&self.etag).ok();
         // The coded bytes differ from the identity ones: their tag is the weak form.
-        let etag = strong.map(|tag| if would_code { compress::weaken(&tag) } else { tag });
+        let etag = strong.map(|tag| {
+            if would_code {
+                compress::weaken(&tag)
+            } else {
+                tag
+            }
+        });
         let mut response = if if_none_match(request, &self.etag) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
@@ -187,7 +193,8 @@ impl ListCache {
     }
 
     /// The bytes it is charged for now.
-    pub fn weight(&self) -> usize {
+    #[cfg(test)]
+    fn weight(&self) -> usize {
         self.inner.lock().map_or(0, |inner| inner.weight)
     }
 }

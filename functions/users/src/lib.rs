@@ -14,6 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use lambda_http::request::RequestContext;
 use serde_json::Value;
 use shared::audit::{self, Action, Actor, Changes, Entity};
 use shared::db::in_transaction;
@@ -22,7 +23,6 @@ use shared::openapi::{ErrorBody, ValidationErrorBody};
 use shared::users::input::admin_only_fields;
 use shared::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
 use shared::{AppState, Error, Identity, MaybeIdentity};
-use lambda_http::request::RequestContext;
 use sqlx::MySqlConnection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -117,8 +117,13 @@ async fn build_list(
     version: u64,
 ) -> Result<cache::Answer, Error> {
     // One row more than asked tells whether there is a next page.
-    let (mut rows, total) =
-        repo::list(conn, &query.filter, query.cursor, query.limit.map(|l| l + 1)).await?;
+    let (mut rows, total) = repo::list(
+        conn,
+        &query.filter,
+        query.cursor,
+        query.limit.map(|l| l + 1),
+    )
+    .await?;
     let next = match query.limit {
         Some(limit) if rows.len() > limit as usize => {
             rows.truncate(limit as usize);
