@@ -8,10 +8,14 @@
 //! - `scaling`: the whole list (`GET /api/v1/users`) at 100, 1,000 and 5,000 users,
 //!   against the size of the answer.
 //!
+//! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
+//!   Writes docs/bench/cache.md.
+//!
 //! `bench [suite...]` (all by default) prints tables of medians and writes them, with the
 //! raw figures as JSON, to `docs/bench/` (the plot is drawn from the JSON by
 //! `scripts/plot-bench.py`). Not a test: the figures depend on the machine.
 
+mod cache;
 mod http;
 mod lambda;
 mod report;
@@ -36,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
     if suites.is_empty() {
         suites = vec!["users".into(), "functions".into(), "scaling".into()];
     }
-    let bin = workspace().join("target/release");
+    // BENCH_PROFILE=local-release measures the quicker build (figures then say so).
+    let profile = std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into());
+    let bin = workspace().join("target").join(profile);
     let mut report = Report::default();
     let url = seed::seed(&server_url, "bench_users", USERS as i64).await?;
     for suite in &suites {
@@ -44,7 +50,17 @@ async fn main() -> anyhow::Result<()> {
             "users" => report.scenarios = users(&bin, &url).await?,
             "functions" => report.functions = functions(&bin, &url).await?,
             "scaling" => report.scaling = scaling(&bin, &server_url).await?,
-            other => anyhow::bail!("unknown suite {other}: users, functions or scaling"),
+            "cache" => {
+                let markdown = cache::run(&bin, &server_url, &url).await?;
+                println!("{markdown}");
+                let out = workspace().join("docs/bench");
+                std::fs::create_dir_all(&out)?;
+                std::fs::write(out.join("cache.md"), markdown)?;
+                if suites.len() == 1 {
+                    return Ok(());
+                }
+            }
+            other => anyhow::bail!("unknown suite {other}: users, functions, scaling or cache"),
         }
     }
     let out = workspace().join("docs/bench");
