@@ -40,7 +40,9 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
         &[("DATABASE_URL", url), ("RUST_LOG", "warn")],
     );
     let mut db = sqlx::MySqlConnection::connect(url).await?;
-    out.push_str("## `users` binary through the Runtime API, `GET /users?limit=1000`, 1,000 users\n\n");
+    out.push_str(
+        "## `users` binary through the Runtime API, `GET /users?limit=1000`, 1,000 users\n\n",
+    );
     out.push_str("| variant | p50 ms | p99 ms | body on the wire (base64) | decoded body |\n|---|---:|---:|---:|---:|\n");
     let mut identity_body = Vec::new();
     for (name, encoding, miss) in [
@@ -105,7 +107,10 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
         codings.push((format!("gzip {level}"), Box::new(move |b| gzip(b, level))));
     }
     for quality in [1, 3, 4, 5, 6, 8, 11] {
-        codings.push((format!("br {quality}"), Box::new(move |b| brotli(b, quality))));
+        codings.push((
+            format!("br {quality}"),
+            Box::new(move |b| brotli(b, quality)),
+        ));
     }
     for (name, code) in &codings {
         let mut times = Vec::new();
@@ -123,29 +128,49 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
     }
 
     // --- Local server --------------------------------------------------------------
-    out.push_str("\n## Local server\n\n| scenario | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|\n");
+    out.push_str(
+        "\n## Local server\n\n| scenario | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|\n",
+    );
     let server = LocalServer::start(bin, url).await?;
     let addr = server.addr.clone();
-    let (_, _, etag) = load_with(&addr, 1, 1, |_| "/api/v1/users?limit=1000".into(), &[], 200).await?;
+    let (_, _, etag) =
+        load_with(&addr, 1, 1, |_| "/api/v1/users?limit=1000".into(), &[], 200).await?;
     let etag = etag.context("an ETag")?;
     let mut rows: Vec<(String, Summary)> = Vec::new();
     for (c, total) in [(1, 400), (32, 3200)] {
         let addr = addr.as_str();
         let summary = rounds(|| async move {
-            Ok(load_with(addr, c, total, |_| "/api/v1/users?limit=1000".into(), &[], 200)
-                .await?
-                .0)
+            Ok(load_with(
+                addr,
+                c,
+                total,
+                |_| "/api/v1/users?limit=1000".into(),
+                &[],
+                200,
+            )
+            .await?
+            .0)
         })
         .await?;
-        rows.push((format!("unchanged `?limit=1000`, 1,000 users, c={c}"), summary));
+        rows.push((
+            format!("unchanged `?limit=1000`, 1,000 users, c={c}"),
+            summary,
+        ));
     }
     let summary = rounds(|| {
         let headers = [("accept-encoding".to_owned(), "br".to_owned())];
         let addr = addr.as_str();
         async move {
-            Ok(load_with(addr, 32, 3200, |_| "/api/v1/users?limit=1000".into(), &headers, 200)
-                .await?
-                .0)
+            Ok(load_with(
+                addr,
+                32,
+                3200,
+                |_| "/api/v1/users?limit=1000".into(),
+                &headers,
+                200,
+            )
+            .await?
+            .0)
         }
     })
     .await?;
@@ -154,9 +179,16 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
         let headers = [("if-none-match".to_owned(), etag.clone())];
         let addr = addr.as_str();
         async move {
-            Ok(load_with(addr, 32, 16_000, |_| "/api/v1/users?limit=1000".into(), &headers, 304)
-                .await?
-                .0)
+            Ok(load_with(
+                addr,
+                32,
+                16_000,
+                |_| "/api/v1/users?limit=1000".into(),
+                &headers,
+                304,
+            )
+            .await?
+            .0)
         }
     })
     .await?;
@@ -177,9 +209,16 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
     for c in [1, 8, 32] {
         let addr = server.addr.as_str();
         let summary = rounds(|| async move {
-            Ok(load_with(addr, c, 200 * c.min(8), |_| "/api/v1/users".into(), &[], 200)
-                .await?
-                .0)
+            Ok(load_with(
+                addr,
+                c,
+                200 * c.min(8),
+                |_| "/api/v1/users".into(),
+                &[],
+                200,
+            )
+            .await?
+            .0)
         })
         .await?;
         rows.push((format!("whole list, 330 users, c={c}"), summary));
@@ -196,8 +235,7 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
 
 fn gzip(body: &[u8], level: u32) -> Vec<u8> {
     use std::io::Write;
-    let mut encoder =
-        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
     let _ = encoder.write_all(body);
     encoder.finish().unwrap_or_default()
 }
