@@ -25,6 +25,9 @@ use testkit::{LambdaProcess, RuntimeApi};
 use crate::http::{LocalServer, load_with};
 use crate::stats::{Summary, median, ms, rounds};
 
+/// One compressor at one level.
+type Coder = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 /// Invocations per variant through the Runtime API.
 const INVOCATIONS: usize = 300;
 
@@ -102,7 +105,7 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
         identity_body.len()
     ));
     out.push_str("| coding | ms | bytes | ratio |\n|---|---:|---:|---:|\n");
-    let mut codings: Vec<(String, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = Vec::new();
+    let mut codings: Vec<(String, Coder)> = Vec::new();
     for level in [1, 4, 6, 9] {
         codings.push((format!("gzip {level}"), Box::new(move |b| gzip(b, level))));
     }
