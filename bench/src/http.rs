@@ -17,9 +17,21 @@ pub struct LocalServer {
 
 impl LocalServer {
     pub async fn start(bin: &std::path::Path, database_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(bin, database_url, &[], &[]).await
+    }
+
+    /// With `args` (`--lambdas`) and `env` on top.
+    pub async fn start_with(
+        bin: &std::path::Path,
+        database_url: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let port = testkit::free_port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(bin.join("local"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("DATABASE_URL", database_url)
             .env("BIND_ADDR", &addr)
             .env("DB_MAX_CONNECTIONS", "16")
@@ -45,7 +57,22 @@ pub async fn load(
     total: usize,
     path: impl Fn(usize) -> String,
 ) -> anyhow::Result<(Run, usize)> {
-    let (run, size, _) = load_with(addr, concurrency, total, path, &[], 200).await?;
+    load_as(addr, None, concurrency, total, path).await
+}
+
+/// Like `load`, sending `authorization` with every request.
+pub async fn load_as(
+    addr: &str,
+    authorization: Option<&str>,
+    concurrency: usize,
+    total: usize,
+    path: impl Fn(usize) -> String,
+) -> anyhow::Result<(Run, usize)> {
+    let headers: Vec<(String, String)> = authorization
+        .map(|value| ("authorization".to_owned(), value.to_owned()))
+        .into_iter()
+        .collect();
+    let (run, size, _) = load_with(addr, concurrency, total, path, &headers, 200).await?;
     Ok((run, size))
 }
 

@@ -8,6 +8,12 @@
 //! - `scaling`: the whole list (`GET /api/v1/users`) at 100, 1,000 and 5,000 users,
 //!   against the size of the answer.
 //!
+//! - `gateway`: `GET /api/v1/users/{id}` with a token through `local --lambdas` (the
+//!   API Gateway stand-in, authorizer and users binaries) and the merged server, c=1 and
+//!   c=32, and the first request after `--lambdas` starts (every environment cold).
+//!
+//! Binaries come from target/release, or `BENCH_BIN` (e.g. target/local-release).
+//!
 //! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
 //!   Writes docs/bench/cache.md.
 //!
@@ -16,6 +22,7 @@
 //! `scripts/plot-bench.py`). Not a test: the figures depend on the machine.
 
 mod cache;
+mod gateway;
 mod http;
 mod lambda;
 mod report;
@@ -38,11 +45,16 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("DATABASE_URL").context("DATABASE_URL (scripts/bench sets it)")?;
     let mut suites: Vec<String> = std::env::args().skip(1).collect();
     if suites.is_empty() {
-        suites = vec!["users".into(), "functions".into(), "scaling".into()];
+        suites = vec![
+            "users".into(),
+            "functions".into(),
+            "scaling".into(),
+            "gateway".into(),
+        ];
     }
-    // BENCH_PROFILE=local-release measures the quicker build (figures then say so).
-    let profile = std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into());
-    let bin = workspace().join("target").join(profile);
+    let bin = std::env::var_os("BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/release"));
     let mut report = Report::default();
     let url = seed::seed(&server_url, "bench_users", USERS as i64).await?;
     for suite in &suites {
@@ -60,7 +72,14 @@ async fn main() -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
-            other => anyhow::bail!("unknown suite {other}: users, functions, scaling or cache"),
+            "gateway" => {
+                let (rows, cold) = gateway::rows(&bin, &url).await?;
+                report.gateway = rows;
+                report.gateway_cold_first_ms = Some(cold);
+            }
+            other => {
+                anyhow::bail!("unknown suite {other}: users, functions, scaling, gateway or cache")
+            }
         }
     }
     let out = workspace().join("docs/bench");
