@@ -68,6 +68,24 @@ pub async fn load_as(
     total: usize,
     path: impl Fn(usize) -> String,
 ) -> anyhow::Result<(Run, usize)> {
+    let headers: Vec<(String, String)> = authorization
+        .map(|value| ("authorization".to_owned(), value.to_owned()))
+        .into_iter()
+        .collect();
+    let (run, size, _) = load_with(addr, concurrency, total, path, &headers, 200).await?;
+    Ok((run, size))
+}
+
+/// Like `load`, with `headers` on every request and `expect` as the status every answer
+/// must have; also returns the last `ETag`.
+pub async fn load_with(
+    addr: &str,
+    concurrency: usize,
+    total: usize,
+    path: impl Fn(usize) -> String,
+    headers: &[(String, String)],
+    expect: u16,
+) -> anyhow::Result<(Run, usize, Option<String>)> {
     let per_worker = total / concurrency;
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -76,7 +94,7 @@ pub async fn load_as(
             .map(|i| path(worker * per_worker + i))
             .collect();
         let addr = addr.to_owned();
-        let authorization = authorization.map(str::to_owned);
+        let headers = headers.to_vec();
         workers.spawn(async move {
             let stream = tokio::net::TcpStream::connect(&addr).await?;
             let (mut sender, connection) =
@@ -84,28 +102,36 @@ pub async fn load_as(
             tokio::spawn(connection);
             let mut latencies = Vec::with_capacity(paths.len());
             let mut size = 0;
+            let mut etag = None;
             for path in paths {
                 let mut request = hyper::Request::get(path.as_str()).header("host", addr.as_str());
-                if let Some(value) = &authorization {
-                    request = request.header("authorization", value.as_str());
+                for (name, value) in &headers {
+                    request = request.header(name.as_str(), value.as_str());
                 }
                 let request = request.body(Empty::<Bytes>::new())?;
                 let sent = Instant::now();
                 let response = sender.send_request(request).await?;
                 let status = response.status();
+                etag = response
+                    .headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 size = response.into_body().collect().await?.to_bytes().len();
                 latencies.push(sent.elapsed());
-                anyhow::ensure!(status == 200, "{path} answered {status}");
+                anyhow::ensure!(status == expect, "{path} answered {status}");
             }
-            anyhow::Ok((latencies, size))
+            anyhow::Ok((latencies, size, etag))
         });
     }
     let mut latencies = Vec::with_capacity(total);
     let mut size = 0;
+    let mut etag = None;
     while let Some(result) = workers.join_next().await {
-        let (samples, last) = result??;
+        let (samples, last, tag) = result??;
         latencies.extend(samples);
         size = last;
+        etag = tag;
     }
-    Ok((Run::from_samples(latencies, started.elapsed()), size))
+    Ok((Run::from_samples(latencies, started.elapsed()), size, etag))
 }

@@ -14,10 +14,14 @@
 //!
 //! Binaries come from target/release, or `BENCH_BIN` (e.g. target/local-release).
 //!
+//! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
+//!   Writes docs/bench/cache.md.
+//!
 //! `bench [suite...]` (all by default) prints tables of medians and writes them, with the
 //! raw figures as JSON, to `docs/bench/` (the plot is drawn from the JSON by
 //! `scripts/plot-bench.py`). Not a test: the figures depend on the machine.
 
+mod cache;
 mod gateway;
 mod http;
 mod lambda;
@@ -58,12 +62,24 @@ async fn main() -> anyhow::Result<()> {
             "users" => report.scenarios = users(&bin, &url).await?,
             "functions" => report.functions = functions(&bin, &url).await?,
             "scaling" => report.scaling = scaling(&bin, &server_url).await?,
+            "cache" => {
+                let markdown = cache::run(&bin, &server_url, &url).await?;
+                println!("{markdown}");
+                let out = workspace().join("docs/bench");
+                std::fs::create_dir_all(&out)?;
+                std::fs::write(out.join("cache.md"), markdown)?;
+                if suites.len() == 1 {
+                    return Ok(());
+                }
+            }
             "gateway" => {
                 let (rows, cold) = gateway::rows(&bin, &url).await?;
                 report.gateway = rows;
                 report.gateway_cold_first_ms = Some(cold);
             }
-            other => anyhow::bail!("unknown suite {other}: users, functions, scaling or gateway"),
+            other => {
+                anyhow::bail!("unknown suite {other}: users, functions, scaling, gateway or cache")
+            }
         }
     }
     let out = workspace().join("docs/bench");

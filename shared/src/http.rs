@@ -1,5 +1,5 @@
 //! What every HTTP function puts around its routes: request ids, a body limit, JSON
-//! 404/405 answers, a panic guard, and the Lambda entry point.
+//! 404/405 answers, a panic guard, compression, and the Lambda entry point.
 //!
 //! A function's `router()` returns bare routes; `finish` adds this once, whether the
 //! routes run alone in Lambda or merged with the others in the local server.
@@ -50,6 +50,7 @@ pub fn finish_with(routes: Router, inner: impl FnOnce(Router) -> Router) -> Rout
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(reject_large_bodies))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(crate::compress::layer))
         .layer(middleware::from_fn(request_id))
 }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod aws;
 pub mod batch;
+pub mod compress;
 pub mod config;
 pub mod db;
 pub mod error;

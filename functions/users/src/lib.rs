@@ -3,13 +3,18 @@
 //! Reads top to bottom: the router, the handlers, then the query-string and caching
 //! helpers. SQL lives in `shared::users::repo`, shared with the Slack sync.
 
+mod cache;
 mod list;
 mod schema;
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use lambda_http::request::RequestContext;
 use serde_json::Value;
 use shared::audit::{self, Action, Actor, Changes, Entity};
 use shared::db::in_transaction;
@@ -22,8 +27,9 @@ use sqlx::MySqlConnection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// The routes, with this process's list cache (one per cold start).
 pub fn router(state: AppState) -> Router {
-    api().with_state(state).into()
+    Router::from(api().with_state(state)).layer(Extension(Arc::new(cache::ListCache::default())))
 }
 
 /// The OpenAPI description of every route `router` serves.
@@ -40,8 +46,8 @@ fn api() -> OpenApiRouter<AppState> {
 }
 
 /// `GET /users`: a bare array of summaries in id order, paged by `limit` and `cursor`,
-/// with `X-Total-Count`, `Link: <next>; rel="next"` and an `ETag`. Five queries,
-/// whatever the number of users.
+/// with `X-Total-Count`, `Link: <next>; rel="next"` and an `ETag`. One query (the
+/// directory version) while the list is unchanged; five on a first page's miss.
 #[utoipa::path(
     get,
     path = "/api/v1/users",
@@ -76,15 +82,43 @@ fn api() -> OpenApiRouter<AppState> {
 )]
 async fn list_users(
     State(state): State<AppState>,
+    Extension(cache): Extension<Arc<cache::ListCache>>,
+    gateway: Option<Extension<RequestContext>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let query = list::ListQuery::parse(raw.as_deref())?;
+    let key = query.key();
     let pool = state.db.pool().await?;
     let mut conn = pool.acquire().await?;
+    // The version is read before the list: see `cache` for why that order is safe.
+    let version = repo::directory_version(&mut conn).await?;
+    let answer = match cache.get(&key, version) {
+        Some(answer) => answer,
+        None => {
+            let answer = Arc::new(build_list(&mut conn, &query, version).await?);
+            cache.put(key, answer.clone());
+            answer
+        }
+    };
+    drop(conn);
+    let domain = match gateway.as_deref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.domain_name.as_deref(),
+        _ => None,
+    };
+    Ok(answer.respond(&headers, cache::origin(domain, &headers).as_deref()))
+}
+
+/// The answer to `query` as the database holds it now: the page (one query, two with a
+/// cursor), then the positions, SNS accounts and teams of its users (three).
+async fn build_list(
+    conn: &mut MySqlConnection,
+    query: &list::ListQuery,
+    version: u64,
+) -> Result<cache::Answer, Error> {
     // One row more than asked tells whether there is a next page.
     let (mut rows, total) = repo::list(
-        &mut conn,
+        conn,
         &query.filter,
         query.cursor,
         query.limit.map(|l| l + 1),
@@ -93,25 +127,18 @@ async fn list_users(
     let next = match query.limit {
         Some(limit) if rows.len() > limit as usize => {
             rows.truncate(limit as usize);
-            rows.last().map(|last| query.next_link(last.id))
+            rows.last().map(|last| query.next_path(last.id))
         }
         _ => None,
     };
     let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
-    let mut links = repo::links(&mut conn, &ids).await?;
-    drop(conn);
+    let mut links = repo::links(conn, &ids).await?;
     let views: Vec<UserView> = rows
         .into_iter()
         .map(|row| UserView::summary(row, &mut links))
         .collect();
     let body = serde_json::to_vec(&views).map_err(anyhow::Error::from)?;
-    let mut response = list::cached_json(body, &headers);
-    let response_headers = response.headers_mut();
-    response_headers.insert("x-total-count", HeaderValue::from(total));
-    if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response_headers.insert(header::LINK, link);
-    }
-    Ok(response)
+    Ok(cache::Answer::new(version, total, next, body))
 }
 
 /// `GET /users/me`: the caller's own detail.

@@ -1,7 +1,6 @@
-//! The query string of `GET /users`, its next-page link, and its ETag.
+//! The query string of `GET /users`: parsed, normalized (the cache's key) and turned
+//! into the next page's path.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use shared::users::Filter;
 use shared::{Error, FieldError};
 
@@ -13,8 +12,6 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     /// The last id of the previous page.
     pub cursor: Option<i32>,
-    /// Every pair as sent, to rebuild the next page's URL.
-    pairs: Vec<(String, String)>,
 }
 
 impl ListQuery {
@@ -28,7 +25,6 @@ impl ListQuery {
             filter: Filter::default(),
             limit: None,
             cursor: None,
-            pairs: Vec::new(),
         };
         for (name, value) in &pairs {
             match name.as_str() {
@@ -59,21 +55,37 @@ impl ListQuery {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        query.pairs = pairs;
         Ok(query)
     }
 
-    /// The URL of the page after `last_id`: the same query with a new cursor.
-    pub fn next_link(&self, last_id: i32) -> String {
-        let mut pairs: Vec<(&str, String)> = self
-            .pairs
-            .iter()
-            .filter(|(name, _)| name != "cursor")
-            .map(|(name, value)| (name.as_str(), value.clone()))
-            .collect();
-        pairs.push(("cursor", last_id.to_string()));
-        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        format!("</api/v1/users?{query}>; rel=\"next\"")
+    /// The parameters that decide the answer, in a fixed order and spelling: queries
+    /// that differ only in order, repeats, unknown parameters or the spelling of a
+    /// boolean share one cache entry.
+    pub fn key(&self) -> String {
+        self.encode(self.cursor)
+    }
+
+    /// The path of the page after `last_id`: the same query with a new cursor. The
+    /// scheme and host are the caller's, added per request (see `cache::Answer`).
+    pub fn next_path(&self, last_id: i32) -> String {
+        format!("/api/v1/users?{}", self.encode(Some(last_id)))
+    }
+
+    fn encode(&self, cursor: Option<i32>) -> String {
+        let filter = &self.filter;
+        let pairs: Vec<(&str, String)> = [
+            ("position", filter.position.clone()),
+            ("generation", filter.generation.clone()),
+            ("is_active", filter.is_active.map(|b| b.to_string())),
+            ("is_member", filter.is_member.map(|b| b.to_string())),
+            ("q", filter.q.clone()),
+            ("limit", self.limit.map(|l| l.to_string())),
+            ("cursor", cursor.map(|c| c.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }
 }
 
@@ -105,50 +117,30 @@ fn boolean(name: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<bool
     }
 }
 
-/// A JSON answer with a strong ETag of its bytes; `304 Not Modified` when the caller's
-/// `If-None-Match` already names it.
-pub fn cached_json(body: Vec<u8>, request: &HeaderMap) -> Response {
-    let tag = format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(&body));
-    let matches = request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == tag || t == "*");
-    let etag = HeaderValue::from_str(&tag).ok();
-    let mut response = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response()
-    };
-    if let Some(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn next_link_keeps_the_filters_and_replaces_the_cursor() {
+    fn next_path_keeps_the_filters_and_replaces_the_cursor() {
         let query = ListQuery::parse(Some(
-            "position=%EB%B0%B1%EC%97%94%EB%93%9C&limit=2&cursor=5",
+            "limit=2&position=%EB%B0%B1%EC%97%94%EB%93%9C&cursor=5&utm=x",
         ))
         .unwrap();
         assert_eq!(
-            query.next_link(9),
-            "</api/v1/users?position=%EB%B0%B1%EC%97%94%EB%93%9C&limit=2&cursor=9>; rel=\"next\""
+            query.next_path(9),
+            "/api/v1/users?position=%EB%B0%B1%EC%97%94%EB%93%9C&limit=2&cursor=9"
         );
+    }
+
+    #[test]
+    fn equivalent_queries_share_a_key() {
+        let a = ListQuery::parse(Some("is_active=1&limit=5&x=y")).unwrap();
+        let b = ListQuery::parse(Some("limit=5&is_active=true")).unwrap();
+        let c = ListQuery::parse(Some("limit=5&is_active=false")).unwrap();
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), c.key());
+        assert_eq!(a.key(), "is_active=true&limit=5");
     }
 
     #[test]

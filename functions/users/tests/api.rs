@@ -1169,3 +1169,196 @@ async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
         0
     );
 }
+
+// --- Compression, absolute links, the list cache -------------------------------------
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .expect("a gzip body");
+    plain
+}
+
+fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::new();
+    brotli::BrotliDecompress(&mut &bytes[..], &mut plain).expect("a brotli body");
+    plain
+}
+
+/// `n` members written directly: a list of them is well over 1 KiB.
+async fn many(app: &App, n: usize) {
+    for i in 0..n {
+        app.db
+            .insert_user(&format!("{}", 700 + i), &format!("many{i:03}"), false)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn lists_are_compressed_as_accept_encoding_allows_and_revalidate() {
+    let app = app().await;
+    many(&app, 12).await;
+    let plain = get("/api/v1/users").send(&app.router).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(plain.bytes.len() >= 1024, "{} bytes", plain.bytes.len());
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+    let strong = plain.header("etag").expect("an ETag").to_owned();
+    assert!(strong.starts_with('"'), "{strong}");
+
+    let br = get("/api/v1/users")
+        .header("accept-encoding", "gzip, deflate, br")
+        .send(&app.router)
+        .await;
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert_eq!(br.header("vary"), Some("accept-encoding"));
+    assert_eq!(unbrotli(&br.bytes), plain.bytes);
+    assert!(br.bytes.len() * 3 < plain.bytes.len());
+    let weak = format!("W/{strong}");
+    assert_eq!(br.header("etag"), Some(weak.as_str()));
+    assert_eq!(br.header("x-total-count"), Some("12"));
+
+    let gzip = get("/api/v1/users")
+        .header("accept-encoding", "br;q=0, gzip;q=0.8, identity;q=0.5")
+        .send(&app.router)
+        .await;
+    assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+    assert_eq!(gunzip(&gzip.bytes), plain.bytes);
+
+    let refused = get("/api/v1/users")
+        .header("accept-encoding", "br;q=0, gzip;q=0")
+        .send(&app.router)
+        .await;
+    assert_eq!(refused.header("content-encoding"), None);
+    assert_eq!(refused.bytes, plain.bytes);
+
+    // Either tag revalidates the compressed answer, with nothing sent.
+    for tag in [&weak, &strong] {
+        let again = get("/api/v1/users")
+            .header("accept-encoding", "br")
+            .header("if-none-match", tag)
+            .send(&app.router)
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+        assert!(again.bytes.is_empty());
+        assert_eq!(again.header("etag"), Some(weak.as_str()));
+        assert_eq!(again.header("vary"), Some("accept-encoding"));
+    }
+
+    // Under 1 KiB, the answer goes as it is.
+    let small = get("/api/v1/users?limit=1")
+        .header("accept-encoding", "br")
+        .send(&app.router)
+        .await;
+    assert!(small.bytes.len() < 1024);
+    assert_eq!(small.header("content-encoding"), None);
+    assert!(small.json().is_array());
+}
+
+#[tokio::test]
+async fn other_answers_over_1_kib_are_compressed_by_the_shared_layer() {
+    let app = app().await;
+    let user = app.register("1", "long.intro").await;
+    let intro = "와플 ".repeat(300);
+    app.patch("1", &user["id"], json!({"introduction": intro}))
+        .await;
+    let shown = get("/api/v1/users/me")
+        .as_user("1")
+        .header("accept-encoding", "gzip")
+        .send(&app.router)
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.header("content-encoding"), Some("gzip"));
+    let detail: Value = serde_json::from_slice(&gunzip(&shown.bytes)).expect("JSON");
+    assert_eq!(detail["introduction"], intro.as_str());
+}
+
+#[tokio::test]
+async fn next_links_are_absolute_with_the_callers_host_whatever_the_cache_holds() {
+    let app = app().await;
+    many(&app, 3).await;
+    for host in ["localhost:8000", "127.0.0.1:3000", "localhost:8000"] {
+        let page = get("/api/v1/users?limit=1&x=ignored")
+            .header("host", host)
+            .send(&app.router)
+            .await;
+        let link = page.header("link").expect("a next page").to_owned();
+        let first = page.json()[0]["id"].clone();
+        assert_eq!(
+            link,
+            format!("<http://{host}/api/v1/users?limit=1&cursor={first}>; rel=\"next\"")
+        );
+    }
+    // A host that is not a host name gives a relative link rather than a broken one.
+    let page = get("/api/v1/users?limit=1")
+        .header("host", "a b")
+        .send(&app.router)
+        .await;
+    assert!(
+        page.header("link")
+            .is_some_and(|l| l.starts_with("</api/v1/users?"))
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_list_is_served_from_the_cache_and_a_write_refreshes_it() {
+    let app = app().await;
+    many(&app, 2).await;
+    let first = get("/api/v1/users").send(&app.router).await;
+    // A change behind the version's back (the triggers dropped) stays unseen: the
+    // answer comes from the cache. Put back, the next write shows everything.
+    app.db
+        .sql("DROP TRIGGER `user_after_update_directory`; UPDATE `user` SET first_name = 'Hidden'")
+        .await;
+    let cached = get("/api/v1/users").send(&app.router).await;
+    assert_eq!(cached.bytes, first.bytes);
+    app.db
+        .sql("UPDATE directory_version SET version = version + 1")
+        .await;
+    let fresh = get("/api/v1/users").send(&app.router).await;
+    assert_eq!(fresh.json()[0]["first_name"], "Hidden");
+}
+
+#[tokio::test]
+async fn compressed_lists_cross_api_gateway_as_base64_with_public_links() {
+    use base64::Engine;
+    let app = app().await;
+    many(&app, 12).await;
+    let runtime = RuntimeApi::start().await;
+    let _process = LambdaProcess::spawn(
+        env!("CARGO_BIN_EXE_users"),
+        &runtime,
+        &[("DATABASE_URL", &app.db.url)],
+    );
+    let mut event = apigw_event("GET", "/api/v1/users?limit=10", None, None);
+    event["requestContext"]["domainName"] = "api.wafflestudio.test".into();
+    event["headers"]["host"] = "evil.example".into();
+    event["headers"]["accept-encoding"] = "gzip".into();
+    let payload = runtime.invoke(event.clone()).await.response();
+    assert_eq!(payload["statusCode"], 200, "{payload}");
+    assert_eq!(payload["isBase64Encoded"], true, "{payload}");
+    assert_eq!(payload["headers"]["content-encoding"], "gzip");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload["body"].as_str().expect("a body"))
+        .expect("base64");
+    let users: Value = serde_json::from_slice(&gunzip(&bytes)).expect("JSON");
+    assert_eq!(users.as_array().map(Vec::len), Some(10));
+    let link = payload["headers"]["link"].as_str().expect("a Link");
+    assert!(
+        link.starts_with("<https://api.wafflestudio.test/api/v1/users?limit=10&cursor="),
+        "{link}"
+    );
+
+    // Revalidation through API Gateway: 304 with the weak tag of the compressed answer.
+    let etag = payload["headers"]["etag"]
+        .as_str()
+        .expect("an ETag")
+        .to_owned();
+    assert!(etag.starts_with("W/"), "{etag}");
+    event["headers"]["if-none-match"] = etag.clone().into();
+    let again = runtime.invoke(event).await.response();
+    assert_eq!(again["statusCode"], 304, "{again}");
+    assert_eq!(again["headers"]["etag"], etag.as_str());
+}

@@ -194,6 +194,16 @@ pub async fn list(
     Ok((rows, total))
 }
 
+/// The directory version (migration 0007): moved by every write that changes what
+/// `GET /users` shows.
+pub async fn directory_version(conn: &mut MySqlConnection) -> Result<u64, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT `version` FROM `directory_version` WHERE `id` = 1")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// How many users match, whatever the page.
 pub async fn count(conn: &mut MySqlConnection, filter: &Filter) -> Result<i64, Error> {
     let mut sql = QueryBuilder::new("SELECT COUNT(*) FROM `user` u");

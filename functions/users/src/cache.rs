@@ -1,0 +1,272 @@
+//! The per-process cache of `GET /users` answers: serialized bytes (and their
+//! compressed codings, made once on first demand) keyed by the normalized query string,
+//! valid for one directory version.
+//!
+//! Why it cannot serve a stale list: a request reads the version first and the list
+//! after it, each in its own statement. Every write moves the version in its own
+//! transaction (the triggers of migration 0007), so once a write has answered, any
+//! later request reads a newer version and can only meet an answer built from reads
+//! made after that write. An answer built under an older version is never looked up
+//! again. See docs/list-cache.md.
+//!
+//! What is cached never depends on the request's headers: the `Link` host and the
+//! chosen coding are added per request, so no header can poison an answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use shared::compress::{self, Encoding};
+
+/// Memory the cache may hold, counted as each answer's bytes plus room for its codings.
+pub const BUDGET: usize = 8 * 1024 * 1024;
+
+/// One list answer, as it is for one directory version.
+pub struct Answer {
+    pub version: u64,
+    /// The strong tag of `body`, quoted.
+    pub etag: String,
+    pub total: i64,
+    /// The next page's path and query, when `limit` cut the list.
+    pub next: Option<String>,
+    pub body: Bytes,
+    gzip: OnceLock<Option<Bytes>>,
+    brotli: OnceLock<Option<Bytes>>,
+}
+
+impl Answer {
+    pub fn new(version: u64, total: i64, next: Option<String>, body: Vec<u8>) -> Self {
+        Self {
+            version,
+            etag: format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(&body)),
+            total,
+            next,
+            body: Bytes::from(body),
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+        }
+    }
+
+    /// The cache's charge for this answer: the body, plus half again for its codings
+    /// (a JSON list compresses to well under a quarter in either).
+    fn weight(&self) -> usize {
+        self.body.len() + self.body.len() / 2 + self.next.as_ref().map_or(0, String::len) + 128
+    }
+
+    /// The body in `encoding`, compressed on first demand and kept; `None` when it is
+    /// sent as it is (identity, or under the 1 KiB threshold).
+    fn coded(&self, encoding: Encoding) -> Option<Bytes> {
+        if self.body.len() < compress::MIN_SIZE {
+            return None;
+        }
+        let slot = match encoding {
+            Encoding::Identity => return None,
+            Encoding::Gzip => &self.gzip,
+            Encoding::Brotli => &self.brotli,
+        };
+        slot.get_or_init(|| encoding.encode(&self.body).map(Bytes::from))
+            .clone()
+    }
+
+    /// The HTTP answer for a request with these headers from a caller at `origin`
+    /// (`scheme://host`, or `None` when it is not known: the link is then relative).
+    pub fn respond(&self, request: &HeaderMap, origin: Option<&str>) -> Response {
+        let encoding = Encoding::negotiate(request);
+        let would_code = encoding != Encoding::Identity && self.body.len() >= compress::MIN_SIZE;
+        let strong = HeaderValue::from_str(&self.etag).ok();
+        // The coded bytes differ from the identity ones: their tag is the weak form.
+        let etag = strong.map(|tag| {
+            if would_code {
+                compress::weaken(&tag)
+            } else {
+                tag
+            }
+        });
+        let mut response = if if_none_match(request, &self.etag) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            let coded = self.coded(encoding);
+            let mut response = match &coded {
+                Some(bytes) => Response::new(Body::from(bytes.clone())),
+                None => Response::new(Body::from(self.body.clone())),
+            };
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let (Some(_), Some(token)) = (&coded, encoding.token()) {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
+            }
+            headers.insert("x-total-count", HeaderValue::from(self.total));
+            let link = self
+                .next
+                .as_ref()
+                .map(|path| format!("<{}{path}>; rel=\"next\"", origin.unwrap_or("")))
+                .and_then(|link| HeaderValue::from_str(&link).ok());
+            if let Some(link) = link {
+                headers.insert(header::LINK, link);
+            }
+            response
+        };
+        let headers = response.headers_mut();
+        if let Some(etag) = etag {
+            headers.insert(header::ETAG, etag);
+        }
+        compress::add_vary(headers);
+        response
+    }
+}
+
+/// Whether `If-None-Match` names `tag` (weak comparison, RFC 9110 §13.1.2), or is `*`.
+fn if_none_match(request: &HeaderMap, tag: &str) -> bool {
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == tag || t == "*")
+}
+
+/// The answers of recent queries, for the newest directory version seen.
+#[derive(Default)]
+pub struct ListCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    version: u64,
+    answers: HashMap<String, Arc<Answer>>,
+    /// Keys in insertion order; the oldest goes first when the budget is spent.
+    order: VecDeque<String>,
+    weight: usize,
+}
+
+impl ListCache {
+    /// The answer to `key` for `version`, if it was kept.
+    pub fn get(&self, key: &str, version: u64) -> Option<Arc<Answer>> {
+        let inner = self.inner.lock().ok()?;
+        inner
+            .answers
+            .get(key)
+            .filter(|answer| answer.version == version)
+            .cloned()
+    }
+
+    /// Keeps `answer` for `key`. A newer version empties the cache (nothing older can be
+    /// asked for again); an answer of an older version than the cache's is not kept.
+    pub fn put(&self, key: String, answer: Arc<Answer>) {
+        let weight = answer.weight();
+        if weight > BUDGET {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if answer.version < inner.version {
+            return;
+        }
+        if answer.version > inner.version {
+            inner.answers.clear();
+            inner.order.clear();
+            inner.weight = 0;
+            inner.version = answer.version;
+        }
+        match inner.answers.insert(key.clone(), answer) {
+            Some(old) => inner.weight -= old.weight(),
+            None => inner.order.push_back(key),
+        }
+        inner.weight += weight;
+        while inner.weight > BUDGET {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = inner.answers.remove(&oldest) {
+                inner.weight -= old.weight();
+            }
+        }
+    }
+
+    /// The bytes it is charged for now.
+    #[cfg(test)]
+    fn weight(&self) -> usize {
+        self.inner.lock().map_or(0, |inner| inner.weight)
+    }
+}
+
+/// `scheme://host` of the caller, for absolute links.
+///
+/// Behind API Gateway, the payload's `requestContext.domainName` wins: API Gateway sets
+/// it to the domain it served (the custom domain, or the execute-api one), over HTTPS
+/// only, and a client cannot change it apart from which domain it calls. Elsewhere (the
+/// local server) it is `http://` and the `Host` header. Forwarded headers are not read:
+/// API Gateway's HTTP API passes a client's `X-Forwarded-Host` through unchanged. A host
+/// that is not a plain `name[:port]` gives no origin, and the link stays relative.
+pub fn origin(domain_name: Option<&str>, request: &HeaderMap) -> Option<String> {
+    if let Some(domain) = domain_name.filter(|d| is_host(d)) {
+        return Some(format!("https://{domain}"));
+    }
+    let host = request.get(header::HOST)?.to_str().ok()?;
+    is_host(host).then(|| format!("http://{host}"))
+}
+
+fn is_host(host: &str) -> bool {
+    (1..=255).contains(&host.len())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(version: u64, size: usize) -> Arc<Answer> {
+        Arc::new(Answer::new(version, 1, None, vec![b'x'; size]))
+    }
+
+    #[test]
+    fn a_newer_version_replaces_everything_and_older_ones_are_refused() {
+        let cache = ListCache::default();
+        cache.put("a".into(), answer(2, 10));
+        cache.put("b".into(), answer(2, 10));
+        assert!(cache.get("a", 2).is_some());
+        assert!(cache.get("a", 3).is_none());
+        cache.put("a".into(), answer(3, 10));
+        assert!(cache.get("b", 2).is_none());
+        cache.put("b".into(), answer(2, 10));
+        assert!(cache.get("b", 2).is_none());
+    }
+
+    #[test]
+    fn the_budget_holds() {
+        let cache = ListCache::default();
+        for i in 0..40 {
+            cache.put(format!("k{i}"), answer(1, 500_000));
+        }
+        assert!(cache.weight() <= BUDGET);
+        assert!(cache.get("k39", 1).is_some());
+        assert!(cache.get("k0", 1).is_none());
+    }
+
+    #[test]
+    fn origins_come_from_api_gateway_then_host() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("localhost:8000"));
+        assert_eq!(
+            origin(Some("api.wafflestudio.com"), &headers).as_deref(),
+            Some("https://api.wafflestudio.com")
+        );
+        assert_eq!(
+            origin(None, &headers).as_deref(),
+            Some("http://localhost:8000")
+        );
+        headers.insert(header::HOST, HeaderValue::from_static("evil.com/x?"));
+        assert_eq!(origin(None, &headers), None);
+    }
+}
