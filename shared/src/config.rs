@@ -60,6 +60,21 @@ impl AppEnv {
     }
 }
 
+/// Amazon RDS's global CA bundle (every region's root CAs), public: see
+/// shared/certs/README.md for where this copy comes from. Deployed, every connection to
+/// RDS is verified against it, host name included.
+pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-global-bundle.pem");
+
+/// Which database account a process logs in as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    /// The API functions: SELECT, INSERT, UPDATE and DELETE on the application's tables.
+    Api,
+    /// `migrate`: DDL too. Deployed, the secret `<env>/waffledotcom-migrator` when it
+    /// exists, else the API's; locally `MIGRATOR_DATABASE_URL`, else `DATABASE_URL`.
+    Migrator,
+}
+
 /// How to reach MySQL.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -70,8 +85,11 @@ pub struct DbConfig {
     pub database: String,
     /// Connect with a short-lived RDS IAM token (over TLS) instead of the password.
     pub iam_auth: bool,
-    /// CA bundle to verify the server's certificate with (the RDS bundle when deployed).
+    /// CA bundle to verify the server's certificate with (`DB_SSL_CA`); overrides
+    /// `verify_rds`.
     pub ssl_ca: Option<PathBuf>,
+    /// Verify the server against the RDS CA bundle built into the binary (deployed).
+    pub verify_rds: bool,
     pub max_connections: u32,
 }
 
@@ -100,6 +118,7 @@ impl DbConfig {
             database,
             iam_auth: false,
             ssl_ca: None,
+            verify_rds: false,
             max_connections: 2,
         })
     }
@@ -121,11 +140,14 @@ impl DbConfig {
         if !password.is_empty() {
             options = options.password(password);
         }
-        options = match (&self.ssl_ca, self.iam_auth) {
-            (Some(ca), _) => options.ssl_mode(MySqlSslMode::VerifyIdentity).ssl_ca(ca),
+        options = match (&self.ssl_ca, self.verify_rds, self.iam_auth) {
+            (Some(ca), _, _) => options.ssl_mode(MySqlSslMode::VerifyIdentity).ssl_ca(ca),
+            (None, true, _) => options
+                .ssl_mode(MySqlSslMode::VerifyIdentity)
+                .ssl_ca_from_pem(RDS_CA_BUNDLE.to_vec()),
             // IAM tokens must travel encrypted; RDS requires it.
-            (None, true) => options.ssl_mode(MySqlSslMode::Required),
-            (None, false) => options.ssl_mode(MySqlSslMode::Preferred),
+            (None, false, true) => options.ssl_mode(MySqlSslMode::Required),
+            (None, false, false) => options.ssl_mode(MySqlSslMode::Preferred),
         };
         if self.iam_auth {
             options = options.enable_cleartext_plugin(true);
@@ -196,8 +218,21 @@ enum PortValue {
 impl Config {
     /// Reads the configuration: the environment locally, Secrets Manager when deployed.
     pub async fn load() -> Result<Self, ConfigError> {
+        Self::load_for(Account::Api).await
+    }
+
+    /// The configuration with `account`'s database credentials.
+    pub async fn load_for(account: Account) -> Result<Self, ConfigError> {
         let env = AppEnv::from_env()?;
-        let mut config = match (env, std::env::var("DATABASE_URL")) {
+        let url = match account {
+            Account::Migrator => std::env::var("MIGRATOR_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .ok_or(())
+                .or_else(|()| std::env::var("DATABASE_URL")),
+            Account::Api => std::env::var("DATABASE_URL"),
+        };
+        let mut config = match (env, url) {
             (_, Ok(url)) if !url.is_empty() => Self {
                 env,
                 database: DbConfig::from_url(&url)?,
@@ -211,7 +246,22 @@ impl Config {
             (_, _) => {
                 let secret_id = format!("{}/waffledotcom", env.as_str());
                 let sdk = crate::aws::sdk_config().await;
-                Self::from_secret(env, &secret_id, &sdk).await?
+                let migrator = match account {
+                    Account::Migrator => {
+                        let id = format!("{secret_id}-migrator");
+                        match Self::from_secret(env, &id, &sdk).await {
+                            Err(ConfigError::SecretNotFound { .. }) => None,
+                            other => Some(other?),
+                        }
+                    }
+                    Account::Api => None,
+                };
+                let mut config = match migrator {
+                    Some(config) => config,
+                    None => Self::from_secret(env, &secret_id, &sdk).await?,
+                };
+                config.database.verify_rds = true;
+                config
             }
         };
         config.database.iam_auth = env_flag("DB_IAM_AUTH")?;
@@ -259,6 +309,7 @@ impl Config {
                 database: secret.db_name.ok_or_else(|| missing("db_name"))?,
                 iam_auth: false,
                 ssl_ca: None,
+                verify_rds: false,
                 max_connections: 2,
             },
             slack_token: secret.slack_token,

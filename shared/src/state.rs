@@ -24,4 +24,9 @@ impl AppState {
     pub async fn from_env() -> Result<Self, ConfigError> {
         Ok(Self::new(Config::load().await?).await)
     }
+
+    /// The same, logged in as `migrate`'s account (DDL), when one is configured.
+    pub async fn for_migrations() -> Result<Self, ConfigError> {
+        Ok(Self::new(Config::load_for(crate::config::Account::Migrator).await?).await)
+    }
 }

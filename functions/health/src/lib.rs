@@ -87,17 +87,25 @@ struct Ready {
     ),
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, Error> {
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
-    let status = migrations::status(&mut conn).await.map_err(|e| match e {
-        migrations::MigrateError::Database(db) => Error::from(db),
-        other => Error::Unavailable(format!("schema not ready: {other}")),
-    })?;
+    // Anonymous callers learn only which of the two reasons holds; the cause (SQL,
+    // hosts, connection errors, repair steps) goes to the log.
+    let unreachable = |cause: &dyn std::fmt::Display| {
+        tracing::warn!(%cause, "not ready: the database is unreachable");
+        Error::Unavailable(DATABASE_UNREACHABLE.into())
+    };
+    let pool = state.db.pool().await.map_err(|e| unreachable(&e))?;
+    let mut conn = pool.acquire().await.map_err(|e| unreachable(&e))?;
+    let status = match migrations::status(&mut conn).await {
+        Ok(status) => status,
+        Err(migrations::MigrateError::Database(e)) => return Err(unreachable(&e)),
+        Err(other) => {
+            tracing::warn!(cause = %other, "not ready: the schema cannot be read");
+            return Err(Error::Unavailable(MIGRATIONS_PENDING.into()));
+        }
+    };
     if !status.pending.is_empty() || status.dirty.is_some() {
-        return Err(Error::Unavailable(format!(
-            "migrations pending: {:?}",
-            status.pending
-        )));
+        tracing::warn!(pending = ?status.pending, dirty = ?status.dirty, "not ready: migrations pending");
+        return Err(Error::Unavailable(MIGRATIONS_PENDING.into()));
     }
     Ok(Json(Ready {
         status: "OK",
@@ -105,3 +113,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, Error> {
         schema_version: status.current.unwrap_or(0),
     }))
 }
+
+/// The only two answers a not-ready service gives (API.md, "Health and docs").
+const DATABASE_UNREACHABLE: &str = "not ready: the database is unreachable";
+const MIGRATIONS_PENDING: &str = "not ready: migrations are pending";

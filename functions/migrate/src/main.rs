@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
 async fn serve() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // A configuration error does not stop the function: a deploy's custom resource
     // request must still be answered (FAILED, naming the error), or CloudFormation waits.
-    let state = shared::AppState::from_env().await.map_err(|error| {
+    let state = shared::AppState::for_migrations().await.map_err(|error| {
         tracing::error!(%error, "configuration could not be loaded");
         error.to_string()
     });
@@ -39,7 +39,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 async fn command_line() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = migrate::parse_args(&args)?;
-    let state = shared::AppState::from_env().await?;
+    let state = shared::AppState::for_migrations().await?;
     let status = migrate::execute(&state.db, &command).await?;
     println!("{}", serde_json::to_string(&status)?);
     Ok(())
