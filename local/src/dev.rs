@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::RsaPrivateKey;
+use rsa::PrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ pub fn key_dir() -> PathBuf {
 
 /// The development key pair: its private half as PKCS#8 PEM, made on first use.
 pub struct DevKey {
-    private: RsaPrivateKey,
+    private: PrivateKey,
     pub path: PathBuf,
 }
 
@@ -37,12 +37,12 @@ impl DevKey {
     pub fn load_or_create(dir: &Path) -> anyhow::Result<(Self, bool)> {
         let path = dir.join("dev-signing-key.pem");
         if let Ok(pem) = std::fs::read_to_string(&path) {
-            let private = RsaPrivateKey::from_pkcs8_pem(&pem)
+            let private = PrivateKey::from_pkcs8_pem(&pem)
                 .with_context(|| format!("{} is not a PKCS#8 RSA key", path.display()))?;
             return Ok((Self { private, path }, false));
         }
         // 2048 bits, as the SSO's key.
-        let private = RsaPrivateKey::new(&mut getrandom::SysRng, 2048)
+        let private = PrivateKey::new(&mut getrandom::SysRng, 2048)
             .context("generating the development key")?;
         let pem = private
             .to_pkcs8_pem(LineEnding::LF)
