@@ -2,6 +2,7 @@
 //! layers as in Lambda, plus CORS (API Gateway's job when deployed).
 
 pub mod dev;
+pub mod lambdas;
 
 use std::sync::Arc;
 
