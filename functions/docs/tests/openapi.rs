@@ -345,7 +345,7 @@ async fn docs_page_renders_the_document() {
     assert_eq!(response.status, StatusCode::OK);
     let content_type = response.header("content-type").unwrap_or_default();
     assert!(content_type.starts_with("text/html"), "{content_type}");
-    let page = String::from_utf8(response.bytes).expect("UTF-8");
+    let page = String::from_utf8(response.bytes.clone()).expect("UTF-8");
     assert!(
         page.contains("\"/api/openapi.json\""),
         "the renderer loads the document"
