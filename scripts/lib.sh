@@ -155,3 +155,13 @@ ensure_check_tools() {
     as_root_or_explain "${debs[*]}" apt_install "${debs[@]}"
   fi
 }
+
+# The development signing key scripts/run-local and scripts/token use (see local/src/dev.rs).
+dev_key_path() { echo "${WADOT_DEV_DIR:-$STATE}/dev-signing-key.pem"; }
+
+ensure_chromium() {
+  if [ -z "$(find_bin chromium)" ]; then
+    log "installing chromium (Debian package) for the browser tests"
+    as_root_or_explain "Chromium" apt_install chromium
+  fi
+}

@@ -1,6 +1,7 @@
 //! The local server: every API function's routes on one port, behind the same shared
 //! layers as in Lambda, plus CORS (API Gateway's job when deployed).
 
+pub mod dev;
 pub mod lambdas;
 
 use std::sync::Arc;

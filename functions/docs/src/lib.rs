@@ -1,5 +1,6 @@
 //! `GET /api/openapi.json`: the OpenAPI document of every function, merged from what each
-//! function registers with its routes; `GET /api/docs`: a page that renders it.
+//! function registers with its routes; `GET /api/docs`: a page that renders it, with
+//! Swagger UI's files served by `GET /api/docs/{file}` (vendored at build time, see `build.rs`).
 //!
 //! The document is built and serialized once per cold start, in `router`.
 
@@ -9,9 +10,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use shared::AppState;
 use shared::openapi::{ErrorBody, SECURITY_SCHEME, security_scheme};
 use utoipa::openapi::server::ServerBuilder;
@@ -131,6 +132,7 @@ fn api() -> OpenApiRouter<Published> {
     OpenApiRouter::default()
         .routes(routes!(openapi_json))
         .routes(routes!(docs_page))
+        .routes(routes!(docs_asset))
 }
 
 /// The serialized document; `None` if serializing failed at start (logged then).
@@ -165,19 +167,93 @@ async fn openapi_json(State(published): State<Published>) -> Response {
     }
 }
 
+/// What the page and its files may load: their own origin only (`data:` images are
+/// Swagger UI's inline SVG icons, part of its stylesheet). No inline script, no eval, no
+/// framing. Sent with every answer of the docs routes.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+                   base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Headers of every page and file of the docs: the policy above, and no content sniffing.
+fn page_headers(content_type: &'static str) -> [(header::HeaderName, HeaderValue); 4] {
+    [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+    ]
+}
+
 #[utoipa::path(
     get,
     path = "/api/docs",
     operation_id = "docs_page",
     tag = "docs",
     summary = "The API reference page",
-    description = "An HTML page that renders `/api/openapi.json` (with Swagger UI, loaded from a CDN).",
+    description = "An HTML page that renders `/api/openapi.json` with Swagger UI. Every file it loads is served by `/api/docs/{file}`; its Content-Security-Policy allows its own origin only.",
     responses((status = 200, description = "The page.", content_type = "text/html", body = String)),
 )]
-async fn docs_page() -> Html<&'static str> {
-    Html(PAGE)
+async fn docs_page() -> Response {
+    (page_headers("text/html; charset=utf-8"), PAGE).into_response()
 }
 
-/// The page: Swagger UI from jsDelivr, pointed at the document. Without JavaScript, or
-/// when the CDN cannot be reached, it still says where the document is.
+/// The page's files, built in: Swagger UI as vendored (see `build.rs`) and the script
+/// that starts it. Name, content type, bytes.
+const ASSETS: [(&str, &str, &[u8]); 3] = [
+    (
+        "swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js")),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css; charset=utf-8",
+        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css")),
+    ),
+    (
+        "docs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("docs.js"),
+    ),
+];
+
+#[utoipa::path(
+    get,
+    path = "/api/docs/{file}",
+    operation_id = "docs_asset",
+    tag = "docs",
+    summary = "A file of the API reference page",
+    description = "The scripts and stylesheet `/api/docs` loads (Swagger UI, vendored), so the page needs no other origin.",
+    params(("file" = String, Path, description = "`swagger-ui-bundle.js`, `swagger-ui.css` or `docs.js`.")),
+    responses(
+        (status = 200, description = "The file.", content_type = "text/javascript", body = String),
+        (status = 404, description = "No such file.", body = ErrorBody),
+    ),
+)]
+async fn docs_asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, bytes)) => (
+            page_headers(content_type),
+            // The files change only with a release; an hour keeps a reload cheap.
+            [(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            )],
+            Bytes::from_static(bytes),
+        )
+            .into_response(),
+        None => shared::Error::not_found("file").into_response(),
+    }
+}
+
+/// The page: Swagger UI, served by the routes above, pointed at the document. Without
+/// JavaScript it still says where the document is.
 const PAGE: &str = include_str!("docs.html");

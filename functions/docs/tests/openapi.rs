@@ -49,6 +49,7 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     // docs
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
+    ("GET", "/api/docs/{file}"),
 ];
 
 const METHODS: [&str; 8] = [
@@ -344,7 +345,7 @@ async fn docs_page_renders_the_document() {
     assert_eq!(response.status, StatusCode::OK);
     let content_type = response.header("content-type").unwrap_or_default();
     assert!(content_type.starts_with("text/html"), "{content_type}");
-    let page = String::from_utf8(response.bytes).expect("UTF-8");
+    let page = String::from_utf8(response.bytes.clone()).expect("UTF-8");
     assert!(
         page.contains("\"/api/openapi.json\""),
         "the renderer loads the document"
@@ -357,6 +358,43 @@ async fn docs_page_renders_the_document() {
         page.contains("href=\"/api/openapi.json\""),
         "and links the document"
     );
+    let csp = response
+        .header("content-security-policy")
+        .unwrap_or_default();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert!(!page.contains("https://"), "no other origin on the page");
+    assert!(
+        !page.contains("<script>"),
+        "no inline script (the policy would block it)"
+    );
+
+    // Every file the page names is served here, with the same policy.
+    let mut files = 0;
+    for part in page.split(['"', '\'']) {
+        if let Some(file) = part.strip_prefix("/api/docs/") {
+            files += 1;
+            let asset = get(&format!("/api/docs/{file}")).send(&app).await;
+            assert_eq!(asset.status, StatusCode::OK, "{file}");
+            assert!(
+                asset.bytes.len() > 100,
+                "{file} is {} bytes",
+                asset.bytes.len()
+            );
+            assert_eq!(
+                asset.header("content-security-policy").unwrap_or_default(),
+                csp
+            );
+            assert_eq!(asset.header("x-content-type-options"), Some("nosniff"));
+        }
+    }
+    assert_eq!(files, 3, "the bundle, the stylesheet and the starter");
+    let bundle = get("/api/docs/swagger-ui-bundle.js").send(&app).await;
+    assert!(String::from_utf8_lossy(&bundle.bytes).contains("SwaggerUIBundle"));
+
+    let missing = get("/api/docs/..%2FCargo.toml").send(&app).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json(), json!({"detail": "file not found"}));
 }
 
 #[tokio::test]

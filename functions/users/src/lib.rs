@@ -20,7 +20,7 @@ use shared::audit::{self, Action, Actor, Changes, Entity};
 use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId};
 use shared::openapi::{ErrorBody, ValidationErrorBody};
-use shared::users::input::admin_only_fields;
+use shared::users::input::{admin_only_fields, guard_organisers};
 use shared::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
 use shared::{AppState, Error, Identity, MaybeIdentity};
 use sqlx::MySqlConnection;
@@ -224,7 +224,7 @@ async fn show(
         )),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
         (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the body sets an admin-only field.", body = ErrorBody),
+        (status = 403, description = "The token was denied, or the body sets an admin-only field or the position 운영팀. Nothing is written.", body = ErrorBody),
         (status = 409, description = "The caller is already registered, or the username (or another unique value) is taken.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
@@ -254,6 +254,8 @@ async fn register(
         // A racing registration of the same caller or username still meets the unique keys.
         let id = repo::create(tx, Some(&identity.sso_id), &input).await?;
         let created = repo::audit_state(tx, id).await?.unwrap_or_default();
+        // No one is an admin before registering.
+        guard_organisers(false, &Value::Null, &created)?;
         let changes = Changes::between(&Value::Null, &created);
         audit::record(
             tx,
@@ -279,7 +281,8 @@ async fn register(
 }
 
 /// `PATCH /users/{id}`: the user themself or an admin; absent fields stay, `null`
-/// clears. A non-admin naming an admin-only field gets 403 and nothing changes.
+/// clears. A non-admin naming an admin-only field, or adding or removing 운영팀, gets 403
+/// and nothing changes.
 #[utoipa::path(
     patch,
     path = "/api/v1/users/{id}",
@@ -294,7 +297,7 @@ async fn register(
         (status = 200, description = "The user after the change.", body = schema::UserDetailView),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
         (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied; the caller is neither the user nor an admin; or a non-admin sets an admin-only field. Nothing changes.", body = ErrorBody),
+        (status = 403, description = "The token was denied; the caller is neither the user nor an admin; or a non-admin sets an admin-only field or adds or removes the position 운영팀. Nothing changes.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
         (status = 409, description = "The username (or another unique value) is taken.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
@@ -340,6 +343,7 @@ async fn update(
         let before = repo::audit_state(tx, id).await?.unwrap_or_default();
         repo::update(tx, id, &input).await?;
         let after = repo::audit_state(tx, id).await?.unwrap_or_default();
+        guard_organisers(is_admin, &before, &after)?;
         let changes = Changes::between(&before, &after);
         audit::record(
             tx,

@@ -131,7 +131,8 @@ pub struct UserCreateBody {
     /// One or two digits, optionally followed by `.5`.
     #[schema(pattern = r"^[0-9]{1,2}(\.5)?$", examples("19", "19.5"))]
     generation: Option<String>,
-    /// Names of existing positions (an unknown name is a 422).
+    /// Names of existing positions (an unknown name is a 422), at most 20 as sent; 운영팀
+    /// is set by admins only (403).
     positions: Option<Vec<PositionName>>,
     #[schema(max_items = 10)]
     sns_accounts: Option<Vec<SnsAccountBody>>,
@@ -187,7 +188,8 @@ pub struct UserPatchBody {
     /// One or two digits, optionally followed by `.5`.
     #[schema(pattern = r"^[0-9]{1,2}(\.5)?$")]
     generation: Option<String>,
-    /// Names of existing positions (an unknown name is a 422); replaces the set.
+    /// Names of existing positions (an unknown name is a 422), at most 20 as sent; 운영팀
+    /// is set by admins only (403). replaces the set.
     positions: Option<Vec<PositionName>>,
     /// Replaces the list.
     #[schema(max_items = 10)]

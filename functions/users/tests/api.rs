@@ -510,6 +510,134 @@ async fn non_admin_cannot_set_admin_only_fields_and_nothing_changes() {
     assert_eq!(after["is_admin"], false);
 }
 
+/// The names of a user's positions, as the API shows them.
+fn position_names(user: &Value) -> Vec<String> {
+    user["positions"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .filter_map(|p| p["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn only_admins_add_or_remove_the_organisers_position() {
+    let app = app().await;
+    let forbidden = json!({"detail": "only admins may add or remove the position 운영팀"});
+
+    // Registering with 운영팀: refused, no user, no audit entry.
+    let response = request(Method::POST, "/api/v1/users")
+        .as_user("1")
+        .json(&json!({"username": "eager", "first_name": "A", "last_name": "B", "positions": ["백엔드", "운영팀"]}))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    assert_eq!(response.json(), forbidden);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+
+    // A member adding 운영팀 to their own positions: refused, nothing else changes either.
+    let user = app.register("1", "member").await;
+    let id = &user["id"];
+    app.patch("1", id, json!({"positions": ["백엔드"]})).await;
+    let entries = app.db.scalar("SELECT COUNT(*) FROM audit_log").await;
+    for positions in [json!(["백엔드", "운영팀"]), json!(["운영팀", "운영팀"])] {
+        let response = app
+            .patch(
+                "1",
+                id,
+                json!({"first_name": "Changed", "positions": positions}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{positions}");
+        assert_eq!(response.json(), forbidden);
+    }
+    let me = get("/api/v1/users/me")
+        .as_user("1")
+        .send(&app.router)
+        .await
+        .json();
+    assert_eq!(me["first_name"], "Waffle");
+    assert_eq!(position_names(&me), ["백엔드"]);
+    assert_eq!(
+        app.db.scalar("SELECT COUNT(*) FROM audit_log").await,
+        entries
+    );
+
+    // An admin gives it; the member may then change their other positions, but may
+    // neither drop 운영팀 (by a list without it, or by null) nor be denied it silently.
+    app.admin("9").await;
+    let given = app
+        .patch("9", id, json!({"positions": ["백엔드", "운영팀"]}))
+        .await;
+    assert_eq!(given.status, StatusCode::OK, "{}", given.json());
+    let kept = app
+        .patch("1", id, json!({"positions": ["운영팀", "iOS", "iOS"]}))
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.json());
+    let mut names = position_names(&kept.json());
+    names.sort();
+    assert_eq!(names, ["iOS", "운영팀"], "a repeated name counts once");
+    for positions in [json!(["iOS"]), json!([]), Value::Null] {
+        let response = app.patch("1", id, json!({"positions": positions})).await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{positions}");
+    }
+    // Fields other than positions stay open to the member.
+    let renamed = app.patch("1", id, json!({"first_name": "Still"})).await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    assert_eq!(position_names(&renamed.json()).len(), 2);
+
+    // The admin takes it away again.
+    let taken = app.patch("9", id, json!({"positions": ["iOS"]})).await;
+    assert_eq!(position_names(&taken.json()), ["iOS"]);
+}
+
+#[tokio::test]
+async fn positions_take_at_most_twenty_entries_as_sent() {
+    let app = app().await;
+    let user = app.register("1", "many").await;
+    let id = &user["id"];
+    let twenty: Vec<&str> = ["백엔드", "iOS"].into_iter().cycle().take(20).collect();
+    let ok = app.patch("1", id, json!({"positions": twenty})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.json());
+    assert_eq!(position_names(&ok.json()).len(), 2, "repeats count once");
+
+    // 21 entries, though only two distinct names: refused, the set unchanged.
+    let twenty_one: Vec<&str> = ["프론트엔드", "디자이너"]
+        .into_iter()
+        .cycle()
+        .take(21)
+        .collect();
+    for body in [
+        json!({"positions": twenty_one}),
+        json!({"first_name": "Changed", "positions": twenty_one}),
+    ] {
+        let response = app.patch("1", id, body).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(locs(&response), [json!(["body", "positions"])]);
+        assert_eq!(response.json()["detail"][0]["type"], "too_long");
+    }
+    let me = get("/api/v1/users/me")
+        .as_user("1")
+        .send(&app.router)
+        .await
+        .json();
+    let mut names = position_names(&me);
+    names.sort();
+    assert_eq!(names, ["iOS", "백엔드"]);
+    assert_eq!(me["first_name"], "Waffle");
+
+    let response = request(Method::POST, "/api/v1/users")
+        .as_user("2")
+        .json(&json!({"username": "toomany", "first_name": "A", "last_name": "B", "positions": twenty_one}))
+        .send(&app.router)
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+}
+
 #[tokio::test]
 async fn only_the_user_themself_or_an_admin_may_patch() {
     let app = app().await;

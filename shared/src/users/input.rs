@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::{self, RuleError};
-use crate::error::FieldError;
+use crate::error::{Error, FieldError};
 
 /// One field of a partial update.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -76,6 +76,31 @@ pub const ADMIN_ONLY: [&str; 6] = [
     "is_active",
     "is_admin",
 ];
+
+/// At most this many `positions` entries as sent, repeats included: the limit bounds the
+/// work of one request, so it counts what arrives, not what is left after deduplication.
+pub const MAX_POSITIONS: usize = 20;
+
+/// The organising team's position. API.md: it "is set by admins".
+pub const ORGANISERS: &str = "운영팀";
+
+/// A non-admin may neither add nor remove 운영팀. `before` and `after` are the user's
+/// [`audit_state`](super::repo::audit_state) around the write (`Null` before a
+/// registration): their names come from the database, so whatever spelling the
+/// collation matched to 운영팀 is judged as 운영팀. The caller rolls back on the error.
+pub fn guard_organisers(is_admin: bool, before: &Value, after: &Value) -> Result<(), Error> {
+    let holds = |state: &Value| {
+        state["positions"]
+            .as_array()
+            .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(ORGANISERS)))
+    };
+    if !is_admin && holds(before) != holds(after) {
+        return Err(Error::Forbidden(format!(
+            "only admins may add or remove the position {ORGANISERS}"
+        )));
+    }
+    Ok(())
+}
 
 const REQUIRED_ON_CREATE: [&str; 3] = ["username", "first_name", "last_name"];
 
@@ -253,6 +278,16 @@ impl<'a> Parser<'a> {
                 return Patch::Absent;
             }
         };
+        if items.len() > MAX_POSITIONS {
+            self.fail(
+                "positions",
+                (
+                    format!("List should have at most {MAX_POSITIONS} items"),
+                    "too_long",
+                ),
+            );
+            return Patch::Absent;
+        }
         let mut names: Vec<String> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match item.as_str().map(|s| fields::name(s, 1, 50)) {
