@@ -17,9 +17,21 @@ pub struct LocalServer {
 
 impl LocalServer {
     pub async fn start(bin: &std::path::Path, database_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(bin, database_url, &[], &[]).await
+    }
+
+    /// With `args` (`--lambdas`) and `env` on top.
+    pub async fn start_with(
+        bin: &std::path::Path,
+        database_url: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let port = testkit::free_port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(bin.join("local"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("DATABASE_URL", database_url)
             .env("BIND_ADDR", &addr)
             .env("DB_MAX_CONNECTIONS", "16")
@@ -45,6 +57,17 @@ pub async fn load(
     total: usize,
     path: impl Fn(usize) -> String,
 ) -> anyhow::Result<(Run, usize)> {
+    load_as(addr, None, concurrency, total, path).await
+}
+
+/// Like `load`, sending `authorization` with every request.
+pub async fn load_as(
+    addr: &str,
+    authorization: Option<&str>,
+    concurrency: usize,
+    total: usize,
+    path: impl Fn(usize) -> String,
+) -> anyhow::Result<(Run, usize)> {
     let per_worker = total / concurrency;
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -53,6 +76,7 @@ pub async fn load(
             .map(|i| path(worker * per_worker + i))
             .collect();
         let addr = addr.to_owned();
+        let authorization = authorization.map(str::to_owned);
         workers.spawn(async move {
             let stream = tokio::net::TcpStream::connect(&addr).await?;
             let (mut sender, connection) =
@@ -61,9 +85,11 @@ pub async fn load(
             let mut latencies = Vec::with_capacity(paths.len());
             let mut size = 0;
             for path in paths {
-                let request = hyper::Request::get(path.as_str())
-                    .header("host", addr.as_str())
-                    .body(Empty::<Bytes>::new())?;
+                let mut request = hyper::Request::get(path.as_str()).header("host", addr.as_str());
+                if let Some(value) = &authorization {
+                    request = request.header("authorization", value.as_str());
+                }
+                let request = request.body(Empty::<Bytes>::new())?;
                 let sent = Instant::now();
                 let response = sender.send_request(request).await?;
                 let status = response.status();

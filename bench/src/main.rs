@@ -8,10 +8,17 @@
 //! - `scaling`: the whole list (`GET /api/v1/users`) at 100, 1,000 and 5,000 users,
 //!   against the size of the answer.
 //!
+//! - `gateway`: `GET /api/v1/users/{id}` with a token through `local --lambdas` (the
+//!   API Gateway stand-in, authorizer and users binaries) and the merged server, c=1 and
+//!   c=32, and the first request after `--lambdas` starts (every environment cold).
+//!
+//! Binaries come from target/release, or `BENCH_BIN` (e.g. target/local-release).
+//!
 //! `bench [suite...]` (all by default) prints tables of medians and writes them, with the
 //! raw figures as JSON, to `docs/bench/` (the plot is drawn from the JSON by
 //! `scripts/plot-bench.py`). Not a test: the figures depend on the machine.
 
+mod gateway;
 mod http;
 mod lambda;
 mod report;
@@ -34,9 +41,16 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("DATABASE_URL").context("DATABASE_URL (scripts/bench sets it)")?;
     let mut suites: Vec<String> = std::env::args().skip(1).collect();
     if suites.is_empty() {
-        suites = vec!["users".into(), "functions".into(), "scaling".into()];
+        suites = vec![
+            "users".into(),
+            "functions".into(),
+            "scaling".into(),
+            "gateway".into(),
+        ];
     }
-    let bin = workspace().join("target/release");
+    let bin = std::env::var_os("BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/release"));
     let mut report = Report::default();
     let url = seed::seed(&server_url, "bench_users", USERS as i64).await?;
     for suite in &suites {
@@ -44,7 +58,12 @@ async fn main() -> anyhow::Result<()> {
             "users" => report.scenarios = users(&bin, &url).await?,
             "functions" => report.functions = functions(&bin, &url).await?,
             "scaling" => report.scaling = scaling(&bin, &server_url).await?,
-            other => anyhow::bail!("unknown suite {other}: users, functions or scaling"),
+            "gateway" => {
+                let (rows, cold) = gateway::rows(&bin, &url).await?;
+                report.gateway = rows;
+                report.gateway_cold_first_ms = Some(cold);
+            }
+            other => anyhow::bail!("unknown suite {other}: users, functions, scaling or gateway"),
         }
     }
     let out = workspace().join("docs/bench");

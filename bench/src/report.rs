@@ -10,18 +10,25 @@ pub struct Report {
     pub scenarios: Vec<ScenarioRow>,
     pub functions: Vec<Measured>,
     pub scaling: Vec<ScalingRow>,
+    /// `gateway`: GET /users/{id} with a token, merged and through `--lambdas`.
+    pub gateway: Vec<ScenarioRow>,
+    /// `gateway`: the first request after `local --lambdas` starts (median of starts), ms.
+    pub gateway_cold_first_ms: Option<f64>,
 }
 
 #[derive(Debug, serde::Serialize)]
 pub struct ScenarioRow {
-    pub scenario: &'static str,
+    pub scenario: String,
     #[serde(flatten)]
     pub summary: Summary,
 }
 
 impl ScenarioRow {
-    pub fn new(scenario: &'static str, summary: Summary) -> Self {
-        Self { scenario, summary }
+    pub fn new(scenario: impl Into<String>, summary: Summary) -> Self {
+        Self {
+            scenario: scenario.into(),
+            summary,
+        }
     }
 }
 
@@ -97,6 +104,28 @@ impl Report {
                     row.bytes as f64 / base.bytes as f64,
                     row.summary.p50_ms / base.summary.p50_ms,
                     row.summary.p50_ms * 1e3 / kib,
+                );
+            }
+            let _ = writeln!(out);
+        }
+        if !self.gateway.is_empty() {
+            let _ = writeln!(
+                out,
+                "| deployed shape vs merged (1,000 users) | requests/s | p50 (ms) | p99 (ms) |"
+            );
+            let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+            for row in &self.gateway {
+                let s = row.summary;
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.0} | {:.2} | {:.2} |",
+                    row.scenario, s.rps, s.p50_ms, s.p99_ms
+                );
+            }
+            if let Some(cold) = self.gateway_cold_first_ms {
+                let _ = writeln!(
+                    out,
+                    "\nFirst request after `local --lambdas` starts (authorizer and users cold): {cold:.1} ms (median of starts)."
                 );
             }
             let _ = writeln!(out);

@@ -1,6 +1,8 @@
 //! The local server: every API function's routes on one port, behind the same shared
 //! layers as in Lambda, plus CORS (API Gateway's job when deployed).
 
+pub mod lambdas;
+
 use std::sync::Arc;
 
 use authorizer::{KeyError, Verifier};

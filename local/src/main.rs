@@ -4,6 +4,12 @@ use shared::migrations::{self, Command, Target};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();
+    // `--lambdas`: as deployed, through the API Gateway stand-in (local::lambdas).
+    let lambdas = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--lambdas") => true,
+        Some(other) => anyhow::bail!("unknown argument {other:?} (the only one is --lambdas)"),
+    };
     // First, so that a bad key stops the start before any database work.
     let settings = local::LocalSettings::from_env().inspect_err(|error| {
         tracing::error!(%error, "cannot start: configuration failed");
@@ -32,6 +38,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    if lambdas {
+        drop(state);
+        return local::lambdas::serve(listener).await;
+    }
     tracing::info!(%addr, "local server listening");
     axum::serve(listener, local::app(state, &settings))
         .with_graceful_shutdown(async {

@@ -44,7 +44,8 @@ pub fn finish_with(routes: Router, inner: impl FnOnce(Router) -> Router) -> Rout
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(deadline));
+        .layer(middleware::from_fn(deadline))
+        .layer(middleware::from_fn(deny_refused_tokens));
     inner(routes)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(reject_large_bodies))
@@ -61,6 +62,16 @@ pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_htt
         tracing::error!(%error, "cannot start: configuration failed");
     })?;
     lambda_http::run(finish(router(state))).await
+}
+
+/// A request whose token the authorizer refused gets 403 here, before any route or
+/// fallback, anonymous routes included: deployed, the authorizer lets it through with
+/// its reason so that the answer carries `detail` and `x-request-id`.
+async fn deny_refused_tokens(request: Request, next: Next) -> Response {
+    if crate::identity::denial(request.extensions().get::<RequestContext>()).is_some() {
+        return Error::Forbidden("invalid or expired token".into()).into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> Error {

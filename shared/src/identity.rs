@@ -14,6 +14,25 @@ use crate::error::Error;
 /// The key under which the authorizer hands over the caller's SSO id.
 pub const CONTEXT_KEY: &str = "waffle_user_id";
 
+/// The key under which the authorizer hands over why it refused a token. The
+/// authorizer lets such a request through (API Gateway's own 403 would have no
+/// `detail` and no `x-request-id`), and the shared HTTP layer answers it 403 before
+/// any handler runs (`http::deny_refused_tokens`).
+pub const DENIAL_KEY: &str = "waffle_denied";
+
+/// The authorizer's reason for refusing the caller's token, if it refused it.
+pub fn denial(context: Option<&RequestContext>) -> Option<&str> {
+    let Some(RequestContext::ApiGatewayV2(context)) = context else {
+        return None;
+    };
+    context
+        .authorizer
+        .as_ref()?
+        .fields
+        .get(DENIAL_KEY)?
+        .as_str()
+}
+
 /// A caller with a verified token; rejects anonymous callers with 401.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

@@ -140,3 +140,32 @@ async fn headers_a_client_can_set_never_become_an_identity() {
         assert_eq!(response.bytes, b"anonymous", "{header}");
     }
 }
+
+#[tokio::test]
+async fn a_token_the_authorizer_refused_gets_403_before_any_route() {
+    // Deployed, the authorizer lets a refused token through with its reason (and never
+    // with an identity); even a context that also names a user is refused.
+    for context in [
+        json!({"waffle_denied": "expired"}),
+        json!({"waffle_denied": "signature", "waffle_user_id": "7"}),
+    ] {
+        for path in ["/me", "/bad-request", "/no-such-route"] {
+            let response = get_request(path)
+                .with_authorizer_context(context.clone())
+                .send(&app())
+                .await;
+            assert_eq!(response.status, StatusCode::FORBIDDEN, "{path} {context}");
+            assert_eq!(
+                response.json(),
+                json!({"detail": "invalid or expired token"})
+            );
+            assert!(response.header("x-request-id").is_some(), "{path}");
+        }
+    }
+    // Without a reason, the context's identity is used as before.
+    let response = get_request("/me")
+        .with_authorizer_context(json!({"waffle_user_id": "7"}))
+        .send(&app())
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+}

@@ -31,6 +31,7 @@ pub struct TestRequest {
     builder: http::request::Builder,
     body: Body,
     sso_id: Option<String>,
+    authorizer: Option<Value>,
 }
 
 pub fn request(method: Method, uri: &str) -> TestRequest {
@@ -38,6 +39,7 @@ pub fn request(method: Method, uri: &str) -> TestRequest {
         builder: Request::builder().method(method).uri(uri),
         body: Body::empty(),
         sso_id: None,
+        authorizer: None,
     }
 }
 
@@ -70,11 +72,29 @@ impl TestRequest {
         self
     }
 
+    /// With this authorizer context (`requestContext.authorizer.lambda`) as API Gateway
+    /// would attach it, e.g. a denial reason.
+    pub fn with_authorizer_context(mut self, lambda: Value) -> Self {
+        self.authorizer = Some(lambda);
+        self
+    }
+
     pub fn build(self) -> Request<Body> {
         let mut request = self.builder.body(self.body).expect("a valid test request");
-        request
-            .extensions_mut()
-            .insert(shared::identity::authorizer_context(self.sso_id.as_deref()));
+        let context = match self.authorizer {
+            Some(lambda) => {
+                let context = serde_json::json!({
+                    "authorizer": { "lambda": lambda },
+                    "http": { "method": "GET" },
+                    "timeEpoch": 0,
+                });
+                lambda_http::request::RequestContext::ApiGatewayV2(
+                    serde_json::from_value(context).expect("a valid request context"),
+                )
+            }
+            None => shared::identity::authorizer_context(self.sso_id.as_deref()),
+        };
+        request.extensions_mut().insert(context);
         request
     }
 

@@ -1,107 +1,43 @@
-//! A Lambda Runtime API emulator on loopback, speaking the protocol a function's
-//! runtime client speaks in AWS: long-polled `GET .../invocation/next`, then `POST
-//! .../invocation/{id}/response` or `.../error`, or `POST .../init/error`.
+//! The Lambda Runtime API emulator for tests: the `gateway` crate's (the one `local
+//! --lambdas` runs every function under), with the panicking conveniences a test
+//! wants, and [`LambdaProcess`] to run a function binary against it.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::process::{Child, Command};
-use tokio::sync::{Notify, oneshot};
 
-/// What a function answered to one invocation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Response(Value),
-    /// The function reported an error (`errorType`, `errorMessage`).
-    Error(Value),
-    /// The function failed to initialise.
-    InitError(Value),
-}
+pub use gateway::runtime::Outcome;
 
-impl Outcome {
-    /// The response payload; panics (failing the test) on anything else.
-    pub fn response(self) -> Value {
-        match self {
-            Self::Response(v) => v,
-            other => panic!("expected a response, got {other:?}"),
-        }
-    }
-}
+/// The ARN runtimes are told they run as.
+const FUNCTION_ARN: &str = "arn:aws:lambda:ap-northeast-2:123456789012:function:test";
 
-#[derive(Default)]
-struct Inner {
-    queue: Mutex<VecDeque<(String, Value)>>,
-    queued: Notify,
-    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
-    init_error: Mutex<Option<Value>>,
-    init_failed: Notify,
-}
-
-/// The emulator; it serves until dropped.
-pub struct RuntimeApi {
-    port: u16,
-    inner: Arc<Inner>,
-    server: tokio::task::JoinHandle<()>,
-}
+/// The emulator, on a free loopback port; it serves until dropped.
+pub struct RuntimeApi(gateway::runtime::RuntimeApi);
 
 impl RuntimeApi {
     pub async fn start() -> Self {
-        let inner = Arc::new(Inner::default());
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the runtime API emulator");
-        let port = listener.local_addr().expect("a bound address").port();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            port,
-            inner,
-            server,
-        }
+        Self(
+            gateway::runtime::RuntimeApi::start(FUNCTION_ARN)
+                .await
+                .expect("bind the runtime API emulator"),
+        )
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.0.address()
     }
 
-    /// Queues `event` and waits for the function's answer (at most `timeout`).
+    /// Queues `event` and waits for the function's answer; panics after `timeout`.
     pub async fn invoke_within(&self, event: Value, timeout: Duration) -> Outcome {
-        if let Some(error) = self.init_error() {
-            return Outcome::InitError(error);
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        let (tx, rx) = oneshot::channel();
-        self.inner.waiting.lock().unwrap().insert(id.clone(), tx);
-        self.inner.queue.lock().unwrap().push_back((id, event));
-        self.inner.queued.notify_one();
-        tokio::select! {
-            outcome = rx => outcome.expect("the emulator keeps the sender until it answers"),
-            () = self.inner.init_failed.notified() => {
-                Outcome::InitError(self.inner.init_error.lock().unwrap().clone().unwrap_or_default())
-            }
-            () = tokio::time::sleep(timeout) => panic!("the function did not answer within {timeout:?}"),
-        }
+        self.0
+            .try_invoke(Bytes::from(event.to_string()), timeout)
+            .await
+            .unwrap_or_else(|_| panic!("the function did not answer within {timeout:?}"))
     }
 
     /// Queues `event` and waits up to 30 s for the answer.
@@ -111,84 +47,8 @@ impl RuntimeApi {
 
     /// The error a function reported at initialisation, if it did.
     pub fn init_error(&self) -> Option<Value> {
-        self.inner.init_error.lock().unwrap().clone()
+        self.0.init_error()
     }
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn next(State(inner): State<Arc<Inner>>) -> Response {
-    loop {
-        // Register interest before checking, so a push between the two is not missed.
-        let notified = inner.queued.notified();
-        if let Some((id, event)) = inner.queue.lock().unwrap().pop_front() {
-            let deadline = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-                + 30_000;
-            let mut headers = HeaderMap::new();
-            let mut set = |name: &'static str, value: String| {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    headers.insert(name, v);
-                }
-            };
-            set("lambda-runtime-aws-request-id", id);
-            set("lambda-runtime-deadline-ms", deadline.to_string());
-            set(
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:ap-northeast-2:123456789012:function:test".into(),
-            );
-            set(
-                "lambda-runtime-trace-id",
-                "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into(),
-            );
-            set("content-type", "application/json".into());
-            return (StatusCode::OK, headers, event.to_string()).into_response();
-        }
-        notified.await;
-    }
-}
-
-fn deliver(inner: &Inner, id: &str, outcome: Outcome) -> StatusCode {
-    match inner.waiting.lock().unwrap().remove(id) {
-        Some(tx) => {
-            let _ = tx.send(outcome);
-            StatusCode::ACCEPTED
-        }
-        None => StatusCode::BAD_REQUEST,
-    }
-}
-
-fn parse(body: &Bytes) -> Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()))
-}
-
-async fn respond(
-    State(inner): State<Arc<Inner>>,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> StatusCode {
-    deliver(&inner, &id, Outcome::Response(parse(&body)))
-}
-
-async fn fail(
-    State(inner): State<Arc<Inner>>,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> StatusCode {
-    deliver(&inner, &id, Outcome::Error(parse(&body)))
-}
-
-async fn init_error(State(inner): State<Arc<Inner>>, body: Bytes) -> StatusCode {
-    *inner.init_error.lock().unwrap() = Some(parse(&body));
-    inner.init_failed.notify_waiters();
-    StatusCode::ACCEPTED
 }
 
 /// A function binary running against a [`RuntimeApi`], as Lambda would run `bootstrap`.

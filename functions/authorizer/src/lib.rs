@@ -4,8 +4,11 @@
 //! - no `Authorization` header: authorized, anonymous (empty context);
 //! - `Bearer <token>` (scheme in any case) with a valid Waffle Studio SSO token:
 //!   authorized with `{"waffle_user_id": sub}`;
-//! - anything else (bad, expired or foreign token, other scheme, empty token): denied,
-//!   which API Gateway answers with 403.
+//! - anything else (bad, expired or foreign token, other scheme, empty token): denied.
+//!   The Lambda handler still answers `isAuthorized: true`, with `{"waffle_denied":
+//!   reason}` and no identity: API Gateway's own 403 would be `{"message":"Forbidden"}`
+//!   without `x-request-id`, so every function's shared HTTP layer answers the contract's
+//!   403 instead (`shared::http`).
 //!
 //! Reads top to bottom: the Lambda handler, the local middleware, the decision both
 //! share, then the verifier and its key.
@@ -32,7 +35,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::identity::{CONTEXT_KEY, authorizer_context};
+use shared::identity::{CONTEXT_KEY, DENIAL_KEY, authorizer_context};
 
 /// The public key: PEM, or the bare base64 body of an X.509 SubjectPublicKeyInfo.
 pub const PUBLIC_KEY_VAR: &str = "WAFFLE_JWT_PUBLIC_KEY";
@@ -66,7 +69,13 @@ fn respond(decision: Decision) -> AuthorizerResponse {
                 .insert(CONTEXT_KEY.to_owned(), Value::String(sso_id));
         }
         Decision::Anonymous => response.is_authorized = true,
-        Decision::Denied(_) => {}
+        // Authorized with a reason and no identity: the function answers 403.
+        Decision::Denied(reason) => {
+            response.is_authorized = true;
+            response
+                .context
+                .insert(DENIAL_KEY.to_owned(), Value::String(reason.code().into()));
+        }
     }
     response
 }
@@ -135,6 +144,26 @@ pub enum Denial {
     Subject,
     #[error("the token is invalid")]
     Other,
+}
+
+impl Denial {
+    /// A short machine-readable name, for the authorizer context (never the token).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SeveralHeaders => "several_headers",
+            Self::NotBearer => "not_bearer",
+            Self::EmptyToken => "empty_token",
+            Self::NoKey => "no_key",
+            Self::Malformed => "malformed",
+            Self::Algorithm => "algorithm",
+            Self::Signature => "signature",
+            Self::Expired => "expired",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::Issuer => "issuer",
+            Self::Subject => "subject",
+            Self::Other => "invalid",
+        }
+    }
 }
 
 /// The one decision the authorizer and the local middleware share. `verifier` is `None`

@@ -409,11 +409,12 @@ async fn binary_answers_authorizer_requests_with_simple_responses() {
             .invoke(authorizer_event(Some(&value)))
             .await
             .response();
-        // A denial hands over no identity.
-        assert_eq!(
-            answer,
-            json!({"isAuthorized": false, "context": {}}),
-            "{value}"
+        // A denial hands over no identity, only its reason: the function answers 403.
+        assert_eq!(answer["isAuthorized"], true, "{value}");
+        assert!(answer["context"]["waffle_denied"].is_string(), "{answer}");
+        assert!(
+            answer["context"].get("waffle_user_id").is_none(),
+            "{answer}"
         );
     }
 

@@ -3,6 +3,10 @@
 //!
 //! The document is built and serialized once per cold start, in `router`.
 
+pub mod default_route;
+
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -33,6 +37,18 @@ pub fn routes() -> Router {
         }
     };
     api().with_state(Published { json }).into()
+}
+
+/// The deployed function: its routes, and the API's `$default` route (see
+/// [`default_route`]), with the shared HTTP layer around both.
+pub fn lambda_app() -> Router {
+    let table = Arc::new(default_route::RouteTable::new(&document()));
+    shared::http::finish_with(routes(), |router| {
+        router.layer(axum::middleware::from_fn_with_state(
+            table,
+            default_route::answer,
+        ))
+    })
 }
 
 /// Each HTTP function's own part of the document, by function name. A new function adds

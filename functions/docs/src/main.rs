@@ -2,5 +2,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     // No AppState: the document needs no configuration, so no secret is read.
-    lambda_http::run(shared::http::finish(docs::routes())).await
+    lambda_http::run(docs::lambda_app()).await
 }

@@ -77,6 +77,12 @@ fn functions(template: &Yaml) -> Vec<Function> {
                     Some("HttpApi"),
                     "{logical_id}.{name:?}: every route belongs to the HttpApi resource"
                 );
+                // Neither Method nor Path: SAM's `$default` route, which serves no
+                // route of its own (docs::default_route answers 404 and 405 there).
+                if props["Method"].is_null() && props["Path"].is_null() {
+                    other_events.push("$default".to_owned());
+                    continue;
+                }
                 let method = text(&props["Method"])
                     .unwrap_or_else(|| panic!("{logical_id}.{name:?}: no Method"))
                     .to_ascii_uppercase();
@@ -287,6 +293,8 @@ fn background_functions_have_their_triggers() {
     let by_crate: BTreeMap<&str, &Function> =
         functions.iter().map(|f| (built_crate(f), f)).collect();
     assert_eq!(by_crate["slack-sync"].other_events, ["ScheduleV2"]);
+    // Requests no route matches: the contract's 404 and 405 (docs::default_route).
+    assert_eq!(by_crate["docs"].other_events, ["$default"]);
     for name in ["authorizer", "image-tag-updater", "migrate"] {
         assert!(
             by_crate[name].other_events.is_empty(),

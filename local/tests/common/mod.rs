@@ -13,6 +13,24 @@ use sqlx::{Connection, MySqlConnection};
 use testkit::jwt::{self, Algorithm};
 use tokio::process::{Child, Command};
 
+/// How the server runs: merged (`local`), or as deployed (`local --lambdas`: the API
+/// Gateway stand-in and each function's binary, which must be built beside `local`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Merged,
+    Lambdas,
+}
+
+impl Mode {
+    /// `WADOT_LOCAL_MODE=lambdas` runs a suite against `--lambdas`; merged otherwise.
+    pub fn from_env() -> Self {
+        match std::env::var("WADOT_LOCAL_MODE").as_deref() {
+            Ok("lambdas") => Self::Lambdas,
+            _ => Self::Merged,
+        }
+    }
+}
+
 /// The local server as a child process; killed when dropped.
 pub struct Server {
     pub addr: String,
@@ -25,6 +43,11 @@ impl Server {
     /// `env` on top. Slack is a closed loopback port unless `env` says otherwise, so no
     /// test ever reaches the real one.
     pub async fn spawn(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_in(Mode::from_env(), database_url, env).await
+    }
+
+    /// Like `spawn`, in `mode`.
+    pub async fn spawn_in(mode: Mode, database_url: &str, env: &[(&str, &str)]) -> Self {
         let port = testkit::free_port();
         let addr = format!("127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!("wd-local-{port}.log"));
@@ -48,6 +71,16 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true);
+        if mode == Mode::Lambdas {
+            command
+                .arg("--lambdas")
+                .env_remove("LAMBDA_BIND_ADDR")
+                .env_remove("WADOT_APP_ENV")
+                .env(
+                    "WADOT_TEMPLATE",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"),
+                );
+        }
         for (key, value) in env {
             command.env(key, value);
         }

@@ -1,0 +1,438 @@
+//! What the stand-in reads from `template.yaml` at start: the HTTP API's routes,
+//! authorizer and CORS; each function's binary, environment, `Timeout` and
+//! `MemorySize`; EventBridge rules and schedules.
+//!
+//! CloudFormation's tags are resolved from the parameters (taken from the local
+//! environment, see [`Parameters`]): `!Ref`, `!Sub`, `!If`, `!FindInMap`, `!GetAtt
+//! X.Arn`, `!Join`, `!Equals`, `!Not`. Properties the stand-in does not use (policies,
+//! VPC, log groups) are never resolved.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value as Json;
+use serde_norway::Value as Yaml;
+
+/// Region and account of the stand-in's ARNs and pseudo parameters.
+pub const REGION: &str = "ap-northeast-2";
+pub const ACCOUNT: &str = "123456789012";
+
+/// Parameter values: the template's defaults, overridden by these.
+pub type Parameters = BTreeMap<String, Yaml>;
+
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub logical_id: String,
+    /// `FunctionName`, resolved (what the Invoke API and other functions call it).
+    pub name: String,
+    /// The binary's name: the last part of `CodeUri` (`target/lambda/<binary>/`).
+    pub binary: String,
+    pub timeout_secs: u64,
+    pub memory_mb: u64,
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// `GET`, ..., or `ANY`; `$default` has none.
+    pub method: Option<String>,
+    /// `/api/v1/users/{id}`, or `None` for `$default`.
+    pub path: Option<String>,
+    pub function: String,
+}
+
+impl Route {
+    /// The route key API Gateway puts into events: `GET /path` or `$default`.
+    pub fn key(&self) -> String {
+        match (&self.method, &self.path) {
+            (Some(method), Some(path)) => format!("{method} {path}"),
+            _ => "$default".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    pub function: String,
+    pub payload_version: String,
+    pub simple_responses: bool,
+    /// `$request.header.X` style sources; empty: none.
+    pub identity_sources: Vec<String>,
+    pub ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+    pub allow_credentials: bool,
+}
+
+/// An EventBridge rule (event pattern) or a schedule (fixed input), with its target.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub name: String,
+    pub function: String,
+    pub pattern: Option<Json>,
+    pub input: Option<String>,
+    pub schedule: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    /// By logical id.
+    pub functions: BTreeMap<String, Function>,
+    pub routes: Vec<Route>,
+    pub authorizer: Option<Authorizer>,
+    pub cors: Option<Cors>,
+    pub triggers: Vec<Trigger>,
+}
+
+impl Stack {
+    pub fn read(text: &str, parameters: &Parameters) -> Result<Self> {
+        let template: Yaml = serde_norway::from_str(text).context("template.yaml is not YAML")?;
+        let cx = Resolver::new(&template, parameters)?;
+        let resources = template["Resources"]
+            .as_mapping()
+            .ok_or_else(|| anyhow!("template.yaml has no Resources"))?;
+        let mut stack = Stack::default();
+        let globals = &template["Globals"]["Function"];
+        for (id, resource) in resources {
+            let id = id.as_str().unwrap_or_default();
+            let props = &resource["Properties"];
+            match resource["Type"].as_str() {
+                Some("AWS::Serverless::Function") => {
+                    stack.read_function(&cx, globals, id, props)?;
+                }
+                Some("AWS::Serverless::HttpApi") => {
+                    stack.cors = cx.resolve(&props["CorsConfiguration"]).map(|c| cors(&c));
+                    stack.authorizer = authorizer(&cx, &props["Auth"])?;
+                }
+                Some("AWS::Events::Rule") if cx.condition_holds(&resource["Condition"])? => {
+                    for target in props["Targets"].as_sequence().into_iter().flatten() {
+                        stack.triggers.push(Trigger {
+                            name: id.to_owned(),
+                            function: cx.target(&target["Arn"])?,
+                            pattern: cx.resolve(&props["EventPattern"]).map(to_json),
+                            input: None,
+                            schedule: None,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(stack)
+    }
+
+    fn read_function(
+        &mut self,
+        cx: &Resolver,
+        globals: &Yaml,
+        id: &str,
+        props: &Yaml,
+    ) -> Result<()> {
+        let get = |key: &str| {
+            cx.resolve(&props[key])
+                .or_else(|| cx.resolve(&globals[key]))
+        };
+        let code_uri = get("CodeUri")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .ok_or_else(|| anyhow!("{id}: no CodeUri"))?;
+        let binary = code_uri
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mut environment = BTreeMap::new();
+        for source in [
+            &globals["Environment"]["Variables"],
+            &props["Environment"]["Variables"],
+        ] {
+            if let Some(Yaml::Mapping(vars)) = cx.resolve(source) {
+                for (k, v) in vars {
+                    environment.insert(scalar(&k), scalar(&v));
+                }
+            }
+        }
+        let name = get("FunctionName")
+            .map(|v| scalar(&v))
+            .unwrap_or_else(|| id.to_owned());
+        self.functions.insert(
+            id.to_owned(),
+            Function {
+                logical_id: id.to_owned(),
+                name,
+                binary,
+                // SAM's defaults when neither the function nor Globals sets them.
+                timeout_secs: get("Timeout").and_then(|v| v.as_u64()).unwrap_or(3),
+                memory_mb: get("MemorySize").and_then(|v| v.as_u64()).unwrap_or(128),
+                environment,
+            },
+        );
+        for (event_name, event) in props["Events"].as_mapping().into_iter().flatten() {
+            let event_props = &event["Properties"];
+            match event["Type"].as_str() {
+                Some("HttpApi") => {
+                    // SAM: an HttpApi event without Path and Method is the `$default` route.
+                    let text = |key: &str| cx.resolve(&event_props[key]).map(|v| scalar(&v));
+                    self.routes.push(Route {
+                        method: text("Method").map(|m| m.to_ascii_uppercase()),
+                        path: text("Path"),
+                        function: id.to_owned(),
+                    });
+                }
+                Some("ScheduleV2" | "Schedule") => self.triggers.push(Trigger {
+                    name: scalar(event_name),
+                    function: id.to_owned(),
+                    pattern: None,
+                    input: cx.resolve(&event_props["Input"]).map(|v| scalar(&v)),
+                    schedule: cx
+                        .resolve(&event_props["ScheduleExpression"])
+                        .map(|v| scalar(&v)),
+                }),
+                Some("EventBridgeRule" | "CloudWatchEvent") => self.triggers.push(Trigger {
+                    name: scalar(event_name),
+                    function: id.to_owned(),
+                    pattern: cx.resolve(&event_props["Pattern"]).map(to_json),
+                    input: None,
+                    schedule: None,
+                }),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn authorizer(cx: &Resolver, auth: &Yaml) -> Result<Option<Authorizer>> {
+    let Some(default) = auth["DefaultAuthorizer"].as_str() else {
+        return Ok(None);
+    };
+    let spec = &auth["Authorizers"][default];
+    let function = cx.target(&spec["FunctionArn"])?;
+    let identity = &spec["Identity"];
+    let mut identity_sources = Vec::new();
+    for (key, prefix) in [
+        ("Headers", "$request.header."),
+        ("QueryStrings", "$request.querystring."),
+    ] {
+        for name in identity[key].as_sequence().into_iter().flatten() {
+            identity_sources.push(format!("{prefix}{}", scalar(name)));
+        }
+    }
+    Ok(Some(Authorizer {
+        function,
+        payload_version: cx
+            .resolve(&spec["AuthorizerPayloadFormatVersion"])
+            .map(|v| scalar(&v))
+            .unwrap_or_else(|| "2.0".into()),
+        simple_responses: spec["EnableSimpleResponses"].as_bool().unwrap_or(false),
+        identity_sources,
+        // SAM's default when Identity.ReauthorizeEvery is absent.
+        ttl_secs: identity["ReauthorizeEvery"].as_u64().unwrap_or(300),
+    }))
+}
+
+fn cors(config: &Yaml) -> Cors {
+    let list = |key: &str| -> Vec<String> {
+        config[key]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(scalar)
+            .collect()
+    };
+    Cors {
+        allow_origins: list("AllowOrigins"),
+        allow_methods: list("AllowMethods"),
+        allow_headers: list("AllowHeaders"),
+        expose_headers: list("ExposeHeaders"),
+        max_age: config["MaxAge"].as_u64(),
+        allow_credentials: config["AllowCredentials"].as_bool().unwrap_or(false),
+    }
+}
+
+fn scalar(value: &Yaml) -> String {
+    match value {
+        Yaml::String(s) => s.clone(),
+        Yaml::Bool(b) => b.to_string(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Null => String::new(),
+        other => serde_norway::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    }
+}
+
+fn to_json(value: Yaml) -> Json {
+    serde_json::to_value(value).unwrap_or(Json::Null)
+}
+
+/// Resolves intrinsic functions against parameters, mappings and conditions.
+struct Resolver<'a> {
+    template: &'a Yaml,
+    parameters: Parameters,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(template: &'a Yaml, given: &Parameters) -> Result<Self> {
+        let mut parameters = Parameters::new();
+        for (name, spec) in template["Parameters"].as_mapping().into_iter().flatten() {
+            if !spec["Default"].is_null() {
+                parameters.insert(scalar(name), spec["Default"].clone());
+            }
+        }
+        parameters.extend(given.clone());
+        for (name, value) in [
+            ("AWS::Region", REGION.to_owned()),
+            ("AWS::AccountId", ACCOUNT.to_owned()),
+            ("AWS::Partition", "aws".to_owned()),
+            ("AWS::StackName", "waffledotcom-local".to_owned()),
+        ] {
+            parameters.insert(name.to_owned(), Yaml::String(value));
+        }
+        Ok(Self {
+            template,
+            parameters,
+        })
+    }
+
+    /// The value with every tag resolved; `None` for `AWS::NoValue` or absent.
+    fn resolve(&self, value: &Yaml) -> Option<Yaml> {
+        match value {
+            Yaml::Null => None,
+            Yaml::Tagged(tagged) => self.intrinsic(&tagged.tag.to_string(), &tagged.value),
+            Yaml::Sequence(items) => Some(Yaml::Sequence(
+                items.iter().filter_map(|v| self.resolve(v)).collect(),
+            )),
+            Yaml::Mapping(map) => Some(Yaml::Mapping(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.resolve(v)?)))
+                    .collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+
+    fn intrinsic(&self, tag: &str, arg: &Yaml) -> Option<Yaml> {
+        match tag {
+            "!Ref" => self.reference(arg.as_str()?),
+            "!Sub" => Some(Yaml::String(self.substitute(arg.as_str()?))),
+            "!GetAtt" => {
+                let text = scalar(arg);
+                let id = text.split('.').next().unwrap_or_default();
+                Some(Yaml::String(self.arn(id)))
+            }
+            "!If" => {
+                let args = arg.as_sequence()?;
+                let holds = self.condition(args.first()?.as_str()?).ok()?;
+                self.resolve(args.get(if holds { 1 } else { 2 })?)
+            }
+            "!FindInMap" => {
+                let args: Vec<String> = arg
+                    .as_sequence()?
+                    .iter()
+                    .filter_map(|v| self.resolve(v))
+                    .map(|v| scalar(&v))
+                    .collect();
+                let [map, key, field] = args.as_slice() else {
+                    return None;
+                };
+                self.resolve(&self.template["Mappings"][map.as_str()][key.as_str()][field.as_str()])
+            }
+            "!Join" => {
+                let args = arg.as_sequence()?;
+                let separator = scalar(args.first()?);
+                let items = self.resolve(args.get(1)?)?;
+                let items: Vec<String> = items.as_sequence()?.iter().map(scalar).collect();
+                Some(Yaml::String(items.join(&separator)))
+            }
+            "!Equals" => {
+                let args = arg.as_sequence()?;
+                let a = self.resolve(args.first()?).map(|v| scalar(&v));
+                let b = self.resolve(args.get(1)?).map(|v| scalar(&v));
+                Some(Yaml::Bool(a == b))
+            }
+            "!Not" => {
+                let inner = self.resolve(arg.as_sequence()?.first()?)?;
+                Some(Yaml::Bool(!inner.as_bool()?))
+            }
+            _ => None,
+        }
+    }
+
+    fn reference(&self, name: &str) -> Option<Yaml> {
+        if name == "AWS::NoValue" {
+            return None;
+        }
+        if let Some(value) = self.parameters.get(name) {
+            return Some(value.clone());
+        }
+        // A function's Ref is its name.
+        let resource = &self.template["Resources"][name];
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+            return self.resolve(&resource["Properties"]["FunctionName"]);
+        }
+        Some(Yaml::String(name.to_owned()))
+    }
+
+    fn substitute(&self, text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else {
+                break;
+            };
+            let name = &rest[start + 2..start + end];
+            let value = match name.split_once('.') {
+                Some((id, _)) => self.arn(id),
+                None => self.reference(name).map(|v| scalar(&v)).unwrap_or_default(),
+            };
+            out.push_str(&value);
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn arn(&self, id: &str) -> String {
+        let name = self
+            .reference(id)
+            .map(|v| scalar(&v))
+            .unwrap_or_else(|| id.to_owned());
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+    }
+
+    /// The logical id of the function an `Arn` (`!GetAtt X.Arn`) names.
+    fn target(&self, arn: &Yaml) -> Result<String> {
+        match arn {
+            Yaml::Tagged(tagged) if tagged.tag == "!GetAtt" => Ok(scalar(&tagged.value)
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned()),
+            other => bail!("a target must be `!GetAtt <Function>.Arn`, not {other:?}"),
+        }
+    }
+
+    fn condition(&self, name: &str) -> Result<bool> {
+        let spec = &self.template["Conditions"][name];
+        self.resolve(spec)
+            .and_then(|v| v.as_bool())
+            .ok_or_else(|| anyhow!("condition {name} does not resolve to a boolean"))
+    }
+
+    fn condition_holds(&self, name: &Yaml) -> Result<bool> {
+        match name.as_str() {
+            Some(name) => self.condition(name),
+            None => Ok(true),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The stand-in's reading of the real `template.yaml`.
+
+use gateway::template::{Parameters, Stack};
+use serde_norway::Value as Yaml;
+
+fn stack(origins: &[&str]) -> Stack {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+        .expect("template.yaml");
+    let mut parameters = Parameters::new();
+    parameters.insert("AppEnv".into(), Yaml::String("dev".into()));
+    parameters.insert("JwtPublicKey".into(), Yaml::String("KEY".into()));
+    parameters.insert("JwtIssuer".into(), Yaml::String("https://issuer".into()));
+    parameters.insert(
+        "AllowedOrigins".into(),
+        Yaml::Sequence(origins.iter().map(|o| Yaml::String((*o).into())).collect()),
+    );
+    Stack::read(&text, &parameters).expect("the template reads")
+}
+
+#[test]
+fn routes_authorizer_and_functions_come_from_the_template() {
+    let stack = stack(&["https://wafflestudio.com"]);
+    let keys: Vec<String> = stack.routes.iter().map(|r| r.key()).collect();
+    assert!(
+        keys.contains(&"GET /api/v1/users/{id}".to_owned()),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"PUT /api/v1/teams/{id}/members/{user_id}".to_owned()));
+    assert_eq!(keys.iter().filter(|k| *k == "$default").count(), 1);
+    let default = stack
+        .routes
+        .iter()
+        .find(|r| r.path.is_none())
+        .expect("$default");
+    assert_eq!(default.function, "DocsFunction");
+
+    let authorizer = stack.authorizer.as_ref().expect("a default authorizer");
+    assert_eq!(authorizer.function, "AuthorizerFunction");
+    assert_eq!(authorizer.payload_version, "2.0");
+    assert!(authorizer.simple_responses);
+    assert!(authorizer.identity_sources.is_empty());
+    assert_eq!(authorizer.ttl_secs, 0);
+
+    let users = &stack.functions["UsersFunction"];
+    assert_eq!(users.name, "waffledotcom-dev-users");
+    assert_eq!(users.binary, "users");
+    assert_eq!((users.timeout_secs, users.memory_mb), (10, 256));
+    assert_eq!(users.environment["RUST_LOG"], "info");
+    assert_eq!(users.environment["DB_IAM_AUTH"], "false");
+    let batch = &stack.functions["BatchFunction"];
+    assert_eq!(
+        batch.environment["SLACK_SYNC_FUNCTION_NAME"],
+        "waffledotcom-dev-slack-sync"
+    );
+    assert_eq!(
+        batch.environment["SLACK_SYNC_SCHEDULE"],
+        "cron(0 12 ? * SAT *)"
+    );
+    let updater = &stack.functions["ImageTagUpdaterFunction"];
+    assert_eq!(
+        updater.environment["ECR_HOST"],
+        "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+    );
+    assert_eq!(stack.functions["SlackSyncFunction"].timeout_secs, 900);
+    let auth = &stack.functions["AuthorizerFunction"];
+    assert_eq!(auth.environment["WAFFLE_JWT_PUBLIC_KEY"], "KEY");
+}
+
+#[test]
+fn cors_follows_the_allowed_origins_condition() {
+    let cors = stack(&["https://wafflestudio.com", "http://localhost:3000"])
+        .cors
+        .expect("CORS with origins");
+    assert_eq!(
+        cors.allow_origins,
+        ["https://wafflestudio.com", "http://localhost:3000"]
+    );
+    assert!(cors.expose_headers.contains(&"x-request-id".to_owned()));
+    assert_eq!(cors.max_age, Some(600));
+    assert!(
+        stack(&[]).cors.is_none(),
+        "HasOrigins is false: no CORS configuration"
+    );
+}
+
+#[test]
+fn rules_and_schedules_target_their_functions() {
+    let stack = stack(&[]);
+    let rule = stack
+        .triggers
+        .iter()
+        .find(|t| t.pattern.is_some())
+        .expect("the ECR push rule");
+    assert_eq!(rule.function, "ImageTagUpdaterFunction");
+    assert_eq!(
+        rule.pattern.as_ref().expect("a pattern")["source"][0],
+        "aws.ecr"
+    );
+    let schedule = stack
+        .triggers
+        .iter()
+        .find(|t| t.schedule.is_some())
+        .expect("the weekly schedule");
+    assert_eq!(schedule.function, "SlackSyncFunction");
+    assert!(
+        schedule
+            .input
+            .as_deref()
+            .unwrap_or_default()
+            .contains("aws.scheduler")
+    );
+}

@@ -1,0 +1,566 @@
+//! Every contract route, and the error contract, through both shapes: the merged
+//! server and `local --lambdas` (the API Gateway stand-in in front of each function's
+//! own binary, built beside `local` by `cargo build --bins`).
+//!
+//! Also: an identity a client sets itself (headers, a body shaped like a proxy event,
+//! API Gateway's own context headers) never acts as anyone.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Mode, Server};
+use reqwest::Method;
+use serde_json::{Value, json};
+use testkit::TestDb;
+use testkit::jwt::{self, Algorithm, Key};
+
+const SITE: &str = "https://wafflestudio.com";
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let answer = Answer {
+            status,
+            headers,
+            body,
+        };
+        // The contract: every response carries x-request-id; every error has `detail`.
+        assert!(
+            !answer.header("x-request-id").is_empty(),
+            "{method} {path}: {status} without x-request-id"
+        );
+        if status >= 400 {
+            assert!(
+                answer.body["detail"].is_string() || answer.body["detail"].is_array(),
+                "{method} {path}: {status} {} is not the contract's error",
+                answer.body
+            );
+        }
+        answer
+    }
+}
+
+fn bearer(sso: &str) -> String {
+    common::bearer(sso)
+}
+
+/// Asserts `status`, showing the answer otherwise.
+#[track_caller]
+fn expect(answer: &Answer, status: u16, what: &str) {
+    assert_eq!(answer.status, status, "{what}: {}", answer.body);
+}
+
+async fn smoke(mode: Mode) {
+    let db = TestDb::new().await;
+    let slack = testkit::slack::FakeSlack::start().await;
+    slack.add(
+        testkit::slack::member("U100"),
+        testkit::slack::profile("Slack", "Kim", "slack.kim@example.com"),
+    );
+    let slack_url = slack.base_url();
+    let server = Server::spawn_in(
+        mode,
+        &db.url,
+        &[
+            ("CORS_ALLOW_ORIGINS", SITE),
+            ("SLACK_API_BASE_URL", &slack_url),
+        ],
+    )
+    .await;
+    let c = Client {
+        base: format!("http://{}", server.addr),
+        http: reqwest::Client::new(),
+    };
+    let alice = bearer("1001");
+    let admin = bearer("1002");
+    let get = Method::GET;
+
+    // Health and docs.
+    for path in ["/api/v1/health", "/api/v1/health/", "/api/v1/health/ready"] {
+        let a = c.call(get.clone(), path, None, None, &[]).await;
+        expect(&a, 200, path);
+        assert_eq!(a.body["status"], "OK");
+    }
+    let a = c
+        .call(get.clone(), "/api/openapi.json", None, None, &[])
+        .await;
+    expect(&a, 200, "openapi");
+    assert!(a.body["paths"]["/api/v1/users/{id}"].is_object());
+    let a = c.call(get.clone(), "/api/docs", None, None, &[]).await;
+    expect(&a, 200, "docs page");
+
+    // Users.
+    let user = json!({"username": "alice", "first_name": "Alice", "last_name": "Kim"});
+    let a = c
+        .call(Method::POST, "/api/v1/users", Some(&alice), Some(user), &[])
+        .await;
+    expect(&a, 201, "register");
+    let alice_id = a.body["id"].as_i64().expect("an id");
+    let boss = json!({"username": "boss", "first_name": "Boss", "last_name": "Park"});
+    let a = c
+        .call(Method::POST, "/api/v1/users", Some(&admin), Some(boss), &[])
+        .await;
+    expect(&a, 201, "register the admin");
+    db.sql("UPDATE `user` SET is_admin = 1 WHERE sso_id = '1002'")
+        .await;
+    let a = c
+        .call(get.clone(), "/api/v1/users/me", Some(&alice), None, &[])
+        .await;
+    expect(&a, 200, "me");
+    assert_eq!(a.body["sso_id"], "1001");
+    let a = c
+        .call(get.clone(), "/api/v1/users?limit=1", None, None, &[])
+        .await;
+    expect(&a, 200, "list");
+    assert_eq!(a.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(a.header("x-total-count"), "2");
+    assert!(a.header("link").contains("rel=\"next\""), "{:?}", a.headers);
+    let a = c
+        .call(
+            get.clone(),
+            &format!("/api/v1/users/{alice_id}"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    expect(&a, 200, "get");
+    assert!(
+        a.body.get("sso_id").is_none(),
+        "a stranger sees the summary"
+    );
+    let a = c
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/users/{alice_id}"),
+            Some(&alice),
+            Some(json!({"introduction": "안녕 🧇"})),
+            &[],
+        )
+        .await;
+    expect(&a, 200, "patch");
+    assert_eq!(a.body["introduction"], "안녕 🧇");
+
+    // Positions.
+    let a = c
+        .call(
+            Method::POST,
+            "/api/v1/positions",
+            Some(&admin),
+            Some(json!({"name": "DevOps"})),
+            &[],
+        )
+        .await;
+    expect(&a, 201, "create a position");
+    let position = a.body["id"].as_i64().expect("an id");
+    let a = c
+        .call(get.clone(), "/api/v1/positions", None, None, &[])
+        .await;
+    expect(&a, 200, "positions");
+    let path = format!("/api/v1/positions/{position}");
+    let a = c
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"name": "SRE"})),
+            &[],
+        )
+        .await;
+    expect(&a, 200, "rename");
+    let a = c.call(Method::DELETE, &path, Some(&admin), None, &[]).await;
+    expect(&a, 204, "delete a position");
+
+    // Teams.
+    let a = c
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(&admin),
+            Some(json!({"name": "Waffle", "introduction": "x"})),
+            &[],
+        )
+        .await;
+    expect(&a, 201, "create a team");
+    let team = format!("/api/v1/teams/{}", a.body["id"]);
+    let member = format!("{team}/members/{alice_id}");
+    expect(
+        &c.call(get.clone(), "/api/v1/teams", None, None, &[]).await,
+        200,
+        "teams",
+    );
+    let a = c
+        .call(
+            Method::PATCH,
+            &team,
+            Some(&admin),
+            Some(json!({"introduction": "y"})),
+            &[],
+        )
+        .await;
+    expect(&a, 200, "patch a team");
+    expect(
+        &c.call(Method::PUT, &member, Some(&admin), None, &[]).await,
+        204,
+        "add",
+    );
+    let a = c.call(get.clone(), &team, None, None, &[]).await;
+    expect(&a, 200, "a team");
+    assert_eq!(a.body["members"][0]["id"], alice_id);
+    expect(
+        &c.call(Method::DELETE, &member, Some(&admin), None, &[])
+            .await,
+        204,
+        "remove",
+    );
+    expect(
+        &c.call(Method::DELETE, &team, Some(&admin), None, &[]).await,
+        204,
+        "delete",
+    );
+
+    // Audit log.
+    let a = c
+        .call(get.clone(), "/api/v1/audit-logs", Some(&admin), None, &[])
+        .await;
+    expect(&a, 200, "audit");
+    assert!(
+        a.body["items"].as_array().is_some_and(|i| i.len() >= 5),
+        "{}",
+        a.body
+    );
+
+    // Batch: a force-run reaches slack-sync (deployed shape: through the Invoke API).
+    let a = c
+        .call(get.clone(), "/api/v1/batch/schedule", None, None, &[])
+        .await;
+    expect(&a, 200, "schedule");
+    let a = c
+        .call(
+            Method::POST,
+            "/api/v1/batch/force-run?name=slack-sync",
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    expect(&a, 202, "force-run");
+    let run = a.body["results"][0]["run_id"].as_i64().expect("a run id");
+    let api = server.api();
+    let finished = api.finished_run("1002", run, Duration::from_secs(60)).await;
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert!(slack.count("users.list") >= 1, "the sync called Slack");
+    let a = c
+        .call(get.clone(), "/api/v1/batch/runs", Some(&admin), None, &[])
+        .await;
+    expect(&a, 200, "runs");
+    assert_eq!(a.body["items"][0]["id"], run);
+
+    // Delete last: the user goes.
+    let path = format!("/api/v1/users/{alice_id}");
+    expect(
+        &c.call(Method::DELETE, &path, Some(&admin), None, &[]).await,
+        204,
+        "delete user",
+    );
+    expect(
+        &c.call(get.clone(), &path, None, None, &[]).await,
+        404,
+        "deleted",
+    );
+
+    // The error contract.
+    let a = c
+        .call(get.clone(), "/api/v1/nothing-here", None, None, &[])
+        .await;
+    expect(&a, 404, "unknown route");
+    let a = c.call(get.clone(), "/elsewhere", None, None, &[]).await;
+    expect(&a, 404, "outside the API");
+    let a = c
+        .call(Method::PUT, "/api/v1/users", Some(&admin), None, &[])
+        .await;
+    expect(&a, 405, "wrong method");
+    assert!(
+        a.header("allow").contains("GET") && a.header("allow").contains("POST"),
+        "{:?}",
+        a.headers
+    );
+    let a = c
+        .call(Method::DELETE, "/api/v1/health", None, None, &[])
+        .await;
+    expect(&a, 405, "wrong method on health");
+    let expired = format!(
+        "Bearer {}",
+        jwt::mint("1002", jwt::ISSUER, -600, Algorithm::RS512)
+    );
+    let foreign = format!(
+        "Bearer {}",
+        jwt::mint_claims(
+            jwt::claims("1002", jwt::ISSUER, 3600),
+            Algorithm::RS512,
+            Key::Foreign
+        )
+    );
+    for bad in [expired.as_str(), foreign.as_str(), "Basic YTpi"] {
+        for path in ["/api/v1/users/me", "/api/v1/health", "/api/v1/nothing-here"] {
+            let a = c.call(get.clone(), path, Some(bad), None, &[]).await;
+            expect(&a, 403, &format!("{path} with a refused token"));
+        }
+    }
+    let a = c
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!([1])),
+            &[],
+        )
+        .await;
+    expect(&a, 422, "invalid body");
+
+    // CORS: a preflight, and the exposed headers of a cross-origin answer.
+    let a = c
+        .call(
+            Method::OPTIONS,
+            "/api/v1/users",
+            None,
+            None,
+            &[("origin", SITE), ("access-control-request-method", "POST")],
+        )
+        .await;
+    assert!(
+        a.status == 200 || a.status == 204,
+        "preflight: {}",
+        a.status
+    );
+    assert_eq!(a.header("access-control-allow-origin"), SITE);
+    let a = c
+        .call(
+            get.clone(),
+            "/api/v1/positions",
+            None,
+            None,
+            &[("origin", SITE)],
+        )
+        .await;
+    assert_eq!(a.header("access-control-allow-origin"), SITE);
+    assert!(
+        a.header("access-control-expose-headers")
+            .to_ascii_lowercase()
+            .contains("x-request-id")
+    );
+
+    forged_identities_act_as_nobody(&c).await;
+    if mode == Mode::Lambdas {
+        // The run went through the Invoke API to slack-sync's own process.
+        let log = server.log();
+        assert!(log.contains("[slack-sync] START RequestId: "), "{log}");
+        assert!(log.contains("[batch] REPORT RequestId: "), "{log}");
+    }
+}
+
+/// Whatever a client sends, identity comes from a verified token only.
+async fn forged_identities_act_as_nobody(c: &Client) {
+    let forged_context = json!({"authorizer": {"lambda": {"waffle_user_id": "1002"}}}).to_string();
+    let headers = [
+        ("waffle-user-id", "1002"),
+        ("x-amzn-request-context", forged_context.as_str()),
+        ("x-amzn-apigateway-event", forged_context.as_str()),
+        ("x-apigateway-context", forged_context.as_str()),
+    ];
+    let event_body = json!({
+        "requestContext": {"authorizer": {"lambda": {"waffle_user_id": "1002"}}},
+        "username": "forger", "first_name": "F", "last_name": "G",
+    });
+    let a = c
+        .call(Method::GET, "/api/v1/users/me", None, None, &headers)
+        .await;
+    expect(&a, 401, "a forged identity on /users/me");
+    let a = c
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            None,
+            Some(event_body),
+            &headers,
+        )
+        .await;
+    expect(&a, 401, "a forged identity registering");
+    let a = c
+        .call(Method::GET, "/api/v1/audit-logs", None, None, &headers)
+        .await;
+    expect(&a, 401, "a forged admin");
+}
+
+#[tokio::test]
+async fn every_route_and_error_through_the_merged_server() {
+    smoke(Mode::Merged).await;
+}
+
+#[tokio::test]
+async fn every_route_and_error_through_the_lambdas_stand_in() {
+    smoke(Mode::Lambdas).await;
+}
+
+#[tokio::test]
+async fn the_stand_in_logs_like_cloudwatch() {
+    let db = TestDb::new().await;
+    let server = Server::spawn_in(Mode::Lambdas, &db.url, &[]).await;
+    let c = Client {
+        base: format!("http://{}", server.addr),
+        http: reqwest::Client::new(),
+    };
+    for _ in 0..2 {
+        let a = c
+            .call(Method::GET, "/api/v1/health", Some(&bearer("5")), None, &[])
+            .await;
+        expect(&a, 200, "health");
+    }
+    let log = server.log();
+    for wanted in [
+        "[health] START RequestId: ",
+        "[health] END RequestId: ",
+        "[authorizer] START RequestId: ",
+        "Memory Size: 256 MB\tMax Memory Used: ",
+        "Init Duration: ",
+    ] {
+        assert!(log.contains(wanted), "no {wanted:?} in the log:\n{log}");
+    }
+    // One cold start per function: the second request's REPORT has no init.
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("[health] REPORT"))
+        .collect();
+    assert_eq!(reports.len(), 2, "{log}");
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|l| l.contains("Init Duration"))
+            .count(),
+        1,
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names() {
+    let db = TestDb::new().await;
+    let slack = testkit::slack::FakeSlack::start().await;
+    let slack_url = slack.base_url();
+    let internal = format!("127.0.0.1:{}", testkit::free_port());
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[
+            ("LAMBDA_BIND_ADDR", &internal),
+            ("SLACK_API_BASE_URL", &slack_url),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let post = |path: String, body: Value, kind: &'static str| {
+        http.post(format!("http://{internal}{path}"))
+            .header("x-amz-invocation-type", kind)
+            .body(body.to_string())
+            .send()
+    };
+    // RequestResponse: the function's answer as the payload.
+    let answer = post(
+        "/2015-03-31/functions/waffledotcom-dev-migrate/invocations".into(),
+        json!({"command": "status"}),
+        "RequestResponse",
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status(), 200);
+    assert!(answer.headers().get("x-amz-function-error").is_none());
+    let status: Value = answer.json().await.expect("JSON");
+    assert!(
+        status["current"].is_number() && status["pending"] == json!([]),
+        "{status}"
+    );
+    // An unknown function, as Lambda answers it.
+    let answer = post(
+        "/2015-03-31/functions/nope/invocations".into(),
+        json!({}),
+        "Event",
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status(), 404);
+    // Not every event matches a rule; an ECR push matches image-tag-updater's.
+    let answer = post("/events".into(), json!({"source": "aws.s3"}), "")
+        .await
+        .expect("an answer");
+    let matched: Value = answer.json().await.expect("JSON");
+    assert_eq!(matched["matched"], json!([]));
+    // The weekly schedule's input reaches slack-sync, which syncs from (fake) Slack.
+    let answer = post("/schedules/Weekly".into(), json!({}), "")
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while slack.count("users.list") == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(server.log().contains("[slack-sync] START RequestId: "));
+    // The public port serves none of this.
+    let public = http
+        .post(format!(
+            "http://{}/2015-03-31/functions/waffledotcom-dev-migrate/invocations",
+            server.addr
+        ))
+        .body("{}")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(public.status(), 404);
+}
