@@ -165,3 +165,14 @@ ensure_chromium() {
     as_root_or_explain "Chromium" apt_install chromium
   fi
 }
+
+# cargo-deny, pinned, built once into target/tools (crates.io is the only download).
+CARGO_DENY_VERSION=0.20.2
+ensure_cargo_deny() {
+  local root="$ROOT/target/tools"
+  if [ "$("$root/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+    log "installing cargo-deny $CARGO_DENY_VERSION into target/tools"
+    cargo install --locked --quiet --root "$root" cargo-deny --version "$CARGO_DENY_VERSION" >&2
+  fi
+  export CARGO_DENY="$root/bin/cargo-deny"
+}
