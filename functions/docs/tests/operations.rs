@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -14,7 +14,7 @@ fn root() -> PathBuf {
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
-    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+    serde_norway::from_str(&text).expect("template.yaml is YAML")
 }
 
 fn source(path: &str) -> String {
