@@ -61,7 +61,10 @@ fn writes_the_next_numbered_pair_after_the_embedded_head() {
 
     let stem = format!("{next:04}_add_user_nickname");
     let up = scratch.0.join("migrations").join(format!("{stem}.up.sql"));
-    let down = scratch.0.join("migrations").join(format!("{stem}.down.sql"));
+    let down = scratch
+        .0
+        .join("migrations")
+        .join(format!("{stem}.down.sql"));
     let printed = String::from_utf8(output.stdout).expect("utf-8");
     assert_eq!(
         printed.lines().collect::<Vec<_>>(),
@@ -85,11 +88,22 @@ fn writes_the_next_numbered_pair_after_the_embedded_head() {
 fn refuses_bad_names_and_writes_nothing() {
     let scratch = Scratch::new("bad");
     let before = scratch.files();
-    for name in ["", "Add", "1st", "drop table", "../escape", "a-b", &"x".repeat(65)] {
+    for name in [
+        "",
+        "Add",
+        "1st",
+        "drop table",
+        "../escape",
+        "a-b",
+        &"x".repeat(65),
+    ] {
         let output = scratch.run(name);
         assert!(!output.status.success(), "{name:?} was accepted");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("invalid migration name"), "{name:?}: {stderr}");
+        assert!(
+            stderr.contains("invalid migration name"),
+            "{name:?}: {stderr}"
+        );
     }
     assert_eq!(scratch.files(), before);
 }
