@@ -120,11 +120,17 @@ impl TestDb {
     /// A MySQL account of its own for this database, logging in with `password`
     /// (dropped with the database). Needs an admin account in `DATABASE_URL`.
     pub async fn create_user(&self, password: &str) -> String {
-        let user = format!("u_{}", &self.name[2..18]);
+        self.create_user_with("u", password, "ALL PRIVILEGES").await
+    }
+
+    /// An account named after `prefix` with only `privileges` (a GRANT's list, e.g.
+    /// `SELECT, INSERT, UPDATE, DELETE`) on this database.
+    pub async fn create_user_with(&self, prefix: &str, password: &str, privileges: &str) -> String {
+        let user = format!("{prefix}_{}", &self.name[2..18]);
         let mut admin = admin_connection().await;
         for statement in [
             format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
-            format!("GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'%'", self.name),
+            format!("GRANT {privileges} ON `{}`.* TO '{user}'@'%'", self.name),
         ] {
             sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
                 .execute(&mut admin)
