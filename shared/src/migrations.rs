@@ -67,8 +67,33 @@ pub enum MigrateError {
         #[source]
         source: sqlx::Error,
     },
+    /// The account may read and write rows but not change the schema: the API's
+    /// DML-only account, used where `migrate`'s own should be.
+    #[error(
+        "the database account lacks a privilege migrations need: {message}. Migrations \
+         need CREATE, ALTER, DROP, INDEX, REFERENCES and TRIGGER on the application's \
+         database; run migrate with its own account (deployed: the secret \
+         `<env>/waffledotcom-migrator`; locally: MIGRATOR_DATABASE_URL), see \
+         docs/deploy.md, \"Database accounts\". Nothing was changed."
+    )]
+    PrivilegeMissing { message: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// MySQL's (and MariaDB's) "access denied" errors whose message names the privilege:
+/// table-, column-, routine-level denials, and "you need (at least one of) the ...
+/// privilege(s)". <https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html>
+const PRIVILEGE_ERRORS: [u16; 5] = [1142, 1143, 1370, 1227, 1044];
+
+/// The server's message when `error` is a privilege denial.
+fn privilege_denial(error: &sqlx::Error) -> Option<String> {
+    let db = error
+        .as_database_error()?
+        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()?;
+    PRIVILEGE_ERRORS
+        .contains(&db.number())
+        .then(|| format!("{} (MySQL error {})", db.message(), db.number()))
 }
 
 /// One revision: its SQL both ways.
@@ -271,6 +296,8 @@ async fn downgrade(conn: &mut MySqlConnection, target: Target) -> Result<Status,
     if state.source == Source::Alembic {
         take_over_alembic(conn, &state).await?;
         state.source = Source::Ours;
+    } else {
+        create_table(conn).await?;
     }
     for revision in known.iter().rev().filter(|r| r.version > target) {
         if !state.applied.contains_key(&revision.version) {
@@ -335,6 +362,9 @@ async fn take_over_alembic(conn: &mut MySqlConnection, state: &State) -> Result<
     Ok(())
 }
 
+/// Also the privilege gate of `upgrade` and `downgrade`: it needs CREATE even when the
+/// table exists, so an account without DDL rights stops here, before any revision is
+/// marked as started.
 async fn create_table(conn: &mut MySqlConnection) -> Result<(), MigrateError> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -347,7 +377,11 @@ async fn create_table(conn: &mut MySqlConnection) -> Result<(), MigrateError> {
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
     )
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|error| match privilege_denial(&error) {
+        Some(message) => MigrateError::PrivilegeMissing { message },
+        None => MigrateError::Database(error),
+    })?;
     Ok(())
 }
 

@@ -76,9 +76,7 @@ impl TestDb {
 
     /// A connection of the test's own, for setting up and checking rows.
     pub async fn connect(&self) -> MySqlConnection {
-        MySqlConnection::connect(&self.url)
-            .await
-            .expect("connect to the test database")
+        connect(&self.url).await
     }
 
     /// Runs `statements` (no binds) on a connection of its own.
@@ -120,11 +118,17 @@ impl TestDb {
     /// A MySQL account of its own for this database, logging in with `password`
     /// (dropped with the database). Needs an admin account in `DATABASE_URL`.
     pub async fn create_user(&self, password: &str) -> String {
-        let user = format!("u_{}", &self.name[2..18]);
+        self.create_user_with("u", password, "ALL PRIVILEGES").await
+    }
+
+    /// An account named after `prefix` with only `privileges` (a GRANT's list, e.g.
+    /// `SELECT, INSERT, UPDATE, DELETE`) on this database.
+    pub async fn create_user_with(&self, prefix: &str, password: &str, privileges: &str) -> String {
+        let user = format!("{prefix}_{}", &self.name[2..18]);
         let mut admin = admin_connection().await;
         for statement in [
             format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
-            format!("GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'%'", self.name),
+            format!("GRANT {privileges} ON `{}`.* TO '{user}'@'%'", self.name),
         ] {
             sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
                 .execute(&mut admin)
@@ -200,4 +204,18 @@ pub fn with_database(url: &str, name: &str) -> String {
         Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
         None => format!("{scheme}://{authority}/{name}"),
     }
+}
+
+/// A connection to `url` in the collation of the schema, as the product's pool connects
+/// (shared::config): sqlx 0.9 otherwise leaves it to the server's default for utf8mb4
+/// (`utf8mb4_general_ci` in MariaDB), and comparing a `CAST(... AS CHAR)` with a column
+/// then fails with "Illegal mix of collations".
+pub async fn connect(url: &str) -> MySqlConnection {
+    let options = MySqlConnectOptions::from_str(url)
+        .expect("a MySQL URL")
+        .charset("utf8mb4")
+        .collation("utf8mb4_unicode_ci");
+    MySqlConnection::connect_with(&options)
+        .await
+        .expect("connect to the test database")
 }

@@ -66,7 +66,7 @@ impl QueryCounter {
 
     /// A connection of the test's own to the database, for setting up rows.
     pub async fn connect(&self) -> MySqlConnection {
-        MySqlConnection::connect(&self.url).await.expect("connect")
+        crate::db::connect(&self.url).await
     }
 
     /// What `work` returns, and how many SELECTs the server ran meanwhile (besides the

@@ -251,9 +251,7 @@ impl Api {
 
 /// A connection of the test's own, to check what the database holds.
 pub async fn connect(url: &str) -> MySqlConnection {
-    MySqlConnection::connect(url)
-        .await
-        .expect("connect to the database")
+    testkit::db::connect(url).await
 }
 
 /// Makes the user with SSO id `sso` an admin.
