@@ -2,8 +2,8 @@
 //! scheme. Each function documents its routes where it registers them (`utoipa-axum`);
 //! the `docs` function merges the parts into one document.
 
-use utoipa::ToSchema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, ToSchema};
 
 /// The name routes give in `security((SECURITY_SCHEME = []))`.
 pub const SECURITY_SCHEME: &str = "waffle_sso";
@@ -45,4 +45,48 @@ pub struct ValidationErrorBody {
 pub enum LocItem {
     Name(String),
     Index(u32),
+}
+
+// The error answers most routes share, as response sets for `#[utoipa::path]`'s
+// `responses(...)`: one wording for each in the whole document. A route whose answer says
+// more (which field, which rule) keeps its own line.
+
+/// 401: the route needs a token and there was none.
+#[derive(IntoResponses)]
+#[response(status = 401, description = "No token.")]
+pub struct NoToken(pub ErrorBody);
+
+/// 403 of an admin route.
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "The token was denied, or the caller is not an admin."
+)]
+pub struct NotAdmin(pub ErrorBody);
+
+/// 503 from `Error::Unavailable`, with the `Retry-After` it sends.
+#[derive(IntoResponses)]
+#[response(
+    status = 503,
+    description = "The database is unreachable.",
+    headers(("Retry-After" = u32))
+)]
+pub struct DbUnavailable(pub ErrorBody);
+
+/// The three answers every admin route has besides its own.
+#[derive(IntoResponses)]
+pub enum AdminErrors {
+    #[response(status = 401, description = "No token.")]
+    NoToken(ErrorBody),
+    #[response(
+        status = 403,
+        description = "The token was denied, or the caller is not an admin."
+    )]
+    NotAdmin(ErrorBody),
+    #[response(
+        status = 503,
+        description = "The database is unreachable.",
+        headers(("Retry-After" = u32))
+    )]
+    Unavailable(ErrorBody),
 }

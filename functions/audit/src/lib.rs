@@ -11,7 +11,7 @@ mod query;
 use axum::extract::{RawQuery, State};
 use axum::{Json, Router};
 use shared::extract::Admin;
-use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::openapi::{AdminErrors, ErrorBody, ValidationErrorBody};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -57,10 +57,8 @@ fn api() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "A page of entries, newest first.", body = AuditPage),
         (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn list_entries(

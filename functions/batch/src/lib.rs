@@ -20,7 +20,9 @@ use serde::Serialize;
 use shared::batch::{self, Enqueued, Job, Run, RunStatus, Trigger};
 use shared::config::ConfigError;
 use shared::extract::Admin;
-use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::openapi::{
+    AdminErrors, DbUnavailable, ErrorBody, NoToken, NotAdmin, ValidationErrorBody,
+};
 use shared::{AppState, Error, FieldError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -224,7 +226,7 @@ pub struct RunPage {
         (status = 200, description = "The jobs.", body = ScheduleAnswer),
         (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
         (status = 422, description = "A bad parameter value.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn schedule(
@@ -286,8 +288,8 @@ async fn schedule(
     responses(
         (status = 202, description = "Queued, or already running.", body = ForceRunAnswer),
         (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        NoToken,
+        NotAdmin,
         (status = 404, description = "No job of that name, or none with that tag.", body = ErrorBody),
         (status = 422, description = "Not exactly one of `name` and `tag`, or a bad value.", body = ValidationErrorBody),
         (status = 503, description = "The database is unreachable, or the run could not be started (it is recorded as failed).", body = ErrorBody, headers(("Retry-After" = u32))),
@@ -366,10 +368,8 @@ async fn force_run(
     responses(
         (status = 200, description = "The runs, newest first.", body = RunPage),
         (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn list_runs(
@@ -396,11 +396,9 @@ async fn list_runs(
     security(("waffle_sso" = [])),
     responses(
         (status = 200, description = "The run.", body = Run),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such run.", body = ErrorBody),
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn show_run(

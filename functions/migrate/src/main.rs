@@ -38,6 +38,16 @@ async fn serve() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
 async fn command_line() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `new` writes files in the repository: no configuration, no database.
+    if let [cmd, name] = args.as_slice()
+        && cmd == "new"
+    {
+        let folder = migrate::new::find_folder(&std::env::current_dir()?)?;
+        for path in migrate::new::create(&folder, name)? {
+            println!("{}", path.display());
+        }
+        return Ok(());
+    }
     let command = migrate::parse_args(&args)?;
     let state = shared::AppState::for_migrations().await?;
     let status = migrate::execute(&state.db, &command).await?;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use shared::audit::{self, Action, Changes, Entity};
 use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId};
-use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, ValidationErrorBody};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,7 +47,7 @@ fn api() -> OpenApiRouter<AppState> {
     description = "Anyone. Every position, in id order, with the number of users holding it.",
     responses(
         (status = 200, description = "Every position, in id order.", body = PositionList),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn list_positions(State(state): State<AppState>) -> Result<Json<PositionList>, Error> {
@@ -72,12 +72,10 @@ async fn list_positions(State(state): State<AppState>) -> Result<Json<PositionLi
             ("Location" = String, description = "`/api/v1/positions/{id}` of the new position."),
         )),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 409, description = "A position of that name exists.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn create(
@@ -126,13 +124,11 @@ async fn create(
     responses(
         (status = 200, description = "The position after the rename.", body = Position),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such position.", body = ErrorBody),
         (status = 409, description = "Another position has that name.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "Invalid fields (one entry per field) or a bad id.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn rename(
@@ -179,11 +175,9 @@ async fn rename(
     security(("waffle_sso" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such position.", body = ErrorBody),
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn remove(

@@ -15,7 +15,7 @@ use serde_json::Value;
 use shared::audit::{self, Action, Changes, Entity};
 use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId, PathIds};
-use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, ValidationErrorBody};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -49,7 +49,7 @@ fn api() -> OpenApiRouter<AppState> {
     description = "Anyone. Every team, in id order, with its number of members.",
     responses(
         (status = 200, description = "Every team, in id order.", body = TeamList),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn list_teams(State(state): State<AppState>) -> Result<Json<TeamList>, Error> {
@@ -72,7 +72,7 @@ async fn list_teams(State(state): State<AppState>) -> Result<Json<TeamList>, Err
         (status = 200, description = "The team.", body = Team),
         (status = 404, description = "No such team.", body = ErrorBody),
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<Team>, Error> {
@@ -100,11 +100,9 @@ async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<
             ("Location" = String, description = "`/api/v1/teams/{id}` of the new team."),
         )),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn create(
@@ -162,12 +160,10 @@ async fn create(
     responses(
         (status = 200, description = "The team after the change.", body = Team),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such team.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "Invalid fields (one entry per field) or a bad id.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn update(
@@ -220,11 +216,9 @@ async fn update(
     security(("waffle_sso" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such team.", body = ErrorBody),
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn remove(
@@ -274,11 +268,9 @@ async fn remove(
     security(("waffle_sso" = [])),
     responses(
         (status = 204, description = "The user is a member."),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such team, or no such user.", body = ErrorBody),
         (status = 422, description = "An id is not a positive integer, one entry per id.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn add_member(
@@ -314,11 +306,9 @@ async fn add_member(
     security(("waffle_sso" = [])),
     responses(
         (status = 204, description = "The user is not a member."),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such team, or no such user.", body = ErrorBody),
         (status = 422, description = "An id is not a positive integer, one entry per id.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn remove_member(

@@ -19,7 +19,7 @@ use serde_json::Value;
 use shared::audit::{self, Action, Actor, Changes, Entity};
 use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId};
-use shared::openapi::{ErrorBody, ValidationErrorBody};
+use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, NoToken, ValidationErrorBody};
 use shared::users::input::{admin_only_fields, guard_organisers};
 use shared::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
 use shared::{AppState, Error, Identity, MaybeIdentity};
@@ -77,7 +77,7 @@ fn api() -> OpenApiRouter<AppState> {
         )),
         (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
         (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn list_users(
@@ -152,10 +152,10 @@ async fn build_list(
     security(("waffle_sso" = [])),
     responses(
         (status = 200, description = "The caller's detail.", body = schema::UserDetailView),
-        (status = 401, description = "No token.", body = ErrorBody),
+        NoToken,
         (status = 403, description = "The token was denied.", body = ErrorBody),
         (status = 404, description = "The caller is not registered.", body = ErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn me(State(state): State<AppState>, identity: Identity) -> Result<Json<UserView>, Error> {
@@ -182,7 +182,7 @@ async fn me(State(state): State<AppState>, identity: Identity) -> Result<Json<Us
         (status = 403, description = "The token was denied.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn show(
@@ -223,12 +223,12 @@ async fn show(
             ("Location" = String, description = "`/api/v1/users/{id}` of the new user."),
         )),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
+        NoToken,
         (status = 403, description = "The token was denied, or the body sets an admin-only field or the position 운영팀. Nothing is written.", body = ErrorBody),
         (status = 409, description = "The caller is already registered, or the username (or another unique value) is taken.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn register(
@@ -296,13 +296,13 @@ async fn register(
     responses(
         (status = 200, description = "The user after the change.", body = schema::UserDetailView),
         (status = 400, description = "The body is not JSON.", body = ErrorBody),
-        (status = 401, description = "No token.", body = ErrorBody),
+        NoToken,
         (status = 403, description = "The token was denied; the caller is neither the user nor an admin; or a non-admin sets an admin-only field or adds or removes the position 운영팀. Nothing changes.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
         (status = 409, description = "The username (or another unique value) is taken.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "Invalid fields (one entry per field) or a bad id.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
+        DbUnavailable,
     ),
 )]
 async fn update(
@@ -375,11 +375,9 @@ async fn update(
     security(("waffle_sso" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "No token.", body = ErrorBody),
-        (status = 403, description = "The token was denied, or the caller is not an admin.", body = ErrorBody),
+        AdminErrors,
         (status = 404, description = "No such user.", body = ErrorBody),
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
-        (status = 503, description = "The database is unreachable.", body = ErrorBody, headers(("Retry-After" = u32))),
     ),
 )]
 async fn remove(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::{Connection, MySqlConnection};
+use sqlx::MySqlConnection;
 use testkit::jwt::{self, Algorithm};
 use tokio::process::{Child, Command};
 
