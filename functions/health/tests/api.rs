@@ -237,42 +237,158 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
 
 /// Deployed (`APP_ENV=dev`, no `DATABASE_URL`), the binary reads its database from the
 /// Secrets Manager secret `dev/waffledotcom` in the old key layout, and logs none of it.
+/// A CA and a certificate for 127.0.0.1 signed by it, made with the `openssl` command in
+/// `dir`: (CA, certificate, key) paths.
+fn test_certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let [ca, ca_key, cert, key, csr, ext] = [
+        "ca.pem",
+        "ca.key",
+        "server.pem",
+        "server.key",
+        "server.csr",
+        "san.ext",
+    ]
+    .map(|name| dir.join(name));
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\n").expect("write the SAN extension");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run openssl (scripts/check-deploy installs it; Debian: openssl)");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    run(&[
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-days"),
+        os("1"),
+        os("-subj"),
+        os("/CN=waffledotcom test CA"),
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        ca.as_os_str(),
+    ]);
+    run(&[
+        os("req"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=127.0.0.1"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        csr.as_os_str(),
+    ]);
+    run(&[
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-days"),
+        os("1"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        cert.as_os_str(),
+    ]);
+    [ca, cert, key]
+}
+
+/// Deployed, the binary reads its database from the secret and reaches it only over TLS
+/// verified against a CA: the RDS bundle built in (a server whose certificate another CA
+/// signed is unreachable), or `DB_SSL_CA` (here a CA made for the test).
 #[tokio::test]
-async fn deployed_binary_reads_the_database_from_secrets_manager_and_logs_no_secret() {
-    let db = TestDb::migrated().await;
-    let moto = Moto::start().await.expect("start moto");
-    let settings = db.db_config();
+async fn deployed_binary_reads_the_database_from_secrets_manager_over_verified_tls_and_logs_no_secret()
+ {
+    let dir = std::env::temp_dir().join(format!("wd-tls-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).expect("a folder for the certificates");
+    let [ca, cert, key] = test_certificates(&dir);
+    let server_options = [
+        format!("--ssl-ca={}", ca.display()),
+        format!("--ssl-cert={}", cert.display()),
+        format!("--ssl-key={}", key.display()),
+        "--require-secure-transport=ON".to_owned(),
+    ];
+    let options: Vec<&str> = server_options.iter().map(String::as_str).collect();
+    let server = PrivateMariaDb::start_with(&options)
+        .await
+        .expect("start a MariaDB that speaks only TLS");
+    let name = format!("t_{}", uuid_like());
+    let url = server.create_database(&name).await.expect("a database");
+    let mut conn = testkit::db::connect(&url).await;
+    migrations::run(
+        &mut conn,
+        &migrations::Command::Upgrade {
+            target: migrations::Target::Head,
+        },
+    )
+    .await
+    .expect("migrate to head");
     let password = format!("pw-{}", uuid_like());
+    let username = format!("u_{}", &uuid_like()[..12]);
+    for statement in [
+        format!("CREATE USER '{username}'@'%' IDENTIFIED BY '{password}'"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON `{name}`.* TO '{username}'@'%'"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
+            .execute(&mut conn)
+            .await
+            .expect("create the function's account");
+    }
+
+    let moto = Moto::start().await.expect("start moto");
     let slack_token = format!("xoxb-{}", uuid_like());
-    // A real account with that password: the server checks what the secret says.
-    let username = db.create_user(&password).await;
     moto.put_secret(
         "dev/waffledotcom",
         &json!({
             "db_username": username,
             "db_password": password,
-            "db_host": settings.host,
-            "db_port": settings.port.to_string(),
-            "db_name": settings.database,
+            "db_host": "127.0.0.1",
+            "db_port": server.port.to_string(),
+            "db_name": name,
             "slack_token": slack_token,
         })
         .to_string(),
     )
     .await;
 
-    let runtime = RuntimeApi::start().await;
-    let mut env: Vec<(&str, String)> = moto.env();
-    env.push(("APP_ENV", "dev".into()));
-    env.push(("RUST_LOG", "trace".into()));
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env_refs);
+    let ready = |extra: Option<(&'static str, String)>| {
+        let moto_env = moto.env();
+        async move {
+            let runtime = RuntimeApi::start().await;
+            let mut env: Vec<(&str, String)> = moto_env;
+            env.push(("APP_ENV", "dev".into()));
+            env.push(("RUST_LOG", "trace".into()));
+            env.extend(extra);
+            let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env_refs);
+            let event = apigw_event("GET", "/api/v1/health/ready", None, None);
+            let answer = apigw_response(&runtime.invoke(event).await.response());
+            (answer, process.logs())
+        }
+    };
 
-    let event = apigw_event("GET", "/api/v1/health/ready", None, None);
-    let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
+    // The built-in RDS bundle does not vouch for the test CA: no connection, a 503.
+    let ((status, _, body), _) = ready(None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["detail"], "not ready: the database is unreachable");
+
+    let ((status, _, body), logs) = ready(Some(("DB_SSL_CA", ca.display().to_string()))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["database"], "OK");
-
-    let logs = process.logs();
     assert!(
         logs.contains("secretsmanager") || logs.contains("GetSecretValue"),
         "trace logs were captured"
@@ -285,6 +401,7 @@ async fn deployed_binary_reads_the_database_from_secrets_manager_and_logs_no_sec
         !logs.contains(&slack_token),
         "the Slack token reached the logs"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -45,7 +45,8 @@ fn routes_authorizer_and_functions_come_from_the_template() {
     assert_eq!(users.name, "waffledotcom-dev-users");
     assert_eq!(users.binary, "users");
     assert_eq!((users.timeout_secs, users.memory_mb), (10, 256));
-    assert_eq!(users.environment["RUST_LOG"], "info");
+    // RUST_LOG follows the AppLogLevel parameter (default INFO), as LoggingConfig does.
+    assert_eq!(users.environment["RUST_LOG"], "INFO");
     assert_eq!(users.environment["DB_IAM_AUTH"], "false");
     let batch = &stack.functions["BatchFunction"];
     assert_eq!(
