@@ -337,18 +337,10 @@ async fn deployed_binary_reads_the_database_from_secrets_manager_over_verified_t
     )
     .await
     .expect("migrate to head");
+    // This private server skips grant tables (testkit::mariadb): the account in the
+    // secret logs in whatever it is, and is here to show it never reaches a log.
     let password = format!("pw-{}", uuid_like());
-    let username = format!("u_{}", &uuid_like()[..12]);
-    for statement in [
-        format!("CREATE USER '{username}'@'%' IDENTIFIED BY '{password}'"),
-        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON `{name}`.* TO '{username}'@'%'"),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
-            .execute(&mut conn)
-            .await
-            .expect("create the function's account");
-    }
-
+    let username = "waffledotcom";
     let moto = Moto::start().await.expect("start moto");
     let slack_token = format!("xoxb-{}", uuid_like());
     moto.put_secret(
