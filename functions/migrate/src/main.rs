@@ -1,3 +1,7 @@
+// The release build (LTO, arm64) computes the layout of `main`'s future through the
+// Lambda runtime's and sqlx 0.9's nested futures: 130 levels, past the default 128.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 
 use lambda_runtime::{LambdaEvent, service_fn};
