@@ -58,6 +58,14 @@ pub struct LambdaProcess {
 }
 
 impl LambdaProcess {
+    /// Starts `binary` with `env` (see [`LambdaProcess::spawn`]) against an emulator of its
+    /// own; returns the emulator, to invoke it through, and the process.
+    pub async fn start(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> (RuntimeApi, Self) {
+        let runtime = RuntimeApi::start().await;
+        let process = Self::spawn(binary, &runtime, env);
+        (runtime, process)
+    }
+
     /// Starts `binary` with the environment Lambda provides plus `env`.
     pub fn spawn(binary: impl AsRef<Path>, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Self {
         let stderr_path =

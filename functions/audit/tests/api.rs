@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use shared::audit::{Action, Actor, Changes, Entity};
 use sqlx::{MySql, QueryBuilder};
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, TestDb};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -642,12 +642,11 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
         json!({"slack_id": "U1"}),
     )
     .await;
-    let runtime = RuntimeApi::start().await;
-    let mut process = LambdaProcess::spawn(
+    let (runtime, mut process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_audit"),
-        &runtime,
         &[("DATABASE_URL", &app.db.url)],
-    );
+    )
+    .await;
 
     let event = apigw_event("GET", "/api/v1/audit-logs", None, Some(ADMIN));
     let (status, headers, page) = apigw_response(&runtime.invoke(event).await.response());

@@ -15,7 +15,7 @@ use shared::batch::{self as runs, Enqueued, SLACK_SYNC, Trigger};
 use slack_sync::SlackSettings;
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
 use testkit::slack::{self, FakeSlack, member, profile};
-use testkit::{LambdaProcess, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, TestDb};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -611,10 +611,8 @@ async fn the_lambda_binary_serves_the_schedule_and_hands_force_runs_to_lambda() 
     let fake = FakeLambda::default();
     let endpoint = fake.start().await;
     let app = app().await;
-    let runtime = RuntimeApi::start().await;
-    let _process = LambdaProcess::spawn(
+    let (runtime, _process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_batch"),
-        &runtime,
         &[
             ("DATABASE_URL", &app.db.url),
             ("SLACK_SYNC_SCHEDULE", "cron(0 12 ? * SAT *)"),
@@ -623,7 +621,8 @@ async fn the_lambda_binary_serves_the_schedule_and_hands_force_runs_to_lambda() 
             ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
             ("AWS_SECRET_ACCESS_KEY", "secret"),
         ],
-    );
+    )
+    .await;
     let event = apigw_event("GET", "/api/v1/batch/schedule", None, None);
     let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
     assert_eq!(status, 200, "{body}");
@@ -664,12 +663,11 @@ async fn a_schedule_that_cannot_be_computed_fails_the_init() {
         ("SLACK_SYNC_SCHEDULE", "rate(7 days)"),
         ("BATCH_TIMEZONE", "America/New_York"),
     ] {
-        let runtime = RuntimeApi::start().await;
-        let mut process = LambdaProcess::spawn(
+        let (_runtime, mut process) = LambdaProcess::start(
             env!("CARGO_BIN_EXE_batch"),
-            &runtime,
             &[("DATABASE_URL", &db.url), (name, value)],
-        );
+        )
+        .await;
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while process.is_running() && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -204,12 +204,8 @@ async fn every_response_carries_a_request_id() {
 #[tokio::test]
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let db = TestDb::migrated().await;
-    let runtime = RuntimeApi::start().await;
-    let mut process = LambdaProcess::spawn(
-        env!("CARGO_BIN_EXE_health"),
-        &runtime,
-        &[("DATABASE_URL", &db.url)],
-    );
+    let (runtime, mut process) =
+        LambdaProcess::start(env!("CARGO_BIN_EXE_health"), &[("DATABASE_URL", &db.url)]).await;
 
     let event = apigw_event("GET", "/api/v1/health", None, None);
     let gateway_id = event["requestContext"]["requestId"].clone();

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use shared::migrations::{self, Command, MigrateError, Status, Target};
 use sqlx::mysql::MySqlRow;
 use sqlx::{Column, MySqlConnection, Row};
-use testkit::{LambdaProcess, Outcome, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, Outcome, TestDb};
 
 /// What `alembic upgrade f2b7ce2c8874` ran on the old server's database.
 const ALEMBIC_F2B7CE2C8874: &str = include_str!("fixtures/alembic_f2b7ce2c8874.sql");
@@ -554,12 +554,8 @@ async fn upgrade_to_a_version_and_downgrade_to_a_version() {
 #[tokio::test]
 async fn binary_answers_lambda_runtime_api_invocations() {
     let db = TestDb::new().await;
-    let runtime = RuntimeApi::start().await;
-    let mut function = LambdaProcess::spawn(
-        env!("CARGO_BIN_EXE_migrate"),
-        &runtime,
-        &[("DATABASE_URL", &db.url)],
-    );
+    let (runtime, mut function) =
+        LambdaProcess::start(env!("CARGO_BIN_EXE_migrate"), &[("DATABASE_URL", &db.url)]).await;
 
     let answer = runtime.invoke(json!({"command": "status"})).await;
     assert_eq!(

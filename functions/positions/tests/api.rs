@@ -5,7 +5,7 @@ use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, QueryCounter, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, QueryCounter, TestDb};
 
 /// The seeded positions (revision 4), in id order.
 const SEEDED: [&str; 6] = [
@@ -643,12 +643,11 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
 #[tokio::test]
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
-    let runtime = RuntimeApi::start().await;
-    let mut process = LambdaProcess::spawn(
+    let (runtime, mut process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_positions"),
-        &runtime,
         &[("DATABASE_URL", &app.db.url)],
-    );
+    )
+    .await;
 
     let event = apigw_event("GET", "/api/v1/positions", None, None);
     let (status, headers, list) = apigw_response(&runtime.invoke(event).await.response());

@@ -10,7 +10,7 @@ use shared::batch::{self, Enqueued, RunStatus, SLACK_SYNC, Trigger};
 use shared::users::repo;
 use slack_sync::{Outcome, SlackSettings};
 use testkit::slack::{self, FakeSlack, member, profile};
-use testkit::{LambdaProcess, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, TestDb};
 
 // Fields drop in order: the state (and its pool) before the database.
 struct Env {
@@ -677,17 +677,16 @@ async fn the_lambda_binary_runs_scheduled_and_forced_runs() {
     let env = env().await;
     env.slack
         .add(member("U1"), profile("A", "B", "a@example.com"));
-    let runtime = RuntimeApi::start().await;
     let base_url = env.slack.base_url();
-    let _process = LambdaProcess::spawn(
+    let (runtime, _process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_slack-sync"),
-        &runtime,
         &[
             ("DATABASE_URL", &env.db.url),
             ("SLACK_API_BASE_URL", &base_url),
             ("SLACK_API_TOKEN", slack::TOKEN),
         ],
-    );
+    )
+    .await;
     let answer = runtime.invoke(scheduler_event()).await.response();
     assert_eq!(answer["status"], "succeeded", "{answer}");
     assert_eq!(answer["stats"], stats(1, 0, 0, 0, 0));
@@ -739,17 +738,16 @@ async fn the_lambda_binary_reports_a_failed_run_as_an_error() {
     let env = env().await;
     env.slack
         .add(member("U1"), profile("A", "B", "a@example.com"));
-    let runtime = RuntimeApi::start().await;
     let base_url = env.slack.base_url();
-    let _process = LambdaProcess::spawn(
+    let (runtime, _process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_slack-sync"),
-        &runtime,
         &[
             ("DATABASE_URL", &env.db.url),
             ("SLACK_API_BASE_URL", &base_url),
             ("SLACK_API_TOKEN", "xoxb-wrong"),
         ],
-    );
+    )
+    .await;
     match runtime.invoke(scheduler_event()).await {
         testkit::Outcome::Error(error) => {
             assert_eq!(error["errorType"], "SyncFailed", "{error}");

@@ -5,7 +5,7 @@ use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::http::{TestRequest, TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, QueryCounter, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, QueryCounter, TestDb};
 
 const ADMIN: &str = "900";
 const MEMBER: &str = "901";
@@ -844,12 +844,11 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
     let kim = app.user("1", "kim", false).await;
-    let runtime = RuntimeApi::start().await;
-    let mut process = LambdaProcess::spawn(
+    let (runtime, mut process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_teams"),
-        &runtime,
         &[("DATABASE_URL", &app.db.url)],
-    );
+    )
+    .await;
 
     let body = json!({"name": "Lambda", "introduction": "람다"});
     let event = apigw_event("POST", "/api/v1/teams", Some(&body), Some(MEMBER));

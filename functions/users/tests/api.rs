@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::TestDb;
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, PrivateMariaDb, RuntimeApi};
+use testkit::{LambdaProcess, PrivateMariaDb};
 
 // Fields drop in order: the router (and its pool) before the database.
 struct App {
@@ -1144,12 +1144,11 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
 #[tokio::test]
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
-    let runtime = RuntimeApi::start().await;
-    let mut process = LambdaProcess::spawn(
+    let (runtime, mut process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_users"),
-        &runtime,
         &[("DATABASE_URL", &app.db.url)],
-    );
+    )
+    .await;
 
     let body = json!({"username": "lambda.user", "first_name": "Lambda", "last_name": "Kim"});
     let event = apigw_event("POST", "/api/v1/users", Some(&body), Some("4242"));
@@ -1454,12 +1453,11 @@ async fn compressed_lists_cross_api_gateway_as_base64_with_public_links() {
     use base64::Engine;
     let app = app().await;
     many(&app, 12).await;
-    let runtime = RuntimeApi::start().await;
-    let _process = LambdaProcess::spawn(
+    let (runtime, _process) = LambdaProcess::start(
         env!("CARGO_BIN_EXE_users"),
-        &runtime,
         &[("DATABASE_URL", &app.db.url)],
-    );
+    )
+    .await;
     let mut event = apigw_event("GET", "/api/v1/users?limit=10", None, None);
     event["requestContext"]["domainName"] = "api.wafflestudio.test".into();
     event["headers"]["host"] = "evil.example".into();

@@ -3,17 +3,13 @@
 
 use serde_json::Value;
 use testkit::http::{apigw_event, apigw_response};
-use testkit::{LambdaProcess, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, TestDb};
 
 #[tokio::test]
 async fn every_request_line_carries_the_api_gateway_request_id() {
     let db = TestDb::migrated().await;
-    let runtime = RuntimeApi::start().await;
-    let process = LambdaProcess::spawn(
-        env!("CARGO_BIN_EXE_users"),
-        &runtime,
-        &[("DATABASE_URL", &db.url)],
-    );
+    let (runtime, process) =
+        LambdaProcess::start(env!("CARGO_BIN_EXE_users"), &[("DATABASE_URL", &db.url)]).await;
     let mut event = apigw_event("GET", "/api/v1/users/424242", None, None);
     event["headers"]["x-request-id"] = "client-chosen-id".into();
     let gateway_id = event["requestContext"]["requestId"]
