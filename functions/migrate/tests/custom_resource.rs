@@ -11,7 +11,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use serde_json::{Value, json};
-use shared::migrations::{self, Command, Status, Target};
+use shared::migrations::{self, Command, Status};
 use testkit::{LambdaProcess, Outcome, RuntimeApi, TestDb};
 
 /// One PUT the stand-in for S3 received.
@@ -80,11 +80,12 @@ impl Drop for ResponseUrl {
     }
 }
 
-fn request(kind: &str, response_url: &str, request_id: &str, extra: Value) -> Value {
+/// CloudFormation's `kind` request `request_id`, answered to `url`, with `extra` merged in.
+fn request(kind: &str, url: &ResponseUrl, request_id: &str, extra: Value) -> Value {
     let mut event = json!({
         "RequestType": kind,
         "ServiceToken": "arn:aws:lambda:ap-northeast-2:123456789012:function:waffledotcom-dev-migrate",
-        "ResponseURL": response_url,
+        "ResponseURL": url.url(request_id),
         "StackId": "arn:aws:cloudformation:ap-northeast-2:123456789012:stack/waffledotcom-dev/0f0e",
         "RequestId": request_id,
         "LogicalResourceId": "Migrations",
@@ -110,8 +111,15 @@ async fn status(db: &TestDb) -> Status {
         .expect("status")
 }
 
-fn spawn(runtime: &RuntimeApi, env: &[(&str, &str)]) -> LambdaProcess {
-    LambdaProcess::spawn(env!("CARGO_BIN_EXE_migrate"), runtime, env)
+/// The function under the Runtime API emulator with `env`, and the stand-in for S3 it
+/// answers to with `answer`.
+async fn deployed(
+    answer: StatusCode,
+    env: &[(&str, &str)],
+) -> (ResponseUrl, RuntimeApi, LambdaProcess) {
+    let url = ResponseUrl::start(answer).await;
+    let (runtime, function) = LambdaProcess::start(env!("CARGO_BIN_EXE_migrate"), env).await;
+    (url, runtime, function)
 }
 
 /// The one PUT the request got, checked against the request it answers.
@@ -142,21 +150,30 @@ fn the_answer(url: &ResponseUrl, request_id: &str, logs: &str) -> Value {
     body.clone()
 }
 
+/// Sends CloudFormation's `kind` request `request_id` (with no extra fields), which the
+/// function answers without failing the invocation, and returns that one answer.
+async fn answered(
+    runtime: &RuntimeApi,
+    url: &ResponseUrl,
+    function: &LambdaProcess,
+    kind: &str,
+    request_id: &str,
+) -> Value {
+    runtime
+        .invoke(request(kind, url, request_id, json!({})))
+        .await
+        .response();
+    the_answer(url, request_id, &function.logs())
+}
+
 #[tokio::test]
 async fn create_and_update_run_upgrade_head_and_answer_success() {
     let db = TestDb::new().await;
-    let url = ResponseUrl::start(StatusCode::OK).await;
-    let runtime = RuntimeApi::start().await;
-    let function = spawn(&runtime, &[("DATABASE_URL", &db.url)]);
+    let (url, runtime, function) = deployed(StatusCode::OK, &[("DATABASE_URL", &db.url)]).await;
     let head = migrations::head().to_string();
 
     let answer = runtime
-        .invoke(request(
-            "Create",
-            &url.url("create-1"),
-            "create-1",
-            json!({}),
-        ))
+        .invoke(request("Create", &url, "create-1", json!({})))
         .await;
     let sent = the_answer(&url, "create-1", &function.logs());
     assert_eq!(
@@ -178,7 +195,7 @@ async fn create_and_update_run_upgrade_head_and_answer_success() {
     // The next deploy: an Update with the resource's id, which stays the same.
     let update = request(
         "Update",
-        &url.url("update-1"),
+        &url,
         "update-1",
         json!({
             "PhysicalResourceId": "Migrations-schema",
@@ -194,42 +211,30 @@ async fn create_and_update_run_upgrade_head_and_answer_success() {
 
 #[tokio::test]
 async fn a_failing_migration_answers_failed_and_a_rollback_or_delete_answers_success() {
-    let db = TestDb::new().await;
-    {
-        let mut conn = db.connect().await;
-        migrations::run(
-            &mut conn,
-            &Command::Upgrade {
-                target: Target::Head,
-            },
-        )
-        .await
-        .expect("upgrade");
-        // The newest revision failed halfway in an earlier run: every upgrade refuses.
-        sqlx::query("UPDATE schema_migrations SET success = 0 WHERE version = ?")
-            .bind(migrations::head())
-            .execute(&mut conn)
-            .await
-            .expect("mark dirty");
-    }
+    let db = TestDb::migrated().await;
+    // The newest revision failed halfway in an earlier run: every upgrade refuses.
+    db.sql(&format!(
+        "UPDATE schema_migrations SET success = 0 WHERE version = {}",
+        migrations::head()
+    ))
+    .await;
     let before = status(&db).await;
     assert_eq!(before.dirty, Some(migrations::head()));
 
-    let url = ResponseUrl::start(StatusCode::OK).await;
-    let runtime = RuntimeApi::start().await;
-    let mut function = spawn(
-        &runtime,
+    let (url, runtime, mut function) = deployed(
+        StatusCode::OK,
         &[
             ("DATABASE_URL", &db.url),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/29/[$LATEST]abc"),
         ],
-    );
+    )
+    .await;
     let old = json!({"ReleaseId": "v1.2.2", "DeployedAt": "1770000000"});
 
     let answer = runtime
         .invoke(request(
             "Update",
-            &url.url("update-dirty"),
+            &url,
             "update-dirty",
             json!({"PhysicalResourceId": "Migrations-schema", "OldResourceProperties": old}),
         ))
@@ -254,7 +259,7 @@ async fn a_failing_migration_answers_failed_and_a_rollback_or_delete_answers_suc
     // time is older. Running the failed upgrade again would leave the stack stuck.
     let rollback = request(
         "Update",
-        &url.url("rollback"),
+        &url,
         "rollback",
         json!({
             "PhysicalResourceId": "Migrations-schema",
@@ -270,7 +275,7 @@ async fn a_failing_migration_answers_failed_and_a_rollback_or_delete_answers_suc
     runtime
         .invoke(request(
             "Delete",
-            &url.url("delete"),
+            &url,
             "delete",
             json!({"PhysicalResourceId": "Migrations-schema"}),
         ))
@@ -284,50 +289,28 @@ async fn a_failing_migration_answers_failed_and_a_rollback_or_delete_answers_suc
 
 #[tokio::test]
 async fn an_older_release_on_a_newer_schema_answers_success() {
-    let db = TestDb::new().await;
-    {
-        let mut conn = db.connect().await;
-        migrations::run(
-            &mut conn,
-            &Command::Upgrade {
-                target: Target::Head,
-            },
-        )
-        .await
-        .expect("upgrade");
-        // A revision that only newer code knows: this is a redeploy of an older tag.
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, description, checksum, success, source) \
-             VALUES (9999, 'from the future', x'00', 1, 'migrate')",
-        )
-        .execute(&mut conn)
-        .await
-        .expect("insert");
-    }
-    let url = ResponseUrl::start(StatusCode::OK).await;
-    let runtime = RuntimeApi::start().await;
-    let function = spawn(&runtime, &[("DATABASE_URL", &db.url)]);
+    let db = TestDb::migrated().await;
+    // A revision that only newer code knows: this is a redeploy of an older tag.
+    db.sql(
+        "INSERT INTO schema_migrations (version, description, checksum, success, source) \
+         VALUES (9999, 'from the future', x'00', 1, 'migrate')",
+    )
+    .await;
+    let (url, runtime, function) = deployed(StatusCode::OK, &[("DATABASE_URL", &db.url)]).await;
 
-    runtime
-        .invoke(request("Update", &url.url("old-tag"), "old-tag", json!({})))
-        .await
-        .response();
-    let sent = the_answer(&url, "old-tag", &function.logs());
+    let sent = answered(&runtime, &url, &function, "Update", "old-tag").await;
     assert_eq!(sent["Status"], "SUCCESS", "{sent}");
     assert_eq!(sent["Data"], json!({"Revision": "9999"}));
 }
 
 #[tokio::test]
 async fn an_unreachable_database_or_missing_configuration_answers_failed() {
-    let url = ResponseUrl::start(StatusCode::OK).await;
-
     // Nothing listens on this port: the pool gives up after its acquire timeout.
     let closed = format!("mysql://root@127.0.0.1:{}/nowhere", testkit::free_port());
-    let runtime = RuntimeApi::start().await;
-    let function = spawn(&runtime, &[("DATABASE_URL", &closed)]);
+    let (url, runtime, function) = deployed(StatusCode::OK, &[("DATABASE_URL", &closed)]).await;
     let answer = runtime
         .invoke_within(
-            request("Create", &url.url("no-db"), "no-db", json!({})),
+            request("Create", &url, "no-db", json!({})),
             Duration::from_secs(60),
         )
         .await;
@@ -339,19 +322,8 @@ async fn an_unreachable_database_or_missing_configuration_answers_failed() {
     drop(runtime);
 
     // No DATABASE_URL and no APP_ENV: the configuration fails, the function still answers.
-    let url = ResponseUrl::start(StatusCode::OK).await;
-    let runtime = RuntimeApi::start().await;
-    let mut function = spawn(&runtime, &[("DATABASE_URL", "")]);
-    runtime
-        .invoke(request(
-            "Create",
-            &url.url("no-config"),
-            "no-config",
-            json!({}),
-        ))
-        .await
-        .response();
-    let sent = the_answer(&url, "no-config", &function.logs());
+    let (url, runtime, mut function) = deployed(StatusCode::OK, &[("DATABASE_URL", "")]).await;
+    let sent = answered(&runtime, &url, &function, "Create", "no-config").await;
     assert_eq!(sent["Status"], "FAILED", "{sent}");
     let reason = sent["Reason"].as_str().unwrap_or_default();
     assert!(reason.contains("DATABASE_URL"), "{reason}");
@@ -368,13 +340,12 @@ async fn an_unreachable_database_or_missing_configuration_answers_failed() {
 #[tokio::test]
 async fn an_answer_that_cannot_be_delivered_fails_the_invocation() {
     let db = TestDb::new().await;
-    let url = ResponseUrl::start(StatusCode::FORBIDDEN).await;
-    let runtime = RuntimeApi::start().await;
-    let function = spawn(&runtime, &[("DATABASE_URL", &db.url)]);
+    let (url, runtime, function) =
+        deployed(StatusCode::FORBIDDEN, &[("DATABASE_URL", &db.url)]).await;
 
     let answer = runtime
         .invoke_within(
-            request("Create", &url.url("lost"), "lost", json!({})),
+            request("Create", &url, "lost", json!({})),
             Duration::from_secs(30),
         )
         .await;
