@@ -184,6 +184,18 @@ impl Drop for TestDb {
     }
 }
 
+/// The state a function is built with, on a pool of one connection to `url`.
+pub async fn single_connection_state(url: &str) -> AppState {
+    let mut database = DbConfig::from_url(url).expect("a valid database URL");
+    database.max_connections = 1;
+    AppState::new(Config {
+        env: shared::config::AppEnv::Local,
+        database,
+        slack_token: None,
+    })
+    .await
+}
+
 async fn admin_connection() -> MySqlConnection {
     MySqlConnectOptions::from_str(&server_url())
         .expect("DATABASE_URL is a mysql:// URL")

@@ -3,9 +3,8 @@
 //! other test's queries), one migrated database on it, and an `AppState` whose pool
 //! holds a single connection.
 
-use shared::config::{AppEnv, DbConfig};
+use shared::AppState;
 use shared::migrations::{self, Command, Target};
-use shared::{AppState, Config};
 use sqlx::{Connection, MySqlConnection};
 
 use crate::PrivateMariaDb;
@@ -54,14 +53,7 @@ impl QueryCounter {
     /// The state a function is built with, on a pool of one connection. Send one request
     /// before counting, so that the connection's set-up statements are not counted.
     pub async fn state(&self) -> AppState {
-        let mut database = DbConfig::from_url(&self.url).expect("a valid URL");
-        database.max_connections = 1;
-        AppState::new(Config {
-            env: AppEnv::Local,
-            database,
-            slack_token: None,
-        })
-        .await
+        crate::db::single_connection_state(&self.url).await
     }
 
     /// A connection of the test's own to the database, for setting up rows.

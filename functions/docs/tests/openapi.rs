@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::config::{AppEnv, DbConfig};
-use shared::{AppState, Config};
+use shared::AppState;
 use testkit::http::{apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, RuntimeApi, TestDb};
+use testkit::{LambdaProcess, TestDb};
 
 /// Every route of API.md that the functions built so far serve. A function that adds
-/// routes adds them here (and merges its router in `served_routes`).
+/// routes adds them here (and merges its router in `local::routes`).
 const CONTRACT_ROUTES: &[(&str, &str)] = &[
     // health
     ("GET", "/api/v1/health"),
@@ -56,30 +55,14 @@ const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// Every function's routes, merged as the local server merges them.
+/// Every function's routes, merged by the local server's own `routes`.
 fn served_routes(state: AppState) -> Router {
-    shared::http::finish(
-        Router::new()
-            .merge(health::router(state.clone()))
-            .merge(users::router(state.clone()))
-            .merge(positions::router(state.clone()))
-            .merge(teams::router(state.clone()))
-            .merge(audit::router(state.clone()))
-            .merge(batch::router(state.clone()))
-            .merge(docs::router(state)),
-    )
+    shared::http::finish(local::routes(state))
 }
 
 /// State whose database is a closed port: the docs function must not need it.
 async fn state_without_database() -> AppState {
-    let mut database = DbConfig::from_url("mysql://root@127.0.0.1:1/nowhere").expect("valid URL");
-    database.max_connections = 1;
-    AppState::new(Config {
-        env: AppEnv::Local,
-        database,
-        slack_token: None,
-    })
-    .await
+    testkit::db::single_connection_state("mysql://root@127.0.0.1:1/nowhere").await
 }
 
 fn document() -> Value {
@@ -400,12 +383,8 @@ async fn docs_page_renders_the_document() {
 #[tokio::test]
 async fn the_lambda_binary_serves_the_document() {
     let db = TestDb::new().await;
-    let runtime = RuntimeApi::start().await;
-    let _process = LambdaProcess::spawn(
-        env!("CARGO_BIN_EXE_docs"),
-        &runtime,
-        &[("DATABASE_URL", &db.url)],
-    );
+    let (runtime, _process) =
+        LambdaProcess::start(env!("CARGO_BIN_EXE_docs"), &[("DATABASE_URL", &db.url)]).await;
     let event = apigw_event("GET", "/api/openapi.json", None, None);
     let (status, headers, body) = apigw_response(&runtime.invoke(event).await.response());
     assert_eq!(status, 200, "{body}");
