@@ -1,30 +1,26 @@
 //! Deployed configuration from Secrets Manager (moto on loopback), and its secrecy.
 
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::Config;
 use shared::config::{AppEnv, ConfigError};
 use testkit::Moto;
+use testkit::moto::old_layout_secret;
 
-fn old_layout(password: &str) -> Value {
-    json!({
-        "db_username": "waffle",
-        "db_password": password,
-        "db_host": "wadot.cluster.ap-northeast-2.rds.amazonaws.com",
-        "db_port": "3306",
-        "db_name": "waffledotcom",
-        "slack_token": "xoxb-not-a-real-token",
-    })
+/// What `Config::from_secret` makes of secret `name` in a Secrets Manager (moto) that
+/// holds `secret` under that name, or no secret at all for `None`.
+async fn from_secret(env: AppEnv, name: &str, secret: Option<&str>) -> Result<Config, ConfigError> {
+    let moto = Moto::start().await.expect("moto");
+    if let Some(secret) = secret {
+        moto.put_secret(name, secret).await;
+    }
+    Config::from_secret(env, name, &moto.sdk_config().await).await
 }
 
 #[tokio::test]
 async fn reads_the_old_key_layout() {
-    let moto = Moto::start().await.expect("moto");
-    let sdk = moto.sdk_config().await;
-    moto.put_secret("dev/waffledotcom", &old_layout("s3cret!").to_string())
-        .await;
-
-    let config = Config::from_secret(AppEnv::Dev, "dev/waffledotcom", &sdk)
+    let secret = old_layout_secret("s3cret!").to_string();
+    let config = from_secret(AppEnv::Dev, "dev/waffledotcom", Some(&secret))
         .await
         .expect("config");
     assert_eq!(config.env, AppEnv::Dev);
@@ -47,13 +43,9 @@ async fn reads_the_old_key_layout() {
 
 #[tokio::test]
 async fn a_numeric_port_is_accepted_too() {
-    let moto = Moto::start().await.expect("moto");
-    let sdk = moto.sdk_config().await;
-    let mut secret = old_layout("pw");
+    let mut secret = old_layout_secret("pw");
     secret["db_port"] = json!(3307);
-    moto.put_secret("prod/waffledotcom", &secret.to_string())
-        .await;
-    let config = Config::from_secret(AppEnv::Prod, "prod/waffledotcom", &sdk)
+    let config = from_secret(AppEnv::Prod, "prod/waffledotcom", Some(&secret.to_string()))
         .await
         .expect("config");
     assert_eq!(config.database.port, 3307);
@@ -61,9 +53,7 @@ async fn a_numeric_port_is_accepted_too() {
 
 #[tokio::test]
 async fn a_missing_secret_is_a_clear_error() {
-    let moto = Moto::start().await.expect("moto");
-    let sdk = moto.sdk_config().await;
-    let error = Config::from_secret(AppEnv::Prod, "prod/waffledotcom", &sdk)
+    let error = from_secret(AppEnv::Prod, "prod/waffledotcom", None)
         .await
         .expect_err("no such secret");
     assert!(
@@ -78,16 +68,12 @@ async fn a_missing_secret_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_missing_key_is_named() {
-    let moto = Moto::start().await.expect("moto");
-    let sdk = moto.sdk_config().await;
-    let mut secret = old_layout("pw");
+    let mut secret = old_layout_secret("pw");
     secret
         .as_object_mut()
         .expect("object")
         .remove("db_password");
-    moto.put_secret("dev/waffledotcom", &secret.to_string())
-        .await;
-    let error = Config::from_secret(AppEnv::Dev, "dev/waffledotcom", &sdk)
+    let error = from_secret(AppEnv::Dev, "dev/waffledotcom", Some(&secret.to_string()))
         .await
         .expect_err("db_password is missing");
     assert_eq!(
@@ -98,13 +84,13 @@ async fn a_missing_key_is_named() {
 
 #[tokio::test]
 async fn a_secret_that_is_not_json_is_refused_without_quoting_it() {
-    let moto = Moto::start().await.expect("moto");
-    let sdk = moto.sdk_config().await;
-    moto.put_secret("dev/waffledotcom", "password=hunter2-plain")
-        .await;
-    let error = Config::from_secret(AppEnv::Dev, "dev/waffledotcom", &sdk)
-        .await
-        .expect_err("not JSON");
+    let error = from_secret(
+        AppEnv::Dev,
+        "dev/waffledotcom",
+        Some("password=hunter2-plain"),
+    )
+    .await
+    .expect_err("not JSON");
     let message = error.to_string();
     assert!(message.contains("not a JSON object"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");

@@ -4,21 +4,11 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::Config;
 use shared::config::AppEnv;
 use testkit::Moto;
-
-fn old_layout(password: &str) -> Value {
-    json!({
-        "db_username": "waffle",
-        "db_password": password,
-        "db_host": "wadot.cluster.ap-northeast-2.rds.amazonaws.com",
-        "db_port": "3306",
-        "db_name": "waffledotcom",
-        "slack_token": "xoxb-not-a-real-token",
-    })
-}
+use testkit::moto::old_layout_secret;
 
 /// Everything logged (at TRACE, every target, the AWS SDK's included) while the secret
 /// is read, printed and used for a failed connection holds none of its values.
@@ -35,7 +25,7 @@ async fn secret_values_never_reach_the_logs() {
     let moto = Moto::start().await.expect("moto");
     let sdk = moto.sdk_config().await;
     let password = "pw-7f3a9c1e-never-log-me";
-    let mut secret = old_layout(password);
+    let mut secret = old_layout_secret(password);
     secret["slack_token"] = json!("xoxb-9d8c7b6a-never-log-me");
     secret["db_host"] = json!("127.0.0.1");
     secret["db_port"] = json!("1");

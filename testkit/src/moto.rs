@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 pub struct Moto {
@@ -85,4 +86,17 @@ impl Moto {
             .await
             .expect("create the secret in moto");
     }
+}
+
+/// The application's secret in the key layout the Python backend left (`db_username`,
+/// `db_password`, ...), holding `password`.
+pub fn old_layout_secret(password: &str) -> Value {
+    json!({
+        "db_username": "waffle",
+        "db_password": password,
+        "db_host": "wadot.cluster.ap-northeast-2.rds.amazonaws.com",
+        "db_port": "3306",
+        "db_name": "waffledotcom",
+        "slack_token": "xoxb-not-a-real-token",
+    })
 }
