@@ -17,6 +17,14 @@ fn stack(origins: &[&str]) -> Stack {
     Stack::read(&text, &parameters).expect("the template reads")
 }
 
+/// The first of `items` that `is`, which must exist (`what` names it).
+fn first<'a, T>(items: &'a [T], what: &str, is: impl Fn(&T) -> bool) -> &'a T {
+    items
+        .iter()
+        .find(|item| is(item))
+        .unwrap_or_else(|| panic!("{what}"))
+}
+
 #[test]
 fn routes_authorizer_and_functions_come_from_the_template() {
     let stack = stack(&["https://wafflestudio.com"]);
@@ -27,11 +35,7 @@ fn routes_authorizer_and_functions_come_from_the_template() {
     );
     assert!(keys.contains(&"PUT /api/v1/teams/{id}/members/{user_id}".to_owned()));
     assert_eq!(keys.iter().filter(|k| *k == "$default").count(), 1);
-    let default = stack
-        .routes
-        .iter()
-        .find(|r| r.path.is_none())
-        .expect("$default");
+    let default = first(&stack.routes, "$default", |r| r.path.is_none());
     assert_eq!(default.function, "DocsFunction");
 
     let authorizer = stack.authorizer.as_ref().expect("a default authorizer");
@@ -87,21 +91,17 @@ fn cors_follows_the_allowed_origins_condition() {
 #[test]
 fn rules_and_schedules_target_their_functions() {
     let stack = stack(&[]);
-    let rule = stack
-        .triggers
-        .iter()
-        .find(|t| t.pattern.is_some())
-        .expect("the ECR push rule");
+    let rule = first(&stack.triggers, "the ECR push rule", |t| {
+        t.pattern.is_some()
+    });
     assert_eq!(rule.function, "ImageTagUpdaterFunction");
     assert_eq!(
         rule.pattern.as_ref().expect("a pattern")["source"][0],
         "aws.ecr"
     );
-    let schedule = stack
-        .triggers
-        .iter()
-        .find(|t| t.schedule.is_some())
-        .expect("the weekly schedule");
+    let schedule = first(&stack.triggers, "the weekly schedule", |t| {
+        t.schedule.is_some()
+    });
     assert_eq!(schedule.function, "SlackSyncFunction");
     assert!(
         schedule
