@@ -23,6 +23,7 @@ use testkit::http::apigw_event;
 use testkit::{LambdaProcess, RuntimeApi};
 
 use crate::http::{LocalServer, load_with};
+use crate::report::ScenarioRow;
 use crate::stats::{Summary, median, ms, rounds};
 
 /// One compressor at one level.
@@ -139,101 +140,62 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
     let (_, _, etag) =
         load_with(&addr, 1, 1, |_| "/api/v1/users?limit=1000".into(), &[], 200).await?;
     let etag = etag.context("an ETag")?;
-    let mut rows: Vec<(String, Summary)> = Vec::new();
+    let mut rows = Vec::new();
+    let limit = |_| "/api/v1/users?limit=1000".into();
     for (c, total) in [(1, 400), (32, 3200)] {
-        let addr = addr.as_str();
-        let summary = rounds(|| async move {
-            Ok(load_with(
-                addr,
-                c,
-                total,
-                |_| "/api/v1/users?limit=1000".into(),
-                &[],
-                200,
-            )
-            .await?
-            .0)
-        })
-        .await?;
-        rows.push((
+        let summary = measured(&addr, c, total, limit, &[], 200).await?;
+        rows.push(ScenarioRow::new(
             format!("unchanged `?limit=1000`, 1,000 users, c={c}"),
             summary,
         ));
     }
-    let summary = rounds(|| {
-        let headers = [("accept-encoding".to_owned(), "br".to_owned())];
-        let addr = addr.as_str();
-        async move {
-            Ok(load_with(
-                addr,
-                32,
-                3200,
-                |_| "/api/v1/users?limit=1000".into(),
-                &headers,
-                200,
-            )
-            .await?
-            .0)
-        }
-    })
-    .await?;
-    rows.push(("unchanged `?limit=1000`, br, c=32".into(), summary));
-    let summary = rounds(|| {
-        let headers = [("if-none-match".to_owned(), etag.clone())];
-        let addr = addr.as_str();
-        async move {
-            Ok(load_with(
-                addr,
-                32,
-                16_000,
-                |_| "/api/v1/users?limit=1000".into(),
-                &headers,
-                304,
-            )
-            .await?
-            .0)
-        }
-    })
-    .await?;
-    rows.push(("304 for `If-None-Match`, c=32".into(), summary));
-    let summary = rounds(|| {
-        let addr = addr.as_str();
-        async move {
-            let path = |i: usize| format!("/api/v1/users/{}", 1 + (i * 7919) % 1000);
-            Ok(load_with(addr, 32, 16_000, path, &[], 200).await?.0)
-        }
-    })
-    .await?;
-    rows.push(("`GET /users/{id}`, c=32".into(), summary));
+    let br = [("accept-encoding".to_owned(), "br".to_owned())];
+    let summary = measured(&addr, 32, 3200, limit, &br, 200).await?;
+    rows.push(ScenarioRow::new(
+        "unchanged `?limit=1000`, br, c=32",
+        summary,
+    ));
+    let if_none_match = [("if-none-match".to_owned(), etag.clone())];
+    let summary = measured(&addr, 32, 16_000, limit, &if_none_match, 304).await?;
+    rows.push(ScenarioRow::new("304 for `If-None-Match`, c=32", summary));
+    let by_id = |i: usize| format!("/api/v1/users/{}", 1 + (i * 7919) % 1000);
+    let summary = measured(&addr, 32, 16_000, by_id, &[], 200).await?;
+    rows.push(ScenarioRow::new("`GET /users/{id}`, c=32", summary));
     server.stop().await;
 
     let url_330 = crate::seed::seed(server_url, "bench_users_330", 330).await?;
     let server = LocalServer::start(bin, &url_330).await?;
     for c in [1, 8, 32] {
-        let addr = server.addr.as_str();
-        let summary = rounds(|| async move {
-            Ok(load_with(
-                addr,
-                c,
-                200 * c.min(8),
-                |_| "/api/v1/users".into(),
-                &[],
-                200,
-            )
-            .await?
-            .0)
-        })
-        .await?;
-        rows.push((format!("whole list, 330 users, c={c}"), summary));
-    }
-    server.stop().await;
-    for (name, s) in rows {
-        out.push_str(&format!(
-            "| {name} | {:.0} | {:.2} | {:.2} |\n",
-            s.rps, s.p50_ms, s.p99_ms
+        let whole = |_| "/api/v1/users".into();
+        let summary = measured(&server.addr, c, 200 * c.min(8), whole, &[], 200).await?;
+        rows.push(ScenarioRow::new(
+            format!("whole list, 330 users, c={c}"),
+            summary,
         ));
     }
+    server.stop().await;
+    for row in rows {
+        out.push_str(&row.markdown());
+        out.push('\n');
+    }
     Ok(out)
+}
+
+/// The summary of `rounds` of `load_with(addr, concurrency, total, path, headers, expect)`.
+async fn measured(
+    addr: &str,
+    concurrency: usize,
+    total: usize,
+    path: impl Fn(usize) -> String,
+    headers: &[(String, String)],
+    expect: u16,
+) -> anyhow::Result<Summary> {
+    let path = &path;
+    rounds(|| async move {
+        let (run, _, _) = load_with(addr, concurrency, total, path, headers, expect).await?;
+        Ok(run)
+    })
+    .await
 }
 
 fn gzip(body: &[u8], level: u32) -> Vec<u8> {

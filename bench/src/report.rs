@@ -30,6 +30,15 @@ impl ScenarioRow {
             summary,
         }
     }
+
+    /// The row in a table of scenarios: requests/s, p50 and p99.
+    pub fn markdown(&self) -> String {
+        let s = self.summary;
+        format!(
+            "| {} | {:.0} | {:.2} | {:.2} |",
+            self.scenario, s.rps, s.p50_ms, s.p99_ms
+        )
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -54,74 +63,58 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         if !self.scenarios.is_empty() {
-            let _ = writeln!(
-                out,
-                "| scenario (1,000 users) | requests/s | p50 (ms) | p99 (ms) |"
+            table(
+                &mut out,
+                "| scenario (1,000 users) | requests/s | p50 (ms) | p99 (ms) |",
+                "| --- | ---: | ---: | ---: |",
+                self.scenarios.iter().map(ScenarioRow::markdown),
             );
-            let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
-            for row in &self.scenarios {
-                let s = row.summary;
-                let _ = writeln!(
-                    out,
-                    "| {} | {:.0} | {:.2} | {:.2} |",
-                    row.scenario, s.rps, s.p50_ms, s.p99_ms
-                );
-            }
             let _ = writeln!(out);
         }
         if !self.functions.is_empty() {
-            let _ = writeln!(
-                out,
-                "| function | invocation | cold start (ms) | warm p50 (ms) | warm p99 (ms) | peak memory (MiB) |"
+            table(
+                &mut out,
+                "| function | invocation | cold start (ms) | warm p50 (ms) | warm p99 (ms) | peak memory (MiB) |",
+                "| --- | --- | ---: | ---: | ---: | ---: |",
+                self.functions.iter().map(|f| {
+                    let (p50, p99) = f.warm.map_or(("–".into(), "–".into()), |w| {
+                        (format!("{:.2}", w.p50_ms), format!("{:.2}", w.p99_ms))
+                    });
+                    format!(
+                        "| {} | {} | {:.1} | {p50} | {p99} | {:.1} |",
+                        f.name, f.request, f.cold_ms, f.peak_mb
+                    )
+                }),
             );
-            let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
-            for f in &self.functions {
-                let (p50, p99) = f.warm.map_or(("–".into(), "–".into()), |w| {
-                    (format!("{:.2}", w.p50_ms), format!("{:.2}", w.p99_ms))
-                });
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {:.1} | {p50} | {p99} | {:.1} |",
-                    f.name, f.request, f.cold_ms, f.peak_mb
-                );
-            }
             let _ = writeln!(out);
         }
         if let Some(base) = self.scaling.first() {
-            let _ = writeln!(
-                out,
-                "| users | answer (KiB) | p50 (ms) | p99 (ms) | size × | p50 × | µs per KiB |"
+            table(
+                &mut out,
+                "| users | answer (KiB) | p50 (ms) | p99 (ms) | size × | p50 × | µs per KiB |",
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+                self.scaling.iter().map(|row| {
+                    let kib = row.bytes as f64 / 1024.0;
+                    format!(
+                        "| {} | {kib:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+                        row.users,
+                        row.summary.p50_ms,
+                        row.summary.p99_ms,
+                        row.bytes as f64 / base.bytes as f64,
+                        row.summary.p50_ms / base.summary.p50_ms,
+                        row.summary.p50_ms * 1e3 / kib,
+                    )
+                }),
             );
-            let _ = writeln!(out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-            for row in &self.scaling {
-                let kib = row.bytes as f64 / 1024.0;
-                let _ = writeln!(
-                    out,
-                    "| {} | {kib:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
-                    row.users,
-                    row.summary.p50_ms,
-                    row.summary.p99_ms,
-                    row.bytes as f64 / base.bytes as f64,
-                    row.summary.p50_ms / base.summary.p50_ms,
-                    row.summary.p50_ms * 1e3 / kib,
-                );
-            }
             let _ = writeln!(out);
         }
         if !self.gateway.is_empty() {
-            let _ = writeln!(
-                out,
-                "| deployed shape vs merged (1,000 users) | requests/s | p50 (ms) | p99 (ms) |"
+            table(
+                &mut out,
+                "| deployed shape vs merged (1,000 users) | requests/s | p50 (ms) | p99 (ms) |",
+                "| --- | ---: | ---: | ---: |",
+                self.gateway.iter().map(ScenarioRow::markdown),
             );
-            let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
-            for row in &self.gateway {
-                let s = row.summary;
-                let _ = writeln!(
-                    out,
-                    "| {} | {:.0} | {:.2} | {:.2} |",
-                    row.scenario, s.rps, s.p50_ms, s.p99_ms
-                );
-            }
             if let Some(cold) = self.gateway_cold_first_ms {
                 let _ = writeln!(
                     out,
@@ -135,5 +128,14 @@ impl Report {
             "Medians of {ROUNDS} rounds after a warm-up round; cold starts: median of 7 process starts."
         );
         out
+    }
+}
+
+/// A Markdown table: its header and alignment lines, then a line per row.
+fn table(out: &mut String, header: &str, alignment: &str, rows: impl Iterator<Item = String>) {
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "{alignment}");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
     }
 }
