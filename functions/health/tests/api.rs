@@ -16,14 +16,7 @@ fn app(state: AppState) -> Router {
 
 /// State whose database is a closed port: any query would fail.
 async fn unreachable_state() -> AppState {
-    let mut database = DbConfig::from_url("mysql://root@127.0.0.1:1/nowhere").expect("valid URL");
-    database.max_connections = 1;
-    AppState::new(Config {
-        env: shared::config::AppEnv::Local,
-        database,
-        slack_token: None,
-    })
-    .await
+    testkit::db::single_connection_state("mysql://root@127.0.0.1:1/nowhere").await
 }
 
 #[tokio::test]
