@@ -24,7 +24,7 @@ use testkit::{LambdaProcess, RuntimeApi};
 
 use crate::http::{LocalServer, load_with};
 use crate::report::ScenarioRow;
-use crate::stats::{Summary, median, ms, rounds};
+use crate::stats::{Run, Summary, median, ms, rounds};
 
 /// One compressor at one level.
 type Coder = Box<dyn Fn(&[u8]) -> Vec<u8>>;
@@ -143,23 +143,23 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
     let mut rows = Vec::new();
     let limit = |_| "/api/v1/users?limit=1000".into();
     for (c, total) in [(1, 400), (32, 3200)] {
-        let summary = measured(&addr, c, total, limit, &[], 200).await?;
+        let summary = measured(|| load_with(&addr, c, total, limit, &[], 200)).await?;
         rows.push(ScenarioRow::new(
             format!("unchanged `?limit=1000`, 1,000 users, c={c}"),
             summary,
         ));
     }
     let br = [("accept-encoding".to_owned(), "br".to_owned())];
-    let summary = measured(&addr, 32, 3200, limit, &br, 200).await?;
+    let summary = measured(|| load_with(&addr, 32, 3200, limit, &br, 200)).await?;
     rows.push(ScenarioRow::new(
         "unchanged `?limit=1000`, br, c=32",
         summary,
     ));
     let if_none_match = [("if-none-match".to_owned(), etag.clone())];
-    let summary = measured(&addr, 32, 16_000, limit, &if_none_match, 304).await?;
+    let summary = measured(|| load_with(&addr, 32, 16_000, limit, &if_none_match, 304)).await?;
     rows.push(ScenarioRow::new("304 for `If-None-Match`, c=32", summary));
     let by_id = |i: usize| format!("/api/v1/users/{}", 1 + (i * 7919) % 1000);
-    let summary = measured(&addr, 32, 16_000, by_id, &[], 200).await?;
+    let summary = measured(|| load_with(&addr, 32, 16_000, by_id, &[], 200)).await?;
     rows.push(ScenarioRow::new("`GET /users/{id}`, c=32", summary));
     server.stop().await;
 
@@ -167,7 +167,8 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
     let server = LocalServer::start(bin, &url_330).await?;
     for c in [1, 8, 32] {
         let whole = |_| "/api/v1/users".into();
-        let summary = measured(&server.addr, c, 200 * c.min(8), whole, &[], 200).await?;
+        let summary =
+            measured(|| load_with(&server.addr, c, 200 * c.min(8), whole, &[], 200)).await?;
         rows.push(ScenarioRow::new(
             format!("whole list, 330 users, c={c}"),
             summary,
@@ -181,18 +182,13 @@ pub async fn run(bin: &Path, server_url: &str, url: &str) -> anyhow::Result<Stri
     Ok(out)
 }
 
-/// The summary of `rounds` of `load_with(addr, concurrency, total, path, headers, expect)`.
-async fn measured(
-    addr: &str,
-    concurrency: usize,
-    total: usize,
-    path: impl Fn(usize) -> String,
-    headers: &[(String, String)],
-    expect: u16,
-) -> anyhow::Result<Summary> {
-    let path = &path;
-    rounds(|| async move {
-        let (run, _, _) = load_with(addr, concurrency, total, path, headers, expect).await?;
+/// The summary of `rounds` of `load` (a `load_with` call), from its timings.
+async fn measured<Fut>(load: impl Fn() -> Fut) -> anyhow::Result<Summary>
+where
+    Fut: std::future::Future<Output = anyhow::Result<(Run, usize, Option<String>)>>,
+{
+    rounds(|| async {
+        let (run, _, _) = load().await?;
         Ok(run)
     })
     .await

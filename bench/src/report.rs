@@ -63,12 +63,7 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         if !self.scenarios.is_empty() {
-            table(
-                &mut out,
-                "| scenario (1,000 users) | requests/s | p50 (ms) | p99 (ms) |",
-                "| --- | ---: | ---: | ---: |",
-                self.scenarios.iter().map(ScenarioRow::markdown),
-            );
+            scenario_table(&mut out, "scenario (1,000 users)", &self.scenarios);
             let _ = writeln!(out);
         }
         if !self.functions.is_empty() {
@@ -109,11 +104,10 @@ impl Report {
             let _ = writeln!(out);
         }
         if !self.gateway.is_empty() {
-            table(
+            scenario_table(
                 &mut out,
-                "| deployed shape vs merged (1,000 users) | requests/s | p50 (ms) | p99 (ms) |",
-                "| --- | ---: | ---: | ---: |",
-                self.gateway.iter().map(ScenarioRow::markdown),
+                "deployed shape vs merged (1,000 users)",
+                &self.gateway,
             );
             if let Some(cold) = self.gateway_cold_first_ms {
                 let _ = writeln!(
@@ -129,6 +123,16 @@ impl Report {
         );
         out
     }
+}
+
+/// A table of scenarios: `first_column` names them; requests/s, p50 and p99 follow.
+fn scenario_table(out: &mut String, first_column: &str, rows: &[ScenarioRow]) {
+    table(
+        out,
+        &format!("| {first_column} | requests/s | p50 (ms) | p99 (ms) |"),
+        "| --- | ---: | ---: | ---: |",
+        rows.iter().map(ScenarioRow::markdown),
+    );
 }
 
 /// A Markdown table: its header and alignment lines, then a line per row.
