@@ -2,6 +2,8 @@
 
 use std::str::FromStr;
 
+use axum::Router;
+use serde_json::{Value, json};
 use shared::config::DbConfig;
 use shared::migrations::{self, Command, Target};
 use shared::{AppState, Config};
@@ -137,6 +139,44 @@ impl TestDb {
         }
         self.users.lock().expect("lock").push(user.clone());
         user
+    }
+
+    /// `make`'s router on this database, with the shared layers, as a function serves it.
+    pub async fn router(&self, make: impl FnOnce(AppState) -> Router) -> Router {
+        shared::http::finish(make(self.state().await))
+    }
+
+    /// `(actor, action, entity, entity_id, changes)` of every audit entry, oldest first.
+    pub async fn audit_rows(&self) -> Vec<(String, String, String, String, Value)> {
+        let mut conn = self.connect().await;
+        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT actor, action, entity, entity_id, CAST(changes AS CHAR) FROM audit_log ORDER BY id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("read audit_log");
+        rows.into_iter()
+            .map(|(actor, action, entity, entity_id, changes)| {
+                let changes = serde_json::from_str(&changes).expect("changes is JSON");
+                (actor, action, entity, entity_id, changes)
+            })
+            .collect()
+    }
+
+    /// Every audit entry, oldest first: `{actor, action, entity, entity_id, changes}`.
+    pub async fn audit_log(&self) -> Vec<Value> {
+        let rows = self.audit_rows().await;
+        rows.into_iter()
+            .map(|(actor, action, entity, entity_id, changes)| {
+                json!({
+                    "actor": actor,
+                    "action": action,
+                    "entity": entity,
+                    "entity_id": entity_id,
+                    "changes": changes,
+                })
+            })
+            .collect()
     }
 
     pub async fn pool(&self) -> MySqlPool {

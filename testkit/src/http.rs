@@ -24,6 +24,14 @@ impl TestResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// `field` (`loc`, `type`, ...) of every error in a 422's `detail` list.
+    pub fn detail(&self, field: &str) -> Vec<Value> {
+        self.json()["detail"]
+            .as_array()
+            .map(|errors| errors.iter().map(|e| e[field].clone()).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// A request under construction.
@@ -70,6 +78,14 @@ impl TestRequest {
     pub fn as_user(mut self, sso_id: &str) -> Self {
         self.sso_id = Some(sso_id.to_owned());
         self
+    }
+
+    /// As `sso` (see [`TestRequest::as_user`]), or with no caller for `None`.
+    pub fn as_caller(self, sso: Option<&str>) -> Self {
+        match sso {
+            Some(sso) => self.as_user(sso),
+            None => self,
+        }
     }
 
     /// With this authorizer context (`requestContext.authorizer.lambda`) as API Gateway

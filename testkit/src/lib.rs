@@ -27,7 +27,44 @@ pub use moto::Moto;
 pub use queries::QueryCounter;
 pub use runtime::{LambdaProcess, Outcome, RuntimeApi};
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Declares `$name`, a function's router (`$router`, with the shared layers) on a fresh
+/// migrated database, as a type of the test crate's own: the crate adds its helpers in
+/// an `impl $name` block. `$name::new().await` builds one.
+#[macro_export]
+macro_rules! test_app {
+    ($name:ident, $router:path) => {
+        // Fields drop in order: the router (and its pool) before the database.
+        struct $name {
+            router: ::axum::Router,
+            db: $crate::TestDb,
+        }
+
+        impl $name {
+            async fn new() -> Self {
+                let db = $crate::TestDb::migrated().await;
+                let router = db.router($router).await;
+                Self { router, db }
+            }
+        }
+    };
+}
+
+/// A Python tool's executable: `$var` if set, else the one `scripts/test` installs under
+/// `target/venv`, else `name` on PATH.
+pub fn python_tool(var: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/venv/bin/{name}"));
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from(name)
+    }
+}
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {

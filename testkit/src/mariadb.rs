@@ -63,6 +63,16 @@ impl PrivateMariaDb {
         Ok(server)
     }
 
+    /// A started server with one empty database, `app`: the server, and the database's URL.
+    pub async fn with_app_database() -> (Self, String) {
+        let server = Self::start().await.expect("start a private MariaDB");
+        let url = server
+            .create_database("app")
+            .await
+            .expect("create the database");
+        (server, url)
+    }
+
     /// `mysql://` URL of database `name` on this server.
     pub fn url(&self, name: &str) -> String {
         format!("mysql://root@127.0.0.1:{}/{name}", self.port)
@@ -79,6 +89,29 @@ impl PrivateMariaDb {
         .await?;
         admin.close().await?;
         Ok(self.url(name))
+    }
+
+    /// Creates database `name` (see [`PrivateMariaDb::create_database`]) and migrates it to
+    /// head; its URL.
+    pub async fn create_migrated_database(&self, name: &str) -> String {
+        use sqlx::Connection;
+        let url = self
+            .create_database(name)
+            .await
+            .expect("create the database");
+        let mut conn = sqlx::MySqlConnection::connect(&url)
+            .await
+            .expect("connect to the new database");
+        shared::migrations::run(
+            &mut conn,
+            &shared::migrations::Command::Upgrade {
+                target: shared::migrations::Target::Head,
+            },
+        )
+        .await
+        .expect("migrate to head");
+        conn.close().await.expect("close the migrating connection");
+        url
     }
 
     /// Stops the server and waits until it has exited.

@@ -1,6 +1,5 @@
 //! moto's server mode on loopback: real AWS API calls, no AWS account.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,24 +11,10 @@ pub struct Moto {
     _child: Child,
 }
 
-/// The `moto_server` executable: `MOTO_SERVER` if set, else the one `scripts/test`
-/// installs under `target/venv`, else PATH.
-fn executable() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return PathBuf::from(path);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/moto_server");
-    if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("moto_server")
-    }
-}
-
 impl Moto {
     pub async fn start() -> anyhow::Result<Self> {
         let port = crate::free_port();
-        let child = Command::new(executable())
+        let child = Command::new(crate::python_tool("MOTO_SERVER", "moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

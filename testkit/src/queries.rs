@@ -4,7 +4,6 @@
 //! holds a single connection.
 
 use shared::AppState;
-use shared::migrations::{self, Command, Target};
 use sqlx::{Connection, MySqlConnection};
 
 use crate::PrivateMariaDb;
@@ -24,22 +23,10 @@ impl QueryCounter {
     /// Starts the server and migrates database `app` to head.
     pub async fn start() -> Self {
         let server = PrivateMariaDb::start().await.expect("private MariaDB");
-        let url = server
-            .create_database("app")
-            .await
-            .expect("create the database");
+        let url = server.create_migrated_database("app").await;
         let mut observer = MySqlConnection::connect(&server.url("mysql"))
             .await
             .expect("connect to the private server");
-        let mut conn = MySqlConnection::connect(&url).await.expect("connect");
-        migrations::run(
-            &mut conn,
-            &Command::Upgrade {
-                target: Target::Head,
-            },
-        )
-        .await
-        .expect("migrate to head");
         let first = com_select(&mut observer).await;
         let second = com_select(&mut observer).await;
         Self {
@@ -54,6 +41,11 @@ impl QueryCounter {
     /// before counting, so that the connection's set-up statements are not counted.
     pub async fn state(&self) -> AppState {
         crate::db::single_connection_state(&self.url).await
+    }
+
+    /// `make`'s router (with the shared layers) on [`QueryCounter::state`].
+    pub async fn router(&self, make: impl FnOnce(AppState) -> axum::Router) -> axum::Router {
+        shared::http::finish(make(self.state().await))
     }
 
     /// A connection of the test's own to the database, for setting up rows.

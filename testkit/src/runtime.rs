@@ -112,6 +112,14 @@ impl LambdaProcess {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Waits until the process has exited, for at most `limit`.
+    pub async fn wait_for_exit(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.is_running() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for LambdaProcess {

@@ -7,25 +7,19 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::audit::{Action, Actor, Changes, Entity};
 use sqlx::{MySql, QueryBuilder};
+use testkit::LambdaProcess;
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, TestDb};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// The SSO id of the admin every test reads the log as.
 const ADMIN: &str = "1";
 
-// Fields drop in order: the router (and its pool) before the database.
-struct App {
-    router: Router,
-    db: TestDb,
-}
+testkit::test_app!(App, audit::router);
 
 /// The audit function on a fresh database with one admin, `ADMIN`.
 async fn app() -> App {
-    let db = TestDb::migrated().await;
-    let router = shared::http::finish(audit::router(db.state().await));
-    let app = App { router, db };
+    let app = App::new().await;
     app.db
         .insert_user(ADMIN, &format!("user{ADMIN}"), true)
         .await;
@@ -122,13 +116,6 @@ fn ids(page: &Value) -> Vec<i64> {
         .iter()
         .map(|e| e["id"].as_i64().expect("an integer id"))
         .collect()
-}
-
-fn locs(response: &TestResponse) -> Vec<Value> {
-    response.json()["detail"]
-        .as_array()
-        .map(|errors| errors.iter().map(|e| e["loc"].clone()).collect())
-        .unwrap_or_default()
 }
 
 fn is_newest_first(ids: &[i64]) -> bool {
@@ -549,7 +536,7 @@ async fn bad_parameters_are_422_naming_each() {
             response.json()
         );
         let expected: Vec<Value> = names.iter().map(|n| json!(["query", n])).collect();
-        assert_eq!(locs(&response), expected, "{query}");
+        assert_eq!(response.detail("loc"), expected, "{query}");
         for error in response.json()["detail"].as_array().into_iter().flatten() {
             assert!(
                 error["msg"].is_string() && error["type"].is_string(),

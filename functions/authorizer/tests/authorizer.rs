@@ -2,7 +2,7 @@
 //! Lambda Runtime API, and the same check as the local server's middleware.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authorizer::{Decision, Denial, KeyError, Verifier};
 use axum::routing::get;
@@ -358,13 +358,6 @@ fn spawn(runtime: &RuntimeApi, env: &[(&str, &str)]) -> LambdaProcess {
     LambdaProcess::spawn(env!("CARGO_BIN_EXE_authorizer"), runtime, env)
 }
 
-async fn wait_for_exit(process: &mut LambdaProcess) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while process.is_running() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn binary_answers_authorizer_requests_with_simple_responses() {
     let runtime = RuntimeApi::start().await;
@@ -450,7 +443,7 @@ async fn binary_fails_its_init_naming_a_missing_variable() {
     ] {
         let runtime = RuntimeApi::start().await;
         let mut process = spawn(&runtime, &env);
-        wait_for_exit(&mut process).await;
+        process.wait_for_exit(Duration::from_secs(20)).await;
         assert!(
             !process.is_running(),
             "the function must not start without {missing}"
@@ -473,7 +466,7 @@ async fn binary_fails_its_init_on_an_invalid_key() {
             ("WAFFLE_JWT_ISSUER", ISSUER),
         ],
     );
-    wait_for_exit(&mut process).await;
+    process.wait_for_exit(Duration::from_secs(20)).await;
     assert!(!process.is_running(), "a bad key must fail the init");
     let logs = process.logs();
     assert!(

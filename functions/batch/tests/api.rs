@@ -668,10 +668,7 @@ async fn a_schedule_that_cannot_be_computed_fails_the_init() {
             &[("DATABASE_URL", &db.url), (name, value)],
         )
         .await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while process.is_running() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        process.wait_for_exit(Duration::from_secs(20)).await;
         assert!(!process.is_running(), "{name}={value} must fail the init");
         let logs = process.logs();
         assert!(logs.contains(&format!("{name} is invalid")), "{logs}");

@@ -75,13 +75,7 @@ async fn readiness_is_503_while_migrations_are_pending() {
 
 #[tokio::test]
 async fn readiness_is_503_while_the_database_is_down_and_recovers_in_the_same_process() {
-    let mut server = PrivateMariaDb::start()
-        .await
-        .expect("start a private MariaDB");
-    let url = server
-        .create_database("app")
-        .await
-        .expect("create the database");
+    let (mut server, url) = PrivateMariaDb::with_app_database().await;
     let mut config = DbConfig::from_url(&url).expect("valid URL");
     config.max_connections = 2;
     let state = AppState::new(Config {
@@ -393,10 +387,7 @@ async fn deployed_binary_fails_its_init_clearly_when_the_secret_is_missing() {
     env.push(("APP_ENV", "prod".into()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env_refs);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while process.is_running() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    process.wait_for_exit(Duration::from_secs(20)).await;
     assert!(
         !process.is_running(),
         "the function must not start without its configuration"

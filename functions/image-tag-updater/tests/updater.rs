@@ -3,7 +3,7 @@
 //! protocol and the deployed token.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use image_tag_updater::{Answer, Config, Failure, Status, Updater};
 use lambda_runtime::Diagnostic;
@@ -567,13 +567,6 @@ fn spawn(runtime: &RuntimeApi, env: &[(&str, &str)]) -> LambdaProcess {
     LambdaProcess::spawn(env!("CARGO_BIN_EXE_image-tag-updater"), runtime, env)
 }
 
-async fn wait_for_exit(process: &mut LambdaProcess) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while process.is_running() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_binary_answers_runtime_api_invocations() {
     let github = fake_github().await;
@@ -632,7 +625,7 @@ async fn the_binary_answers_runtime_api_invocations() {
 async fn the_binary_without_a_token_stops_naming_it() {
     let runtime = RuntimeApi::start().await;
     let mut process = spawn(&runtime, &[]);
-    wait_for_exit(&mut process).await;
+    process.wait_for_exit(Duration::from_secs(20)).await;
     assert!(!process.is_running());
     let logs = process.logs();
     assert!(logs.contains("GITHUB_TOKEN is not set"), "{logs}");
@@ -655,7 +648,7 @@ async fn the_deployed_binary_reads_its_token_from_secrets_manager_and_never_logs
 
     // Without the secret the function does not start, and says which secret it missed.
     let mut process = spawn(&runtime, &env);
-    wait_for_exit(&mut process).await;
+    process.wait_for_exit(Duration::from_secs(20)).await;
     assert!(!process.is_running());
     let logs = process.logs();
     assert!(

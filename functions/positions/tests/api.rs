@@ -1,11 +1,10 @@
 //! The positions function against a real MariaDB: API.md's "Positions" section, with the
 //! audit entry of every write.
 
-use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, QueryCounter, TestDb};
+use testkit::{LambdaProcess, QueryCounter};
 
 /// The seeded positions (revision 4), in id order.
 const SEEDED: [&str; 6] = [
@@ -20,18 +19,12 @@ const SEEDED: [&str; 6] = [
 const ADMIN: &str = "900";
 const MEMBER: &str = "901";
 
-// Fields drop in order: the router (and its pool) before the database.
-struct App {
-    router: Router,
-    db: TestDb,
-}
+testkit::test_app!(App, positions::router);
 
 /// A migrated database with an admin (SSO id `ADMIN`) and a registered non-admin
 /// (`MEMBER`).
 async fn app() -> App {
-    let db = TestDb::migrated().await;
-    let router = shared::http::finish(positions::router(db.state().await));
-    let app = App { router, db };
+    let app = App::new().await;
     app.db.insert_user(ADMIN, "admin", true).await;
     app.db.insert_user(MEMBER, "member", false).await;
     app
@@ -61,35 +54,12 @@ impl App {
         .expect("link");
     }
 
-    /// Every audit entry, oldest first: `{actor, action, entity, entity_id, changes}`.
-    async fn audit(&self) -> Vec<Value> {
-        let mut conn = self.db.connect().await;
-        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-            "SELECT actor, action, entity, entity_id, CAST(changes AS CHAR) FROM audit_log ORDER BY id",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .expect("read audit_log");
-        rows.into_iter()
-            .map(|(actor, action, entity, entity_id, changes)| {
-                json!({
-                    "actor": actor,
-                    "action": action,
-                    "entity": entity,
-                    "entity_id": entity_id,
-                    "changes": serde_json::from_str::<Value>(&changes).expect("changes is JSON"),
-                })
-            })
-            .collect()
-    }
-
     async fn create(&self, sso: Option<&str>, body: Value) -> TestResponse {
-        send(
-            request(Method::POST, "/api/v1/positions").json(&body),
-            sso,
-            &self.router,
-        )
-        .await
+        request(Method::POST, "/api/v1/positions")
+            .json(&body)
+            .as_caller(sso)
+            .send(&self.router)
+            .await
     }
 
     async fn rename(
@@ -99,12 +69,19 @@ impl App {
         body: Value,
     ) -> TestResponse {
         let path = format!("/api/v1/positions/{id}");
-        send(request(Method::PATCH, &path).json(&body), sso, &self.router).await
+        request(Method::PATCH, &path)
+            .json(&body)
+            .as_caller(sso)
+            .send(&self.router)
+            .await
     }
 
     async fn delete(&self, sso: Option<&str>, id: impl std::fmt::Display) -> TestResponse {
         let path = format!("/api/v1/positions/{id}");
-        send(request(Method::DELETE, &path), sso, &self.router).await
+        request(Method::DELETE, &path)
+            .as_caller(sso)
+            .send(&self.router)
+            .await
     }
 
     async fn list(&self) -> Vec<Value> {
@@ -115,31 +92,6 @@ impl App {
             .cloned()
             .expect("items is a list")
     }
-}
-
-async fn send(
-    request: testkit::http::TestRequest,
-    sso: Option<&str>,
-    router: &Router,
-) -> TestResponse {
-    match sso {
-        Some(sso) => request.as_user(sso).send(router).await,
-        None => request.send(router).await,
-    }
-}
-
-fn locs(response: &TestResponse) -> Vec<Value> {
-    response.json()["detail"]
-        .as_array()
-        .map(|errors| errors.iter().map(|e| e["loc"].clone()).collect())
-        .unwrap_or_default()
-}
-
-fn kinds(response: &TestResponse) -> Vec<Value> {
-    response.json()["detail"]
-        .as_array()
-        .map(|errors| errors.iter().map(|e| e["type"].clone()).collect())
-        .unwrap_or_default()
 }
 
 // --- Reading ------------------------------------------------------------------------
@@ -154,7 +106,10 @@ async fn anyone_lists_the_seeded_positions_in_id_order_with_user_counts() {
     app.hold(lee, "iOS").await;
 
     for caller in [None, Some(MEMBER), Some(ADMIN)] {
-        let response = send(get("/api/v1/positions"), caller, &app.router).await;
+        let response = get("/api/v1/positions")
+            .as_caller(caller)
+            .send(&app.router)
+            .await;
         assert_eq!(response.status, StatusCode::OK, "{caller:?}");
         let items = response.json()["items"].as_array().cloned().unwrap();
         let names: Vec<&str> = items.iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -179,7 +134,7 @@ async fn anyone_lists_the_seeded_positions_in_id_order_with_user_counts() {
 #[tokio::test]
 async fn the_list_runs_one_query_whatever_the_number_of_positions_and_users() {
     let mut counter = QueryCounter::start().await;
-    let router = shared::http::finish(positions::router(counter.state().await));
+    let router = counter.router(positions::router).await;
     let mut conn = counter.connect().await;
 
     let mut selects = Vec::new();
@@ -243,7 +198,7 @@ async fn only_admins_create_positions() {
         6,
         "nothing created"
     );
-    assert!(app.audit().await.is_empty());
+    assert!(app.db.audit_log().await.is_empty());
 
     let created = app.create(Some(ADMIN), json!({"name": "데브옵스"})).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
@@ -265,7 +220,7 @@ async fn creating_a_position_records_who_created_it() {
     let created = app.create(Some(ADMIN), json!({"name": "DevOps"})).await;
     let id = created.json()["id"].as_i64().unwrap();
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [json!({
             "actor": ADMIN,
             "action": "create",
@@ -290,7 +245,7 @@ async fn duplicate_names_are_409_compared_case_insensitively_and_not_audited() {
     }
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
     assert!(
-        app.audit().await.is_empty(),
+        app.db.audit_log().await.is_empty(),
         "a failed write records nothing"
     );
 }
@@ -314,7 +269,11 @@ async fn racing_creations_of_one_name_let_exactly_one_win() {
             .await,
         1
     );
-    assert_eq!(app.audit().await.len(), 1, "one entry for the one write");
+    assert_eq!(
+        app.db.audit_log().await.len(),
+        1,
+        "one entry for the one write"
+    );
 }
 
 #[tokio::test]
@@ -352,8 +311,8 @@ async fn names_are_1_to_50_characters_and_not_blank() {
     ] {
         let response = app.create(Some(ADMIN), body).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
-        assert_eq!(locs(&response), [json!(["body", "name"])], "{what}");
-        assert_eq!(kinds(&response), [json!(kind)], "{what}");
+        assert_eq!(response.detail("loc"), [json!(["body", "name"])], "{what}");
+        assert_eq!(response.detail("type"), [json!(kind)], "{what}");
         let error = &response.json()["detail"][0];
         assert!(error["msg"].is_string(), "{what}");
     }
@@ -362,14 +321,14 @@ async fn names_are_1_to_50_characters_and_not_blank() {
         .create(Some(ADMIN), json!({"name": "QA", "color": "red"}))
         .await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(locs(&unknown), [json!(["body", "color"])]);
-    assert_eq!(kinds(&unknown), [json!("extra_forbidden")]);
+    assert_eq!(unknown.detail("loc"), [json!(["body", "color"])]);
+    assert_eq!(unknown.detail("type"), [json!("extra_forbidden")]);
 
     let both = app
         .create(Some(ADMIN), json!({"name": 1, "extra": 2}))
         .await;
     assert_eq!(
-        locs(&both).len(),
+        both.detail("loc").len(),
         2,
         "every bad field at once: {}",
         both.json()
@@ -464,7 +423,7 @@ async fn renaming_keeps_the_holders_and_records_old_and_new_names() {
         &json!({"id": id, "name": "웹 프론트엔드", "user_count": 1})
     );
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [json!({
             "actor": ADMIN,
             "action": "update",
@@ -478,7 +437,7 @@ async fn renaming_keeps_the_holders_and_records_old_and_new_names() {
         .rename(Some(ADMIN), id, json!({"name": "웹 프론트엔드"}))
         .await;
     assert_eq!(same.status, StatusCode::OK);
-    assert_eq!(app.audit().await.len(), 1, "no change, no entry");
+    assert_eq!(app.db.audit_log().await.len(), 1, "no change, no entry");
 
     let recased = app
         .rename(
@@ -512,14 +471,18 @@ async fn renaming_to_a_taken_name_is_409_and_changes_nothing() {
     assert_eq!(clash.status, StatusCode::CONFLICT);
     assert_eq!(clash.json(), json!({"detail": "name is already taken"}));
     assert_eq!(app.position_id("BACKEND").await, id, "the name stays");
-    assert_eq!(app.audit().await.len(), 1, "only the successful rename");
+    assert_eq!(
+        app.db.audit_log().await.len(),
+        1,
+        "only the successful rename"
+    );
 
     let invalid = app.rename(Some(ADMIN), id, json!({"name": " "})).await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(locs(&invalid), [json!(["body", "name"])]);
+    assert_eq!(invalid.detail("loc"), [json!(["body", "name"])]);
     let unknown = app.rename(Some(ADMIN), id, json!({"title": "x"})).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(locs(&unknown).contains(&json!(["body", "title"])));
+    assert!(unknown.detail("loc").contains(&json!(["body", "title"])));
 }
 
 // --- Deleting -----------------------------------------------------------------------
@@ -559,7 +522,7 @@ async fn deleting_a_position_keeps_its_users_and_removes_only_their_links() {
         "only lee's other position is left"
     );
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [json!({
             "actor": ADMIN,
             "action": "delete",
@@ -572,7 +535,7 @@ async fn deleting_a_position_keeps_its_users_and_removes_only_their_links() {
     let again = app.delete(Some(ADMIN), id).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.json(), json!({"detail": "position not found"}));
-    assert_eq!(app.audit().await.len(), 1);
+    assert_eq!(app.db.audit_log().await.len(), 1);
 }
 
 #[tokio::test]
@@ -596,12 +559,12 @@ async fn unknown_positions_are_404_and_bad_ids_422() {
     ] {
         let rename = app.rename(Some(ADMIN), bad, json!({"name": "x"})).await;
         assert_eq!(rename.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-        assert_eq!(locs(&rename), [json!(["path", "id"])], "{bad}");
+        assert_eq!(rename.detail("loc"), [json!(["path", "id"])], "{bad}");
         let delete = app.delete(Some(ADMIN), bad).await;
         assert_eq!(delete.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-        assert_eq!(locs(&delete), [json!(["path", "id"])], "{bad}");
+        assert_eq!(delete.detail("loc"), [json!(["path", "id"])], "{bad}");
     }
-    assert!(app.audit().await.is_empty());
+    assert!(app.db.audit_log().await.is_empty());
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
 }
 
@@ -668,6 +631,6 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
         headers["location"],
         json!(format!("/api/v1/positions/{}", created["id"]))
     );
-    assert_eq!(app.audit().await[0]["actor"], ADMIN);
+    assert_eq!(app.db.audit_log().await[0]["actor"], ADMIN);
     assert!(process.is_running());
 }

@@ -829,21 +829,7 @@ async fn five_hundred_members_sync_quickly_and_unchanged_members_cost_no_query()
     let mut observer = sqlx::MySqlConnection::connect(&server.url("mysql"))
         .await
         .expect("connect");
-    sqlx::raw_sql("CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        .execute(&mut observer)
-        .await
-        .expect("create the database");
-    let url = server.url("app");
-    let mut conn = sqlx::MySqlConnection::connect(&url).await.expect("connect");
-    shared::migrations::run(
-        &mut conn,
-        &shared::migrations::Command::Upgrade {
-            target: shared::migrations::Target::Head,
-        },
-    )
-    .await
-    .expect("migrate");
-    drop(conn);
+    let url = server.create_migrated_database("app").await;
     let state = AppState::new(shared::Config {
         env: shared::config::AppEnv::Local,
         database: shared::config::DbConfig::from_url(&url).expect("URL"),

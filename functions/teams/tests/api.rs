@@ -1,27 +1,20 @@
 //! The teams function against a real MariaDB: API.md's "Teams" section, with the audit
 //! entry of every write.
 
-use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::http::{TestRequest, TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, QueryCounter, TestDb};
+use testkit::{LambdaProcess, QueryCounter};
 
 const ADMIN: &str = "900";
 const MEMBER: &str = "901";
 
-// Fields drop in order: the router (and its pool) before the database.
-struct App {
-    router: Router,
-    db: TestDb,
-}
+testkit::test_app!(App, teams::router);
 
 /// A migrated database with an admin (SSO id `ADMIN`) and a registered non-admin
 /// (`MEMBER`).
 async fn app() -> App {
-    let db = TestDb::migrated().await;
-    let router = shared::http::finish(teams::router(db.state().await));
-    let app = App { router, db };
+    let app = App::new().await;
     app.user(ADMIN, "admin", true).await;
     app.user(MEMBER, "member", false).await;
     app
@@ -77,33 +70,8 @@ impl App {
             .collect()
     }
 
-    /// Every audit entry, oldest first: `{actor, action, entity, entity_id, changes}`.
-    async fn audit(&self) -> Vec<Value> {
-        let mut conn = self.db.connect().await;
-        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-            "SELECT actor, action, entity, entity_id, CAST(changes AS CHAR) FROM audit_log ORDER BY id",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .expect("read audit_log");
-        rows.into_iter()
-            .map(|(actor, action, entity, entity_id, changes)| {
-                json!({
-                    "actor": actor,
-                    "action": action,
-                    "entity": entity,
-                    "entity_id": entity_id,
-                    "changes": serde_json::from_str::<Value>(&changes).expect("changes is JSON"),
-                })
-            })
-            .collect()
-    }
-
     async fn send(&self, request: TestRequest, sso: Option<&str>) -> TestResponse {
-        match sso {
-            Some(sso) => request.as_user(sso).send(&self.router).await,
-            None => request.send(&self.router).await,
-        }
+        request.as_caller(sso).send(&self.router).await
     }
 
     async fn create(&self, sso: Option<&str>, body: Value) -> TestResponse {
@@ -143,20 +111,6 @@ impl App {
         assert_eq!(response.status, StatusCode::OK);
         response.json()
     }
-}
-
-fn locs(response: &TestResponse) -> Vec<Value> {
-    response.json()["detail"]
-        .as_array()
-        .map(|errors| errors.iter().map(|e| e["loc"].clone()).collect())
-        .unwrap_or_default()
-}
-
-fn kinds(response: &TestResponse) -> Vec<Value> {
-    response.json()["detail"]
-        .as_array()
-        .map(|errors| errors.iter().map(|e| e["type"].clone()).collect())
-        .unwrap_or_default()
 }
 
 fn member(id: i64, username: &str) -> Value {
@@ -233,7 +187,7 @@ async fn anyone_reads_a_team_with_its_members_in_user_id_order() {
     for bad in ["abc", "0", "-1", "99999999999999999999", "2147483648"] {
         let response = get(&format!("/api/v1/teams/{bad}")).send(&app.router).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-        assert_eq!(locs(&response), [json!(["path", "id"])], "{bad}");
+        assert_eq!(response.detail("loc"), [json!(["path", "id"])], "{bad}");
     }
 }
 
@@ -242,7 +196,7 @@ async fn anyone_reads_a_team_with_its_members_in_user_id_order() {
 #[tokio::test]
 async fn reads_run_a_fixed_number_of_queries_whatever_the_number_of_teams_and_members() {
     let mut counter = QueryCounter::start().await;
-    let router = shared::http::finish(teams::router(counter.state().await));
+    let router = counter.router(teams::router).await;
     let mut conn = counter.connect().await;
 
     let mut list_selects = Vec::new();
@@ -312,7 +266,7 @@ async fn only_admins_create_teams_and_the_creation_is_audited() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 0);
-    assert!(app.audit().await.is_empty());
+    assert!(app.db.audit_log().await.is_empty());
 
     let created = app.create(Some(ADMIN), body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
@@ -328,7 +282,7 @@ async fn only_admins_create_teams_and_the_creation_is_audited() {
     );
     assert_eq!(app.show(id).await, team, "GET shows what POST answered");
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [json!({
             "actor": ADMIN,
             "action": "create",
@@ -343,7 +297,7 @@ async fn only_admins_create_teams_and_the_creation_is_audited() {
         .await;
     assert_eq!(bare.status, StatusCode::CREATED);
     assert_eq!(bare.json()["introduction"], Value::Null);
-    let entries = app.audit().await;
+    let entries = app.db.audit_log().await;
     assert_eq!(
         entries[1]["changes"],
         json!({"name": [null, "App"]}),
@@ -404,15 +358,20 @@ async fn team_names_are_1_to_30_characters_and_introductions_at_most_1000() {
     ] {
         let response = app.create(Some(ADMIN), body).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
-        assert_eq!(locs(&response), [json!(["body", loc])], "{what}");
-        assert_eq!(kinds(&response), [json!(kind)], "{what}");
+        assert_eq!(response.detail("loc"), [json!(["body", loc])], "{what}");
+        assert_eq!(response.detail("type"), [json!(kind)], "{what}");
     }
     let both = app
         .create(Some(ADMIN), json!({"name": "", "introduction": 1}))
         .await;
-    assert_eq!(locs(&both).len(), 2, "every bad field: {}", both.json());
+    assert_eq!(
+        both.detail("loc").len(),
+        2,
+        "every bad field: {}",
+        both.json()
+    );
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
-    assert_eq!(app.audit().await.len(), 1);
+    assert_eq!(app.db.audit_log().await.len(), 1);
 }
 
 #[tokio::test]
@@ -453,7 +412,7 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
         }
     }
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
-    assert!(app.audit().await.is_empty());
+    assert!(app.db.audit_log().await.is_empty());
 }
 
 // --- Updating -----------------------------------------------------------------------
@@ -498,7 +457,7 @@ async fn patch_changes_only_what_is_sent_and_null_clears_the_introduction() {
     assert_eq!(unchanged.json(), cleared.json());
 
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [
             json!({
                 "actor": ADMIN,
@@ -537,7 +496,7 @@ async fn patch_refuses_a_null_name_bad_values_and_unknown_teams() {
     ] {
         let response = app.patch(Some(ADMIN), team, body).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
-        assert_eq!(locs(&response), [json!(["body", loc])], "{what}");
+        assert_eq!(response.detail("loc"), [json!(["body", loc])], "{what}");
     }
     let thirty = app
         .patch(Some(ADMIN), team, json!({"name": "가".repeat(30)}))
@@ -550,9 +509,9 @@ async fn patch_refuses_a_null_name_bad_values_and_unknown_teams() {
     for bad in ["abc", "0", "99999999999999999999"] {
         let response = app.patch(Some(ADMIN), bad, json!({"name": "X"})).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-        assert_eq!(locs(&response), [json!(["path", "id"])], "{bad}");
+        assert_eq!(response.detail("loc"), [json!(["path", "id"])], "{bad}");
     }
-    assert_eq!(app.audit().await.len(), 1, "only the good patch");
+    assert_eq!(app.db.audit_log().await.len(), 1, "only the good patch");
 }
 
 // --- Deleting -----------------------------------------------------------------------
@@ -594,7 +553,7 @@ async fn deleting_a_team_keeps_its_members_as_users() {
         "only the other team's"
     );
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [json!({
             "actor": ADMIN,
             "action": "delete",
@@ -609,7 +568,7 @@ async fn deleting_a_team_keeps_its_members_as_users() {
     assert_eq!(again.json(), json!({"detail": "team not found"}));
     let bad = app.delete(Some(ADMIN), "abc").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.audit().await.len(), 1);
+    assert_eq!(app.db.audit_log().await.len(), 1);
 }
 
 // --- Memberships --------------------------------------------------------------------
@@ -640,7 +599,7 @@ async fn adding_a_member_twice_is_204_both_times_with_one_row_and_one_entry() {
     assert_eq!(app.memberships().await, [(team, kim)]);
     assert_eq!(app.show(team).await["members"], json!([member(kim, "kim")]));
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [json!({
             "actor": ADMIN,
             "action": "add",
@@ -668,7 +627,7 @@ async fn racing_additions_of_one_member_all_succeed_with_one_row() {
         "{statuses:?}"
     );
     assert_eq!(app.memberships().await, [(team, kim)]);
-    assert_eq!(app.audit().await.len(), 1);
+    assert_eq!(app.db.audit_log().await.len(), 1);
 }
 
 #[tokio::test]
@@ -703,7 +662,7 @@ async fn removing_a_member_twice_is_204_both_times_and_recorded_once() {
         "the user stays"
     );
     assert_eq!(
-        app.audit().await,
+        app.db.audit_log().await,
         [json!({
             "actor": ADMIN,
             "action": "remove",
@@ -748,7 +707,7 @@ async fn memberships_of_unknown_teams_or_users_are_404() {
         );
     }
     assert!(app.memberships().await.is_empty());
-    assert!(app.audit().await.is_empty());
+    assert!(app.db.audit_log().await.is_empty());
 }
 
 #[tokio::test]
@@ -783,7 +742,7 @@ async fn membership_ids_are_positive_integers_each_reported() {
                 "{method} {team_part}/{user_part}"
             );
             assert_eq!(
-                locs(&response),
+                response.detail("loc"),
                 expected,
                 "{method} {team_part}/{user_part}"
             );
@@ -877,7 +836,7 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     assert_eq!(status, 200);
     assert_eq!(list["items"][0]["member_count"], 1);
     assert_eq!(
-        app.audit().await.len(),
+        app.db.audit_log().await.len(),
         2,
         "the creation and the membership"
     );

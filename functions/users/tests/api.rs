@@ -2,23 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::TestDb;
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
 use testkit::{LambdaProcess, PrivateMariaDb};
 
-// Fields drop in order: the router (and its pool) before the database.
-struct App {
-    router: Router,
-    db: TestDb,
-}
+testkit::test_app!(App, users::router);
 
 async fn app() -> App {
-    let db = TestDb::migrated().await;
-    let router = shared::http::finish(users::router(db.state().await));
-    App { db, router }
+    App::new().await
 }
 
 impl App {
@@ -51,13 +43,6 @@ impl App {
             .send(&self.router)
             .await
     }
-}
-
-fn locs(response: &TestResponse) -> Vec<Value> {
-    response.json()["detail"]
-        .as_array()
-        .map(|errors| errors.iter().map(|e| e["loc"].clone()).collect())
-        .unwrap_or_default()
 }
 
 const SUMMARY_KEYS: [&str; 14] = [
@@ -258,7 +243,7 @@ async fn registration_reports_every_bad_field_at_once() {
         .send(&app.router)
         .await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let locs = locs(&response);
+    let locs = response.detail("loc");
     for expected in [
         json!(["body", "username"]),
         json!(["body", "first_name"]),
@@ -328,7 +313,7 @@ async fn unknown_positions_are_refused_by_index() {
         .send(&app.router)
         .await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(locs(&response), [json!(["body", "positions", 1])]);
+    assert_eq!(response.detail("loc"), [json!(["body", "positions", 1])]);
     assert_eq!(
         app.db.scalar("SELECT COUNT(*) FROM `user`").await,
         0,
@@ -402,7 +387,7 @@ async fn unknown_and_invalid_ids() {
     ] {
         let response = get(&format!("/api/v1/users/{bad}")).send(&app.router).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-        assert_eq!(locs(&response), [json!(["path", "id"])], "{bad}");
+        assert_eq!(response.detail("loc"), [json!(["path", "id"])], "{bad}");
     }
 }
 
@@ -428,7 +413,7 @@ async fn patch_changes_only_what_is_sent_and_null_clears() {
 
     let not_nullable = app.patch("1", id, json!({"first_name": null})).await;
     assert_eq!(not_nullable.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(locs(&not_nullable), [json!(["body", "first_name"])]);
+    assert_eq!(not_nullable.detail("loc"), [json!(["body", "first_name"])]);
 }
 
 #[tokio::test]
@@ -616,7 +601,7 @@ async fn positions_take_at_most_twenty_entries_as_sent() {
     ] {
         let response = app.patch("1", id, body).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(locs(&response), [json!(["body", "positions"])]);
+        assert_eq!(response.detail("loc"), [json!(["body", "positions"])]);
         assert_eq!(response.json()["detail"][0]["type"], "too_long");
     }
     let me = get("/api/v1/users/me")
@@ -983,7 +968,7 @@ async fn bad_list_parameters_are_422_naming_each() {
             .send(&app.router)
             .await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
-        assert_eq!(locs(&response), [json!(["query", name])], "{query}");
+        assert_eq!(response.detail("loc"), [json!(["query", name])], "{query}");
     }
 }
 
@@ -995,23 +980,11 @@ async fn the_list_runs_a_fixed_number_of_queries() {
         <sqlx::MySqlConnection as sqlx::Connection>::connect(&server.url("mysql"))
             .await
             .expect("connect");
-    sqlx::raw_sql("CREATE DATABASE app")
-        .execute(&mut admin)
-        .await
-        .expect("create");
-    let url = server.url("app");
+    let url = server.create_migrated_database("app").await;
     let mut conn: sqlx::MySqlConnection =
         <sqlx::MySqlConnection as sqlx::Connection>::connect(&url)
             .await
             .expect("connect");
-    shared::migrations::run(
-        &mut conn,
-        &shared::migrations::Command::Upgrade {
-            target: shared::migrations::Target::Head,
-        },
-    )
-    .await
-    .expect("migrate");
     let mut config = shared::config::DbConfig::from_url(&url).expect("url");
     config.max_connections = 1;
     let state = shared::AppState::new(shared::Config {
@@ -1182,23 +1155,6 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
 
 // --- Audit --------------------------------------------------------------------------
 
-/// `(actor, action, entity, entity_id, changes)` of every audit entry, oldest first.
-async fn audit_entries(app: &App) -> Vec<(String, String, String, String, Value)> {
-    let mut conn = app.db.connect().await;
-    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT actor, action, entity, entity_id, CAST(changes AS CHAR) FROM audit_log ORDER BY id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .expect("audit rows");
-    rows.into_iter()
-        .map(|(actor, action, entity, id, changes)| {
-            let changes = serde_json::from_str(&changes).expect("changes are JSON");
-            (actor, action, entity, id, changes)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn every_user_write_is_audited_with_its_changes() {
     let app = app().await;
@@ -1217,7 +1173,9 @@ async fn every_user_write_is_audited_with_its_changes() {
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
 
-    let entries: Vec<_> = audit_entries(&app)
+    let entries: Vec<_> = app
+        .db
+        .audit_rows()
         .await
         .into_iter()
         .filter(|(_, _, _, entity_id, _)| *entity_id == id)
@@ -1248,7 +1206,7 @@ async fn every_user_write_is_audited_with_its_changes() {
 async fn a_failed_write_leaves_no_audit_entry() {
     let app = app().await;
     app.register("1", "taken").await;
-    let before = audit_entries(&app).await.len();
+    let before = app.db.audit_rows().await.len();
     let conflict = request(Method::POST, "/api/v1/users")
         .as_user("2")
         .json(&json!({"username": "taken", "first_name": "A", "last_name": "B"}))
@@ -1257,7 +1215,7 @@ async fn a_failed_write_leaves_no_audit_entry() {
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     let invalid = app.patch("1", &json!(1), json!({"username": "x"})).await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(audit_entries(&app).await.len(), before);
+    assert_eq!(app.db.audit_rows().await.len(), before);
 }
 
 #[tokio::test]
