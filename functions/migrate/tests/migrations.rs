@@ -104,6 +104,39 @@ async fn revisions_one_and_two_reproduce_the_alembic_schema() {
     );
 }
 
+/// Takes over the Alembic database on `conn`, at our revision `version`: `status` shows
+/// that revision before, and head after an upgrade that records the take-over.
+async fn take_over(conn: &mut MySqlConnection, version: i64) {
+    assert_eq!(
+        status(conn).await.expect("status before the take-over"),
+        at_version(version)
+    );
+
+    let status_after = upgrade(conn, Target::Head)
+        .await
+        .expect("take over and upgrade");
+
+    assert_eq!(status_after, at_head());
+    assert_eq!(
+        status(conn).await.expect("status after the take-over"),
+        at_head()
+    );
+    assert_eq!(recorded(conn).await, taken_over_then_migrated(version));
+}
+
+/// After a take-over: the names keep their Korean and emoji, the schema is head's, and
+/// the database goes to base and back.
+async fn assert_taken_over_cleanly(conn: &mut MySqlConnection) {
+    assert_user_names_keep_their_korean_and_emoji(conn).await;
+    assert_same_schema(
+        &schema(conn).await.without(&BOOKKEEPING),
+        &head_schema().await,
+        "after the take-over",
+    );
+
+    assert_goes_to_base_and_back(conn).await;
+}
+
 #[tokio::test]
 async fn takes_over_an_alembic_database_at_f2b7ce2c8874() {
     let db = TestDb::new().await;
@@ -112,37 +145,14 @@ async fn takes_over_an_alembic_database_at_f2b7ce2c8874() {
     let mut conn = db.connect().await;
     assert_eq!(alembic_version(&mut conn).await, ["f2b7ce2c8874"]);
     let before = contents(&mut conn).await;
-    assert_eq!(
-        status(&mut conn)
-            .await
-            .expect("status before the take-over"),
-        at_version(1)
-    );
-
-    let status_after = upgrade(&mut conn, Target::Head)
-        .await
-        .expect("take over and upgrade");
-
-    assert_eq!(status_after, at_head());
-    assert_eq!(
-        status(&mut conn).await.expect("status after the take-over"),
-        at_head()
-    );
-    assert_eq!(recorded(&mut conn).await, taken_over_then_migrated(1));
+    take_over(&mut conn, 1).await;
     let mut after = contents(&mut conn).await;
     for user in after.get_mut("user").expect("the user table") {
         // Revision 2 added the column; nobody has filled it in yet.
         assert_eq!(user.remove("generation"), Some(None), "{user:?}");
     }
     assert_rows_survive(&before, &after);
-    assert_user_names_keep_their_korean_and_emoji(&mut conn).await;
-    assert_same_schema(
-        &schema(&mut conn).await.without(&BOOKKEEPING),
-        &head_schema().await,
-        "after the take-over",
-    );
-
-    assert_goes_to_base_and_back(&mut conn).await;
+    assert_taken_over_cleanly(&mut conn).await;
 }
 
 #[tokio::test]
@@ -160,23 +170,7 @@ async fn takes_over_an_alembic_database_at_c8dea6766159() {
     let mut conn = db.connect().await;
     assert_eq!(alembic_version(&mut conn).await, ["c8dea6766159"]);
     let before = contents(&mut conn).await;
-    assert_eq!(
-        status(&mut conn)
-            .await
-            .expect("status before the take-over"),
-        at_version(2)
-    );
-
-    let status_after = upgrade(&mut conn, Target::Head)
-        .await
-        .expect("take over and upgrade");
-
-    assert_eq!(status_after, at_head());
-    assert_eq!(
-        status(&mut conn).await.expect("status after the take-over"),
-        at_head()
-    );
-    assert_eq!(recorded(&mut conn).await, taken_over_then_migrated(2));
+    take_over(&mut conn, 2).await;
     let after = contents(&mut conn).await;
     assert_rows_survive(&before, &after);
     let generations: Vec<(i64, Option<String>)> =
@@ -192,14 +186,7 @@ async fn takes_over_an_alembic_database_at_c8dea6766159() {
             (9, Some("21기".to_owned()))
         ]
     );
-    assert_user_names_keep_their_korean_and_emoji(&mut conn).await;
-    assert_same_schema(
-        &schema(&mut conn).await.without(&BOOKKEEPING),
-        &head_schema().await,
-        "after the take-over",
-    );
-
-    assert_goes_to_base_and_back(&mut conn).await;
+    assert_taken_over_cleanly(&mut conn).await;
 }
 
 #[tokio::test]
@@ -320,11 +307,7 @@ async fn a_run_waits_while_another_holds_the_migration_lock() {
 
 #[tokio::test]
 async fn a_revision_that_failed_halfway_blocks_further_runs() {
-    let db = TestDb::new().await;
-    let mut conn = db.connect().await;
-    upgrade(&mut conn, Target::Version(1))
-        .await
-        .expect("upgrade to revision 1");
+    let (_db, mut conn) = database_at(1).await;
     // Someone added the column by hand, so revision 2 fails on it.
     execute(
         &mut conn,
@@ -388,12 +371,7 @@ async fn a_revision_that_failed_halfway_blocks_further_runs() {
         status(&mut conn).await.expect("status after the repair"),
         at_version(2)
     );
-    assert_eq!(
-        upgrade(&mut conn, Target::Head)
-            .await
-            .expect("upgrade after the repair"),
-        at_head()
-    );
+    assert_upgrades_to_head(&mut conn, "upgrade after the repair").await;
 }
 
 #[tokio::test]
@@ -447,12 +425,7 @@ async fn a_revision_that_fails_midway_is_recorded_as_dirty() {
         "DROP TABLE position; DROP TABLE team; DELETE FROM schema_migrations WHERE version = 1;",
     )
     .await;
-    assert_eq!(
-        upgrade(&mut conn, Target::Head)
-            .await
-            .expect("upgrade after the repair"),
-        at_head()
-    );
+    assert_upgrades_to_head(&mut conn, "upgrade after the repair").await;
 }
 
 #[tokio::test]
@@ -583,30 +556,17 @@ async fn binary_answers_lambda_runtime_api_invocations() {
     assert_eq!(answer["pending"], json!([]));
     assert_eq!(answer, status_json(&at_head()));
 
-    match runtime.invoke(json!({"command": "explode"})).await {
-        Outcome::Error(error) => {
-            assert_eq!(error["errorType"], "InvalidCommand", "{error}");
-            let message = error["errorMessage"].as_str().unwrap_or_default();
-            assert!(message.contains("explode"), "{message}");
-        }
-        other => panic!("expected an error for an invalid command, got {other:?}"),
-    }
+    let outcome = runtime.invoke(json!({"command": "explode"})).await;
+    assert_error(outcome, "InvalidCommand", "explode");
     assert!(
         function.is_running(),
         "an invalid event must not end the process"
     );
 
-    match runtime
+    let outcome = runtime
         .invoke(json!({"command": "downgrade", "target": 999}))
-        .await
-    {
-        Outcome::Error(error) => {
-            assert_eq!(error["errorType"], "MigrationFailed", "{error}");
-            let message = error["errorMessage"].as_str().unwrap_or_default();
-            assert!(message.contains("999"), "{message}");
-        }
-        other => panic!("expected an error for an unknown revision, got {other:?}"),
-    }
+        .await;
+    assert_error(outcome, "MigrationFailed", "999");
     assert!(
         function.is_running(),
         "a failed migration must not end the process"
@@ -662,6 +622,33 @@ async fn command_line_prints_status_json_and_fails_with_nonzero_exit() {
 
 // ---------------------------------------------------------------------------------------
 // Helpers
+
+/// A fresh database upgraded to revision `version`, and a connection to it.
+async fn database_at(version: i64) -> (TestDb, MySqlConnection) {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    upgrade(&mut conn, Target::Version(version))
+        .await
+        .unwrap_or_else(|e| panic!("upgrade to revision {version}: {e:?}"));
+    (db, conn)
+}
+
+/// An upgrade to head (`what` names it) succeeds and answers head's status.
+async fn assert_upgrades_to_head(conn: &mut MySqlConnection, what: &str) {
+    assert_eq!(upgrade(conn, Target::Head).await.expect(what), at_head());
+}
+
+/// `outcome` is an error of type `error_type` whose message names `word`.
+fn assert_error(outcome: Outcome, error_type: &str, word: &str) {
+    match outcome {
+        Outcome::Error(error) => {
+            assert_eq!(error["errorType"], error_type, "{error}");
+            let message = error["errorMessage"].as_str().unwrap_or_default();
+            assert!(message.contains(word), "{message}");
+        }
+        other => panic!("expected an error {error_type}, got {other:?}"),
+    }
+}
 
 /// `schema_migrations` after taking over alembic at `alembic_last` and upgrading to head.
 fn taken_over_then_migrated(alembic_last: i64) -> Vec<(i64, String, bool)> {
@@ -1074,11 +1061,7 @@ fn text(row: &MySqlRow, index: usize) -> Option<String> {
 
 #[tokio::test]
 async fn seeding_positions_keeps_the_ones_that_exist() {
-    let db = TestDb::new().await;
-    let mut conn = db.connect().await;
-    upgrade(&mut conn, Target::Version(3))
-        .await
-        .expect("upgrade to revision 3");
+    let (_db, mut conn) = database_at(3).await;
     execute(
         &mut conn,
         "INSERT INTO `position` (id, name) VALUES (40, '백엔드'), (41, 'IOS'), (42, 'Data')",
