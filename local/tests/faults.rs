@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Api, Rng, Server, make_admin};
+use common::{Api, Rng, Server, fresh_local_with_admin, make_admin, slack_with_members};
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::slack::{FakeSlack, member, profile};
-use testkit::{PrivateMariaDb, TestDb};
+use testkit::PrivateMariaDb;
 
 const ADMIN: &str = "1";
 const WORKERS: u64 = 16;
@@ -82,13 +81,7 @@ async fn a_database_frozen_under_load_gives_quick_503s_then_recovery_in_the_same
 }
 
 async fn outage_under_load(outage: Outage) {
-    let mut mariadb = PrivateMariaDb::start()
-        .await
-        .expect("start a private MariaDB");
-    let url = mariadb
-        .create_database("app")
-        .await
-        .expect("create the database");
+    let (mut mariadb, url) = PrivateMariaDb::with_app_database().await;
     let mut server = Server::spawn(&url, &[]).await;
     let pid = server.pid();
     let api = server.api();
@@ -430,26 +423,27 @@ async fn verify_no_half_writes(url: &str, logs: &[Log]) {
     );
 }
 
+/// Forces a Slack sync, which queues a run; its id.
+async fn force_run(api: &Api) -> i64 {
+    let reply = api.force_slack_sync(ADMIN).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        reply.body["results"][0]["status"], "queued",
+        "{}",
+        reply.body
+    );
+    reply.run_id()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slack_going_down_mid_sync_fails_the_run_cleanly_and_a_rerun_completes() {
     let _serial = ONE_AT_A_TIME.lock().await;
     const MEMBERS: usize = 450;
-    let slack = FakeSlack::start().await;
-    for i in 0..MEMBERS {
-        let id = format!("U0DOWN{i:04}");
-        slack.add(
-            member(&id),
-            profile(&format!("Member{i}"), "Kim", &format!("m{i}@snu.ac.kr")),
-        );
-    }
+    let slack = slack_with_members(MEMBERS, "DOWN").await;
     // Three pages of members, then a hundred profiles, then nothing answers.
     slack.go_down_after(3 + 100);
-    let db = TestDb::new().await;
-    let base_url = slack.base_url();
-    let server = Server::spawn(&db.url, &[("SLACK_API_BASE_URL", &base_url)]).await;
-    let api = server.api();
-    api.register(ADMIN, "admin").await;
-    make_admin(&db.url, ADMIN).await;
+    let (db, _server, api) =
+        fresh_local_with_admin(ADMIN, &[("SLACK_API_BASE_URL", &slack.base_url())]).await;
 
     let first = force_run(&api).await;
     let run = api
@@ -499,47 +493,14 @@ async fn slack_going_down_mid_sync_fails_the_run_cleanly_and_a_rerun_completes()
     assert_eq!((synced, audited), (MEMBERS as i64, MEMBERS as i64));
 }
 
-async fn force_run(api: &Api) -> i64 {
-    let reply = api
-        .send(
-            Method::POST,
-            "/api/v1/batch/force-run?name=slack-sync",
-            Some(ADMIN),
-            None,
-        )
-        .await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(
-        reply.body["results"][0]["status"], "queued",
-        "{}",
-        reply.body
-    );
-    reply.body["results"][0]["run_id"]
-        .as_i64()
-        .expect("a run id")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_outage_mid_sync_fails_the_run_and_the_job_runs_again_once_it_is_back() {
     let _serial = ONE_AT_A_TIME.lock().await;
     const MEMBERS: usize = 50;
-    let slack = FakeSlack::start().await;
-    for i in 0..MEMBERS {
-        let id = format!("U0DBDOWN{i:03}");
-        slack.add(
-            member(&id),
-            profile(&format!("Member{i}"), "Lee", &format!("d{i}@snu.ac.kr")),
-        );
-    }
+    let slack = slack_with_members(MEMBERS, "DBDOWN").await;
     // One profile answers late: the run is reading Slack when the database goes.
     slack.stall_next("users.profile.get", Duration::from_secs(3));
-    let mut mariadb = PrivateMariaDb::start()
-        .await
-        .expect("start a private MariaDB");
-    let url = mariadb
-        .create_database("app")
-        .await
-        .expect("create the database");
+    let (mut mariadb, url) = PrivateMariaDb::with_app_database().await;
     let base_url = slack.base_url();
     let server = Server::spawn(&url, &[("SLACK_API_BASE_URL", &base_url)]).await;
     let api = server.api();
@@ -564,14 +525,7 @@ async fn a_database_outage_mid_sync_fails_the_run_and_the_job_runs_again_once_it
     }
     mariadb.stop().await.expect("stop the database");
     // While it is away the run cannot be read, and no new one can be queued.
-    let refused = api
-        .send(
-            Method::POST,
-            "/api/v1/batch/force-run?name=slack-sync",
-            Some(ADMIN),
-            None,
-        )
-        .await;
+    let refused = api.force_slack_sync(ADMIN).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
     tokio::time::sleep(Duration::from_secs(8)).await;
     mariadb.resume().await.expect("restart the database");

@@ -9,10 +9,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Server, bearer, make_admin};
+use common::{Server, bearer, fresh_local_with_admin, slack_with_members};
 use serde_json::{Value, json};
 use testkit::TestDb;
-use testkit::slack::{FakeSlack, member, profile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN: &str = "1";
@@ -91,19 +90,10 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let db = TestDb::new().await;
-    let server = Server::spawn(&db.url, &[]).await;
-    let api = server.api();
-    api.register(ADMIN, "admin").await;
-    make_admin(&db.url, ADMIN).await;
+    let (db, server, api) = fresh_local_with_admin(ADMIN, &[]).await;
     let user_id = api.register("2", "someone").await;
     let team = api
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/teams",
-            Some(ADMIN),
-            Some(&json!({"name": "fuzz"})),
-        )
+        .post("/api/v1/teams", ADMIN, &json!({"name": "fuzz"}))
         .await;
     assert_eq!(team.status, 201, "{}", team.body);
     let positions = api.get("/api/v1/positions", None).await;
@@ -329,15 +319,7 @@ async fn out_of_range_ids_and_limits_are_422_never_5xx() {
 /// `SCHEMATHESIS` if set, else the one `scripts/test` installs under `target/venv`,
 /// else PATH.
 fn schemathesis() -> PathBuf {
-    if let Some(path) = std::env::var_os("SCHEMATHESIS") {
-        return PathBuf::from(path);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/schemathesis");
-    if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("schemathesis")
-    }
+    testkit::python_tool("SCHEMATHESIS", "schemathesis")
 }
 
 /// Every check of schemathesis that judges the server against the document, except
@@ -352,25 +334,14 @@ unsupported_method,allow_header_conformance,ignored_auth";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     // Force-runs reach this fake, never Slack.
-    let slack = FakeSlack::start().await;
-    for i in 0..3 {
-        let id = format!("U0FUZZ{i:04}");
-        slack.add(
-            member(&id),
-            profile("Fuzz", "Kim", &format!("f{i}@snu.ac.kr")),
-        );
-    }
-    let db = TestDb::new().await;
-    let base_url = slack.base_url();
+    let slack = slack_with_members(3, "FUZZ").await;
     // At INFO the server logs every answer: the test counts them and their statuses.
-    let server = Server::spawn(
-        &db.url,
-        &[("SLACK_API_BASE_URL", &base_url), ("RUST_LOG", "info")],
-    )
-    .await;
-    let api = server.api();
-    api.register(ADMIN, "admin").await;
-    make_admin(&db.url, ADMIN).await;
+    let base_url = slack.base_url();
+    let env = [
+        ("SLACK_API_BASE_URL", base_url.as_str()),
+        ("RUST_LOG", "info"),
+    ];
+    let (db, server, api) = fresh_local_with_admin(ADMIN, &env).await;
     // The admin's id is far from the small ids the fuzzer favours.
     let mut conn = db.connect().await;
     sqlx::query("UPDATE `user` SET id = 1000000 WHERE sso_id = ?")
@@ -384,25 +355,10 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
             .await;
     }
     let team = api
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/teams",
-            Some(ADMIN),
-            Some(&json!({"name": "fuzzers"})),
-        )
+        .post("/api/v1/teams", ADMIN, &json!({"name": "fuzzers"}))
         .await;
     let team_id = team.body["id"].as_i64().expect("a team id");
-    let forced = api
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/batch/force-run?name=slack-sync",
-            Some(ADMIN),
-            None,
-        )
-        .await;
-    let run_id = forced.body["results"][0]["run_id"]
-        .as_i64()
-        .expect("a run id");
+    let run_id = api.force_slack_sync(ADMIN).await.run_id();
     api.finished_run(ADMIN, run_id, Duration::from_secs(60))
         .await;
 

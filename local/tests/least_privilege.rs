@@ -192,14 +192,10 @@ async fn the_api_works_with_dml_grants_and_migrate_refuses_them_naming_the_privi
     .await;
     expect(&position, 201, "create a position");
     let position_id = position.body["id"].as_i64().expect("a position id");
-    let renamed = send(
-        &api,
-        Method::PATCH,
-        &format!("/api/v1/positions/{position_id}"),
-        ADMIN,
-        json!({"name": "플랫폼"}),
-    )
-    .await;
+    let position_path = format!("/api/v1/positions/{position_id}");
+    let renamed = api
+        .patch(&position_path, ADMIN, &json!({"name": "플랫폼"}))
+        .await;
     expect(&renamed, 200, "rename a position");
     let positions = api.get("/api/v1/positions", None).await;
     expect(&positions, 200, "positions");
@@ -210,14 +206,7 @@ async fn the_api_works_with_dml_grants_and_migrate_refuses_them_naming_the_privi
         "{}",
         positions.body
     );
-    let deleted = send(
-        &api,
-        Method::DELETE,
-        &format!("/api/v1/positions/{position_id}"),
-        ADMIN,
-        Value::Null,
-    )
-    .await;
+    let deleted = send(&api, Method::DELETE, &position_path, ADMIN, Value::Null).await;
     expect(&deleted, 204, "delete a position");
 
     // teams and memberships.
@@ -240,14 +229,10 @@ async fn the_api_works_with_dml_grants_and_migrate_refuses_them_naming_the_privi
     let shown = api.get(&format!("/api/v1/teams/{team_id}"), None).await;
     expect(&shown, 200, "a team");
     assert_eq!(shown.body["members"][0]["id"], member_id, "{}", shown.body);
-    let patched = send(
-        &api,
-        Method::PATCH,
-        &format!("/api/v1/teams/{team_id}"),
-        ADMIN,
-        json!({"introduction": "changed"}),
-    )
-    .await;
+    let team_path = format!("/api/v1/teams/{team_id}");
+    let patched = api
+        .patch(&team_path, ADMIN, &json!({"introduction": "changed"}))
+        .await;
     expect(&patched, 200, "patch a team");
     expect(
         &send(&api, Method::DELETE, &path, ADMIN, Value::Null).await,
@@ -280,20 +265,10 @@ async fn the_api_works_with_dml_grants_and_migrate_refuses_them_naming_the_privi
         200,
         "schedule",
     );
-    let forced = send(
-        &api,
-        Method::POST,
-        "/api/v1/batch/force-run?name=slack-sync",
-        ADMIN,
-        Value::Null,
-    )
-    .await;
+    let forced = api.force_slack_sync(ADMIN).await;
     expect(&forced, 202, "force-run");
-    let run_id = forced.body["results"][0]["run_id"]
-        .as_i64()
-        .expect("a run id");
     let run = api
-        .finished_run(ADMIN, run_id, Duration::from_secs(60))
+        .finished_run(ADMIN, forced.run_id(), Duration::from_secs(60))
         .await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["stats"]["created"], 1, "{run}");

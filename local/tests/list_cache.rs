@@ -6,11 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, make_admin};
+use common::{Server, fresh_local, make_admin, slack_with_members};
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::TestDb;
-use testkit::slack::{FakeSlack, member, profile};
 
 const ADMIN: &str = "1";
 
@@ -19,31 +18,48 @@ async fn version(db: &TestDb) -> i64 {
         .await
 }
 
-/// Sends one write and checks both its status and that the version moved.
-async fn moves(db: &TestDb, api: &common::Api, what: (Method, &str, Option<Value>), status: u16) {
-    let (method, path, body) = what;
-    let before = version(db).await;
-    let reply = api
-        .send(method.clone(), path, Some(ADMIN), body.as_ref())
-        .await;
-    assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
-    assert!(
-        version(db).await > before,
-        "{method} {path} left the directory version at {before}"
-    );
+/// The admin's writes, each checked for its status and for moving the version.
+struct Writes<'a> {
+    db: &'a TestDb,
+    api: &'a common::Api,
+}
+
+impl Writes<'_> {
+    /// Sends one write and checks both its status and that the version moved.
+    async fn moves(&self, method: Method, path: &str, body: Option<Value>, status: u16) {
+        let before = version(self.db).await;
+        let reply = self
+            .api
+            .send(method.clone(), path, Some(ADMIN), body.as_ref())
+            .await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
+        assert!(
+            version(self.db).await > before,
+            "{method} {path} left the directory version at {before}"
+        );
+    }
+
+    async fn post(&self, path: &str, body: Value) {
+        self.moves(Method::POST, path, Some(body), 201).await;
+    }
+
+    async fn patch(&self, path: &str, body: Value) {
+        self.moves(Method::PATCH, path, Some(body), 200).await;
+    }
+
+    async fn put(&self, path: &str) {
+        self.moves(Method::PUT, path, None, 204).await;
+    }
+
+    async fn delete(&self, path: &str) {
+        self.moves(Method::DELETE, path, None, 204).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_writer_moves_the_directory_version() {
-    let slack = FakeSlack::start().await;
-    slack.add(
-        member("U0SYNCED1"),
-        profile("Synced", "Lee", "synced@snu.ac.kr"),
-    );
-    let db = TestDb::new().await;
-    let base_url = slack.base_url();
-    let server = Server::spawn(&db.url, &[("SLACK_API_BASE_URL", &base_url)]).await;
-    let api = server.api();
+    let slack = slack_with_members(1, "SYNCED").await;
+    let (db, _server, api) = fresh_local(&[("SLACK_API_BASE_URL", &slack.base_url())]).await;
 
     let before = version(&db).await;
     api.register(ADMIN, "admin").await;
@@ -51,121 +67,59 @@ async fn every_writer_moves_the_directory_version() {
     make_admin(&db.url, ADMIN).await;
     let other = api.register("2", "member").await;
     let user = format!("/api/v1/users/{other}");
+    let writes = Writes { db: &db, api: &api };
 
     // The user's own fields, positions and SNS accounts, as an admin edits them.
-    moves(
-        &db,
-        &api,
-        (Method::PATCH, &user, Some(json!({"first_name": "Changed"}))),
-        200,
-    )
-    .await;
-    moves(
-        &db,
-        &api,
-        (Method::PATCH, &user, Some(json!({"positions": ["백엔드"]}))),
-        200,
-    )
-    .await;
-    moves(
-        &db,
-        &api,
-        (
-            Method::PATCH,
+    writes.patch(&user, json!({"first_name": "Changed"})).await;
+    writes.patch(&user, json!({"positions": ["백엔드"]})).await;
+    writes
+        .patch(
             &user,
-            Some(json!({"sns_accounts": [{"name": "blog", "url": "https://b.example"}]})),
-        ),
-        200,
-    )
-    .await;
-    moves(
-        &db,
-        &api,
-        (Method::PATCH, &user, Some(json!({"is_member": true}))),
-        200,
-    )
-    .await;
+            json!({"sns_accounts": [{"name": "blog", "url": "https://b.example"}]}),
+        )
+        .await;
+    writes.patch(&user, json!({"is_member": true})).await;
 
     // Positions: create, rename, delete (the delete cascades to the user's link).
     let created = api
-        .send(
-            Method::POST,
-            "/api/v1/positions",
-            Some(ADMIN),
-            Some(&json!({"name": "데브옵스"})),
-        )
+        .post("/api/v1/positions", ADMIN, &json!({"name": "데브옵스"}))
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let position = format!("/api/v1/positions/{}", created.body["id"]);
-    moves(
-        &db,
-        &api,
-        (
-            Method::PATCH,
-            &user,
-            Some(json!({"positions": ["데브옵스"]})),
-        ),
-        200,
-    )
-    .await;
-    moves(
-        &db,
-        &api,
-        (Method::PATCH, &position, Some(json!({"name": "인프라"}))),
-        200,
-    )
-    .await;
-    moves(&db, &api, (Method::DELETE, &position, None), 204).await;
+    writes
+        .patch(&user, json!({"positions": ["데브옵스"]}))
+        .await;
+    writes.patch(&position, json!({"name": "인프라"})).await;
+    writes.delete(&position).await;
 
     // Teams: create, rename, membership in and out, delete.
-    moves(
-        &db,
-        &api,
-        (
-            Method::POST,
+    writes
+        .post(
             "/api/v1/teams",
-            Some(json!({"name": "waffle", "introduction": ""})),
-        ),
-        201,
-    )
-    .await;
+            json!({"name": "waffle", "introduction": ""}),
+        )
+        .await;
     let team_id = db.scalar("SELECT CAST(MAX(id) AS SIGNED) FROM team").await;
     let team = format!("/api/v1/teams/{team_id}");
     let membership = format!("{team}/members/{other}");
-    moves(&db, &api, (Method::PUT, &membership, None), 204).await;
-    moves(
-        &db,
-        &api,
-        (Method::PATCH, &team, Some(json!({"name": "pancake"}))),
-        200,
-    )
-    .await;
-    moves(&db, &api, (Method::DELETE, &membership, None), 204).await;
-    moves(&db, &api, (Method::PUT, &membership, None), 204).await;
-    moves(&db, &api, (Method::DELETE, &team, None), 204).await;
+    writes.put(&membership).await;
+    writes.patch(&team, json!({"name": "pancake"})).await;
+    writes.delete(&membership).await;
+    writes.put(&membership).await;
+    writes.delete(&team).await;
 
     // The Slack sync creates a user.
     let before = version(&db).await;
-    let forced = api
-        .send(
-            Method::POST,
-            "/api/v1/batch/force-run?name=slack-sync",
-            Some(ADMIN),
-            None,
-        )
-        .await;
+    let forced = api.force_slack_sync(ADMIN).await;
     assert_eq!(forced.status, 202, "{}", forced.body);
-    let run_id = forced.body["results"][0]["run_id"]
-        .as_i64()
-        .expect("a run id");
     let run = api
-        .finished_run(ADMIN, run_id, Duration::from_secs(60))
+        .finished_run(ADMIN, forced.run_id(), Duration::from_secs(60))
         .await;
     assert_eq!(run["stats"]["created"], 1, "{run}");
     assert!(version(&db).await > before, "the Slack sync");
 
     // Deleting the user (and with it their positions, accounts and teams).
-    moves(&db, &api, (Method::DELETE, &user, None), 204).await;
+    writes.delete(&user).await;
 
     // A write the database refuses (a taken username) moves nothing.
     let before = version(&db).await;

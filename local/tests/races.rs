@@ -6,11 +6,10 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Server, make_admin};
+use common::{at_once, fresh_local, fresh_local_with_admin, slack_with_members};
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::TestDb;
-use testkit::slack::{FakeSlack, member, profile};
 
 const ADMIN: &str = "1";
 
@@ -25,28 +24,17 @@ async fn scalar(db: &TestDb, sql: &'static str, bind: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_registrations_of_one_username_give_one_201_and_forty_nine_409s() {
-    let db = TestDb::new().await;
-    let server = Server::spawn(&db.url, &[]).await;
-    let api = server.api();
+    let (db, _server, api) = fresh_local(&[]).await;
 
-    let attempts = (0..50).map(|i| {
+    let replies = at_once(50, |i| {
         let api = api.clone();
-        tokio::spawn(async move {
+        async move {
             let sso = format!("{}", 5000 + i);
-            api.send(
-                Method::POST,
-                "/api/v1/users",
-                Some(&sso),
-                Some(&json!({"username": "contested", "first_name": "A", "last_name": "B"})),
-            )
-            .await
-        })
-    });
-    let replies: Vec<_> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect();
+            let body = json!({"username": "contested", "first_name": "A", "last_name": "B"});
+            api.post("/api/v1/users", &sso, &body).await
+        }
+    })
+    .await;
     let created = replies.iter().filter(|r| r.status == 201).count();
     let conflicts: Vec<_> = replies.iter().filter(|r| r.status == 409).collect();
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
@@ -82,19 +70,15 @@ async fn fifty_registrations_of_one_username_give_one_201_and_forty_nine_409s() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_patches_leave_one_of_them_and_fifty_chained_audit_entries() {
-    let db = TestDb::new().await;
-    let server = Server::spawn(&db.url, &[]).await;
-    let api = server.api();
-    api.register(ADMIN, "admin").await;
-    make_admin(&db.url, ADMIN).await;
+    let (db, _server, api) = fresh_local_with_admin(ADMIN, &[]).await;
     let id = api.register("77", "target").await;
 
     // Half from the user themself, half from the admin. Each sets two columns, the
     // position links and the SNS accounts, so a user mixing two requests would show.
     const POSITIONS: [&str; 5] = ["iOS", "안드로이드", "프론트엔드", "백엔드", "디자이너"];
-    let patches = (0..50).map(|i| {
+    let results = at_once(50, |i| {
         let api = api.clone();
-        tokio::spawn(async move {
+        async move {
             let positions: Vec<&str> = (0..5)
                 .filter(|bit| (i + 1) & (1 << bit) != 0)
                 .map(|bit| POSITIONS[bit])
@@ -115,13 +99,9 @@ async fn fifty_concurrent_patches_leave_one_of_them_and_fifty_chained_audit_entr
                 )
                 .await;
             (body, reply)
-        })
-    });
-    let results: Vec<(Value, common::Reply)> = futures::future::join_all(patches)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect();
+        }
+    })
+    .await;
     for (body, reply) in &results {
         assert_eq!(reply.status, 200, "{body}: {}", reply.body);
     }
@@ -194,26 +174,15 @@ async fn fifty_concurrent_patches_leave_one_of_them_and_fifty_chained_audit_entr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_force_runs_start_one_run() {
-    let slack = FakeSlack::start().await;
-    for i in 0..5 {
-        let id = format!("U0RACE{i:04}");
-        slack.add(
-            member(&id),
-            profile("Racer", &format!("{i}"), &format!("r{i}@snu.ac.kr")),
-        );
-    }
+    let slack = slack_with_members(5, "RACE").await;
     // The member list answers slowly, so the run is still active while the burst lands.
     slack.stall_next("users.list", Duration::from_secs(2));
-    let db = TestDb::new().await;
-    let base_url = slack.base_url();
-    let server = Server::spawn(&db.url, &[("SLACK_API_BASE_URL", &base_url)]).await;
-    let api = server.api();
-    api.register(ADMIN, "admin").await;
-    make_admin(&db.url, ADMIN).await;
+    let (db, _server, api) =
+        fresh_local_with_admin(ADMIN, &[("SLACK_API_BASE_URL", &slack.base_url())]).await;
 
-    let forces = (0..30).map(|i| {
+    let replies = at_once(30, |i| {
         let api = api.clone();
-        tokio::spawn(async move {
+        async move {
             let query = if i % 2 == 0 {
                 "name=slack-sync"
             } else {
@@ -226,13 +195,9 @@ async fn concurrent_force_runs_start_one_run() {
                 None,
             )
             .await
-        })
-    });
-    let replies: Vec<_> = futures::future::join_all(forces)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect();
+        }
+    })
+    .await;
     let mut queued = 0;
     let mut run_ids = HashSet::new();
     for reply in &replies {
@@ -272,11 +237,7 @@ async fn concurrent_force_runs_start_one_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deletes_of_one_user_give_one_204_and_one_audit_entry() {
-    let db = TestDb::new().await;
-    let server = Server::spawn(&db.url, &[]).await;
-    let api = server.api();
-    api.register(ADMIN, "admin").await;
-    make_admin(&db.url, ADMIN).await;
+    let (db, _server, api) = fresh_local_with_admin(ADMIN, &[]).await;
     let mut conn = db.connect().await;
     // The window is narrow: several rounds, each a fresh user.
     for round in 0..10 {
@@ -296,23 +257,13 @@ async fn concurrent_deletes_of_one_user_give_one_204_and_one_audit_entry() {
                 .await
             })
         };
-        let deletes = (0..20).map(|_| {
-            let api = api.clone();
-            tokio::spawn(async move {
-                api.send(
-                    Method::DELETE,
-                    &format!("/api/v1/users/{id}"),
-                    Some(ADMIN),
-                    None,
-                )
-                .await
-            })
-        });
-        let statuses: Vec<u16> = futures::future::join_all(deletes)
-            .await
-            .into_iter()
-            .map(|r| r.expect("task").status)
-            .collect();
+        let path = format!("/api/v1/users/{id}");
+        let deletes = at_once(20, |_| {
+            let (api, path) = (api.clone(), path.clone());
+            async move { api.send(Method::DELETE, &path, Some(ADMIN), None).await }
+        })
+        .await;
+        let statuses: Vec<u16> = deletes.iter().map(|reply| reply.status).collect();
         let patched = patch.await.expect("task");
         let deleted = statuses.iter().filter(|s| **s == 204).count();
         let missing = statuses.iter().filter(|s| **s == 404).count();

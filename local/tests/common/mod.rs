@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::MySqlConnection;
+use testkit::TestDb;
 use testkit::jwt::{self, Algorithm};
+use testkit::slack::{FakeSlack, member, profile};
 use tokio::process::{Child, Command};
 
 /// How the server runs: merged (`local`), or as deployed (`local --lambdas`: the API
@@ -121,6 +123,57 @@ fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// `local` (see [`Server::spawn`]) with `env` on a fresh database, and a client of it.
+/// Bound in this order (`let (db, server, api) = ...`), they drop client first and
+/// database last.
+pub async fn fresh_local(env: &[(&str, &str)]) -> (TestDb, Server, Api) {
+    let db = TestDb::new().await;
+    let server = Server::spawn(&db.url, env).await;
+    let api = server.api();
+    (db, server, api)
+}
+
+/// Like [`fresh_local`], with `admin` registered (as `admin`) and made an admin.
+pub async fn fresh_local_with_admin(admin: &str, env: &[(&str, &str)]) -> (TestDb, Server, Api) {
+    let (db, server, api) = fresh_local(env).await;
+    api.register(admin, "admin").await;
+    make_admin(&db.url, admin).await;
+    (db, server, api)
+}
+
+/// Runs `task(i)` for every `i` in `0..count` at once, each on a task of its own; their
+/// outputs, in order.
+pub async fn at_once<T, F>(count: usize, task: impl Fn(usize) -> F) -> Vec<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks = (0..count).map(|i| tokio::spawn(task(i)));
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect()
+}
+
+/// A fake Slack with `count` members: Slack ids `U0{tag}0000`, `U0{tag}0001`, ...; member
+/// `i` is `Member{i} Kim`, `{tag}{i}@snu.ac.kr` in lower case.
+pub async fn slack_with_members(count: usize, tag: &str) -> FakeSlack {
+    let slack = FakeSlack::start().await;
+    let mailbox = tag.to_lowercase();
+    for i in 0..count {
+        slack.add(
+            member(&format!("U0{tag}{i:04}")),
+            profile(
+                &format!("Member{i}"),
+                "Kim",
+                &format!("{mailbox}{i}@snu.ac.kr"),
+            ),
+        );
+    }
+    slack
+}
+
 /// `Authorization` value for SSO id `sso`, signed with the key the server trusts.
 pub fn bearer(sso: &str) -> String {
     format!(
@@ -139,6 +192,13 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The id of the run a force-run's answer names first.
+    pub fn run_id(&self) -> i64 {
+        self.body["results"][0]["run_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("a run id: {}", self.body))
+    }
+
     /// Whether the body is the contract's error shape: a `detail` string or list.
     pub fn has_detail(&self) -> bool {
         self.body["detail"].is_string() || self.body["detail"].is_array()
@@ -216,6 +276,22 @@ impl Api {
 
     pub async fn get(&self, path: &str, sso: Option<&str>) -> Reply {
         self.send(Method::GET, path, sso, None).await
+    }
+
+    /// `POST path` with a JSON `body` as `sso`.
+    pub async fn post(&self, path: &str, sso: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(sso), Some(body)).await
+    }
+
+    /// `PATCH path` with a JSON `body` as `sso`.
+    pub async fn patch(&self, path: &str, sso: &str, body: &Value) -> Reply {
+        self.send(Method::PATCH, path, Some(sso), Some(body)).await
+    }
+
+    /// Forces a Slack sync as `admin` (`POST /api/v1/batch/force-run?name=slack-sync`).
+    pub async fn force_slack_sync(&self, admin: &str) -> Reply {
+        let path = "/api/v1/batch/force-run?name=slack-sync";
+        self.send(Method::POST, path, Some(admin), None).await
     }
 
     /// Registers `sso` as `username`; the new user's id.
