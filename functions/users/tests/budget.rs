@@ -79,8 +79,16 @@ async fn more_environments_than_connections_answer_503_in_time_and_recover() {
     let server = PrivateMariaDb::start_with(&[&format!("--max-connections={MAX_CONNECTIONS}")])
         .await
         .expect("private MariaDB");
-    let url = server.create_migrated_database("app").await;
+    let url = server.create_database("app").await.expect("database");
     let mut admin = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+    shared::migrations::run(
+        &mut admin,
+        &shared::migrations::Command::Upgrade {
+            target: shared::migrations::Target::Head,
+        },
+    )
+    .await
+    .expect("migrate");
 
     let runtime = RuntimeApi::start().await;
     let pool_size = POOL_SIZE.to_string();
