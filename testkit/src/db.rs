@@ -102,14 +102,29 @@ impl TestDb {
     /// A registered user (`Waffle Kim`, a member), written directly so that it leaves no
     /// audit entry; returns its id.
     pub async fn insert_user(&self, sso_id: &str, username: &str, is_admin: bool) -> i64 {
+        self.insert_user_named(sso_id, username, is_admin, "Waffle", None)
+            .await
+    }
+
+    /// Like [`TestDb::insert_user`], with this first name and image.
+    pub async fn insert_user_named(
+        &self,
+        sso_id: &str,
+        username: &str,
+        is_admin: bool,
+        first_name: &str,
+        image_url: Option<&str>,
+    ) -> i64 {
         let mut conn = self.connect().await;
         let result = sqlx::query(
-            "INSERT INTO `user` (sso_id, username, first_name, last_name, \
+            "INSERT INTO `user` (sso_id, username, first_name, last_name, image_url, \
              is_rookie, is_member, is_active, is_admin) \
-             VALUES (?, ?, 'Waffle', 'Kim', FALSE, TRUE, TRUE, ?)",
+             VALUES (?, ?, ?, 'Kim', ?, FALSE, TRUE, TRUE, ?)",
         )
         .bind(sso_id)
         .bind(username)
+        .bind(first_name)
+        .bind(image_url)
         .bind(is_admin)
         .execute(&mut conn)
         .await

@@ -34,6 +34,10 @@ impl TestResponse {
     }
 }
 
+/// Path ids every route refuses with a 422: not a number, not positive, not whole, too
+/// large for any integer column.
+pub const INVALID_IDS: [&str; 5] = ["abc", "0", "-1", "1.5", "99999999999999999999"];
+
 /// A request under construction.
 pub struct TestRequest {
     builder: http::request::Builder,

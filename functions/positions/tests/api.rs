@@ -3,7 +3,7 @@
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
+use testkit::http::{INVALID_IDS, TestResponse, apigw_event, apigw_response, get, request};
 use testkit::{LambdaProcess, QueryCounter};
 
 /// The seeded positions (revision 4), in id order.
@@ -549,14 +549,7 @@ async fn unknown_positions_are_404_and_bad_ids_422() {
         StatusCode::NOT_FOUND
     );
 
-    for bad in [
-        "abc",
-        "0",
-        "-1",
-        "1.5",
-        "99999999999999999999",
-        "2147483648",
-    ] {
+    for bad in INVALID_IDS.into_iter().chain(["2147483648"]) {
         let rename = app.rename(Some(ADMIN), bad, json!({"name": "x"})).await;
         assert_eq!(rename.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert_eq!(rename.detail("loc"), [json!(["path", "id"])], "{bad}");

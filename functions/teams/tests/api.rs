@@ -23,18 +23,10 @@ async fn app() -> App {
 impl App {
     /// Inserts a user and returns their id.
     async fn user(&self, sso: &str, username: &str, is_admin: bool) -> i64 {
-        let mut conn = self.db.connect().await;
-        let result = sqlx::query(
-            "INSERT INTO `user` (sso_id, username, first_name, last_name, image_url, is_rookie, is_member, is_active, is_admin) \
-             VALUES (?, ?, '와플', 'Kim', 'https://img.example.com/a.png', 0, 1, 1, ?)",
-        )
-        .bind(sso)
-        .bind(username)
-        .bind(is_admin)
-        .execute(&mut conn)
-        .await
-        .expect("insert a user");
-        result.last_insert_id() as i64
+        let image = "https://img.example.com/a.png";
+        self.db
+            .insert_user_named(sso, username, is_admin, "와플", Some(image))
+            .await
     }
 
     /// Inserts a team and returns its id.
