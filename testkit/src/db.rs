@@ -45,15 +45,7 @@ impl TestDb {
     /// A database at the head revision.
     pub async fn migrated() -> Self {
         let db = Self::new().await;
-        let mut conn = db.connect().await;
-        migrations::run(
-            &mut conn,
-            &Command::Upgrade {
-                target: Target::Head,
-            },
-        )
-        .await
-        .expect("migrate the test database to head");
+        migrate_to_head(&mut db.connect().await).await;
         db
     }
 
@@ -258,6 +250,18 @@ async fn admin_connection() -> MySqlConnection {
         .connect()
         .await
         .expect("connect to the test database server (DATABASE_URL)")
+}
+
+/// Upgrades the database `conn` is connected to to the head revision.
+pub async fn migrate_to_head(conn: &mut MySqlConnection) {
+    migrations::run(
+        conn,
+        &Command::Upgrade {
+            target: Target::Head,
+        },
+    )
+    .await
+    .expect("migrate the test database to head");
 }
 
 /// `url` with its database replaced by `name`.

@@ -99,17 +99,8 @@ impl PrivateMariaDb {
             .create_database(name)
             .await
             .expect("create the database");
-        let mut conn = sqlx::MySqlConnection::connect(&url)
-            .await
-            .expect("connect to the new database");
-        shared::migrations::run(
-            &mut conn,
-            &shared::migrations::Command::Upgrade {
-                target: shared::migrations::Target::Head,
-            },
-        )
-        .await
-        .expect("migrate to head");
+        let mut conn = crate::db::connect(&url).await;
+        crate::db::migrate_to_head(&mut conn).await;
         conn.close().await.expect("close the migrating connection");
         url
     }
