@@ -1,6 +1,67 @@
-//! What the function reads from an EventBridge `ECR Image Action` event: a push.
+//! The EventBridge `ECR Image Action` event, and the push it may announce.
+//!
+//! <https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html>
 
+use serde::Deserialize;
 use serde_json::Value;
+
+/// An EventBridge event as this function reads it: the fields of an `ECR Image Action`,
+/// each `None` when the event lacks it or holds something other than a string there.
+///
+/// It deserializes from any JSON (through [`Value`]), so that no event fails the
+/// runtime's deserialization: whatever is not a successful tagged push, an empty object
+/// or a bare string included, is answered `ignored`, with the reason in the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "Value")]
+pub struct EcrImageAction {
+    /// EventBridge's event id, for the log.
+    pub id: Option<String>,
+    /// `aws.ecr`.
+    pub source: Option<String>,
+    /// `ECR Image Action`.
+    pub detail_type: Option<String>,
+    pub detail: Detail,
+}
+
+/// The `detail` of an `ECR Image Action`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// `PUSH` or `DELETE`.
+    pub action_type: Option<String>,
+    /// `SUCCESS` or `FAILURE`.
+    pub result: Option<String>,
+    /// `<namespace>/<app>`.
+    pub repository_name: Option<String>,
+    pub image_tag: Option<String>,
+}
+
+impl From<&Value> for EcrImageAction {
+    fn from(event: &Value) -> Self {
+        let text = |pointer: &str| {
+            event
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        Self {
+            id: text("/id"),
+            source: text("/source"),
+            detail_type: text("/detail-type"),
+            detail: Detail {
+                action_type: text("/detail/action-type"),
+                result: text("/detail/result"),
+                repository_name: text("/detail/repository-name"),
+                image_tag: text("/detail/image-tag"),
+            },
+        }
+    }
+}
+
+impl From<Value> for EcrImageAction {
+    fn from(event: Value) -> Self {
+        Self::from(&event)
+    }
+}
 
 /// A successful, tagged push of a `<namespace>/<app>` repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,25 +71,27 @@ pub struct Push {
     pub tag: String,
 }
 
-impl Push {
-    /// Reads an EventBridge `ECR Image Action` event; `Err` holds why it is ignored.
-    pub fn from_event(event: &Value) -> Result<Self, String> {
-        let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
-        let expect = |pointer: &str, field: &str, wanted: &str| match text(pointer) {
+impl TryFrom<&EcrImageAction> for Push {
+    /// Why the event is ignored.
+    type Error = String;
+
+    fn try_from(event: &EcrImageAction) -> Result<Self, String> {
+        let expect = |value: &Option<String>, field: &str, wanted: &str| match value.as_deref() {
             Some(value) if value == wanted => Ok(()),
             Some(value) => Err(format!("{field} is {value:?}, not {wanted:?}")),
             None => Err(format!("no {field} (expected {wanted:?})")),
         };
-        expect("/source", "source", "aws.ecr")?;
-        expect("/detail-type", "detail-type", "ECR Image Action")?;
-        expect("/detail/action-type", "detail.action-type", "PUSH")?;
-        expect("/detail/result", "detail.result", "SUCCESS")?;
-        let tag = match text("/detail/image-tag") {
+        let detail = &event.detail;
+        expect(&event.source, "source", "aws.ecr")?;
+        expect(&event.detail_type, "detail-type", "ECR Image Action")?;
+        expect(&detail.action_type, "detail.action-type", "PUSH")?;
+        expect(&detail.result, "detail.result", "SUCCESS")?;
+        let tag = match detail.image_tag.as_deref() {
             None | Some("") => return Err("the push has no image-tag".into()),
             Some(tag) if !is_tag(tag) => return Err(format!("image-tag {tag:?} is not a tag")),
             Some(tag) => tag.to_owned(),
         };
-        let repository = match text("/detail/repository-name") {
+        let repository = match detail.repository_name.as_deref() {
             Some(name) if is_namespace_and_app(name) => name.to_owned(),
             Some(name) => {
                 return Err(format!("repository-name {name:?} is not <namespace>/<app>"));
@@ -36,6 +99,13 @@ impl Push {
             None => return Err("no detail.repository-name".into()),
         };
         Ok(Self { repository, tag })
+    }
+}
+
+impl Push {
+    /// Reads an EventBridge `ECR Image Action` event; `Err` holds why it is ignored.
+    pub fn from_event(event: &Value) -> Result<Self, String> {
+        Self::try_from(&EcrImageAction::from(event))
     }
 
     pub fn namespace(&self) -> &str {
@@ -116,6 +186,24 @@ mod tests {
             })))
             .unwrap_err();
             assert!(!reason.is_empty(), "{name}:{tag}");
+        }
+    }
+
+    #[test]
+    fn any_json_reads_as_an_event() {
+        for (json, expected) in [
+            ("\"hello\"", EcrImageAction::default()),
+            ("[1, 2]", EcrImageAction::default()),
+            (
+                r#"{"id": 7, "source": "aws.ecr", "detail": "PUSH"}"#,
+                EcrImageAction {
+                    source: Some("aws.ecr".into()),
+                    ..EcrImageAction::default()
+                },
+            ),
+        ] {
+            let event: EcrImageAction = serde_json::from_str(json).expect(json);
+            assert_eq!(event, expected, "{json}");
         }
     }
 }

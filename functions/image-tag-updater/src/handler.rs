@@ -2,13 +2,12 @@
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tracing::Instrument as _;
 
 use crate::commit::commit_push;
 use crate::config::{Config, ConfigError};
 use crate::error::Failure;
-use crate::event::Push;
+use crate::event::{EcrImageAction, Push};
 use crate::github::GitHub;
 
 /// What an invocation did.
@@ -59,12 +58,14 @@ impl Updater {
     }
 
     /// Handles one event: ignores what is not a successful tagged push, else commits the
-    /// new tag to every manifest of the namespace that names this image.
-    pub async fn process(&self, event: &Value) -> Result<Answer, Failure> {
-        let push = match Push::from_event(event) {
+    /// new tag to every manifest of the namespace that names this image. The event is
+    /// an [`EcrImageAction`], or JSON read as one (the redrive's queued events).
+    pub async fn process(&self, event: impl Into<EcrImageAction>) -> Result<Answer, Failure> {
+        let event = event.into();
+        let push = match Push::try_from(&event) {
             Ok(push) => push,
             Err(reason) => {
-                let id = event.get("id").and_then(Value::as_str).unwrap_or("-");
+                let id = event.id.as_deref().unwrap_or("-");
                 tracing::info!(event_id = id, %reason, "event ignored");
                 return Ok(Answer::without_commit(Status::Ignored));
             }
@@ -77,8 +78,11 @@ impl Updater {
 }
 
 /// The Lambda handler. A failure is logged and fails the invocation.
-pub async fn handle(updater: &Updater, event: LambdaEvent<Value>) -> Result<Answer, Failure> {
-    let answer = updater.process(&event.payload).await;
+pub async fn handle(
+    updater: &Updater,
+    event: LambdaEvent<EcrImageAction>,
+) -> Result<Answer, Failure> {
+    let answer = updater.process(event.payload).await;
     if let Err(failure) = &answer {
         tracing::error!(error = %failure, "invocation failed");
     }

@@ -17,7 +17,7 @@ pub mod rewrite;
 pub use commit::{MAX_ATTEMPTS, MAX_FILE_SIZE};
 pub use config::{Config, ConfigError};
 pub use error::{Failure, GitHubError, Retry};
-pub use event::Push;
+pub use event::{EcrImageAction, Push};
 pub use github::{GitHub, TreeEntry};
 pub use handler::{Answer, Status, Updater, handle};
 pub use rewrite::rewrite;
