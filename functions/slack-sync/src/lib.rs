@@ -7,8 +7,12 @@
 //! (`shared::batch`): queued, running, then succeeded or failed with its stats.
 //!
 //! Entry points: [`handle`] for Lambda (an EventBridge Scheduler event, or a force-run's
-//! `{"run_id": N}` from the batch function), [`run`] for a queued run (the Lambda
+//! `{"run_id": N}` from the batch function), [`run()`] for a queued run (the Lambda
 //! handler, the local server's background task, the command line).
+//!
+//! Read in this order: [`handler`] (the invocation), [`mod@run`] (the run lifecycle),
+//! [`pass`] (one sync pass), then [`slack`] (the client), [`mapping`] and [`mod@sync`]
+//! (the database side).
 
 pub mod handler;
 pub mod mapping;
