@@ -20,7 +20,7 @@ use shared::audit::{self, Action, Actor, Changes, Entity};
 use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId};
 use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, NoToken, ValidationErrorBody};
-use shared::users::input::{admin_only_fields, guard_organisers};
+use shared::users::input::{guard_organisers, refuse_admin_only};
 use shared::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
 use shared::{AppState, Error, Identity, MaybeIdentity};
 use sqlx::MySqlConnection;
@@ -236,14 +236,9 @@ async fn register(
     identity: Identity,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Error> {
-    let admin_fields = admin_only_fields(&body);
-    if !admin_fields.is_empty() {
-        return Err(Error::Forbidden(format!(
-            "only admins may set {}",
-            admin_fields.join(", ")
-        )));
-    }
-    let input = UserInput::parse(&body, Mode::Create).map_err(Error::Validation)?;
+    // No one is an admin before registering.
+    refuse_admin_only(&body, false)?;
+    let input = UserInput::parse(&body, Mode::Create)?;
     let pool = state.db.pool().await?;
     // The answer is read inside the transaction: once it commits, nothing is left that
     // could fail and tell the caller 503 about a registration that happened.
@@ -332,14 +327,8 @@ async fn update(
                 "only the user themself or an admin may change a user".into(),
             ));
         }
-        let admin_fields = admin_only_fields(&body);
-        if !is_admin && !admin_fields.is_empty() {
-            return Err(Error::Forbidden(format!(
-                "only admins may set {}",
-                admin_fields.join(", ")
-            )));
-        }
-        let input = UserInput::parse(&body, Mode::Update).map_err(Error::Validation)?;
+        refuse_admin_only(&body, is_admin)?;
+        let input = UserInput::parse(&body, Mode::Update)?;
         let before = repo::audit_state(tx, id).await?.unwrap_or_default();
         repo::update(tx, id, &input).await?;
         let after = repo::audit_state(tx, id).await?.unwrap_or_default();
