@@ -20,6 +20,7 @@ use serde::Serialize;
 use shared::batch::{self, Enqueued, Job, Run, RunStatus, Trigger};
 use shared::config::ConfigError;
 use shared::extract::Admin;
+use shared::input::{RuleError, query};
 use shared::openapi::{
     AdminErrors, DbUnavailable, ErrorBody, NoToken, NotAdmin, ValidationErrorBody,
 };
@@ -234,9 +235,15 @@ async fn schedule(
     Extension(batch): Extension<Arc<Batch>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ScheduleAnswer>, Error> {
-    let query = Query::parse(raw.as_deref(), &["tag"])?;
-    let jobs: Vec<Job> = match query.get("tag") {
-        Some(tag) => batch::jobs_tagged(tag),
+    let mut tag = None;
+    query::read(raw.as_deref(), |name, value| {
+        if name == "tag" {
+            tag = Some(job_text(value)?);
+        }
+        Ok(())
+    })?;
+    let jobs: Vec<Job> = match tag {
+        Some(tag) => batch::jobs_tagged(&tag),
         None => batch::JOBS.to_vec(),
     };
     let last_runs = if jobs.is_empty() {
@@ -301,13 +308,24 @@ async fn force_run(
     Admin(admin): Admin,
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<ForceRunAnswer>), Error> {
-    let query = Query::parse(raw.as_deref(), &["name", "tag"])?;
-    let jobs = match (query.get("name"), query.get("tag")) {
+    let (mut name, mut tag) = (None, None);
+    query::read(raw.as_deref(), |param, value| {
+        match param {
+            "name" => name = Some(job_text(value)?),
+            "tag" => tag = Some(job_text(value)?),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let jobs = match (name, tag) {
         (Some(name), None) => {
-            vec![batch::job(name).ok_or_else(|| Error::NotFound(format!("job {name} not found")))?]
+            vec![
+                batch::job(&name)
+                    .ok_or_else(|| Error::NotFound(format!("job {name} not found")))?,
+            ]
         }
         (None, Some(tag)) => {
-            let jobs = batch::jobs_tagged(tag);
+            let jobs = batch::jobs_tagged(&tag);
             if jobs.is_empty() {
                 return Err(Error::NotFound(format!("no job has tag {tag}")));
             }
@@ -377,10 +395,18 @@ async fn list_runs(
     _: Admin,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RunPage>, Error> {
-    let query = Query::parse(raw.as_deref(), &["name", "limit"])?;
+    let (mut name, mut limit) = (None, DEFAULT_LIMIT);
+    query::read(raw.as_deref(), |param, value| {
+        match param {
+            "name" => name = Some(job_text(value)?),
+            "limit" => limit = query::limit(value, MAX_LIMIT)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
     let pool = state.db.pool().await?;
     let mut conn = pool.acquire().await?;
-    let items = batch::list(&mut conn, query.get("name"), query.limit).await?;
+    let items = batch::list(&mut conn, name.as_deref(), limit).await?;
     Ok(Json(RunPage { items }))
 }
 
@@ -427,79 +453,8 @@ fn tags(job: Job) -> Vec<String> {
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
-/// The width of the `job` column; names and tags are no longer.
-const MAX_TEXT: usize = 64;
 
-/// A query string's text parameters and `limit`. Unknown parameters are ignored; a
-/// repeated one counts with its last value, as FastAPI does.
-struct Query {
-    text: Vec<(String, String)>,
-    limit: u32,
-}
-
-impl Query {
-    fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, Error> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-            .map_err(|_| Error::BadRequest("the query string is not valid".into()))?;
-        let mut query = Self {
-            text: Vec::new(),
-            limit: DEFAULT_LIMIT,
-        };
-        let mut errors: Vec<FieldError> = Vec::new();
-        for (name, value) in pairs {
-            if !known.contains(&name.as_str()) {
-                continue;
-            }
-            errors.retain(|e| e.loc.get(1).and_then(|l| l.as_str()) != Some(name.as_str()));
-            if name == "limit" {
-                match value.parse::<i64>() {
-                    Ok(n) if (1..=i64::from(MAX_LIMIT)).contains(&n) => query.limit = n as u32,
-                    Ok(n) if n < 1 => errors.push(FieldError::query(
-                        "limit",
-                        "Input should be greater than or equal to 1",
-                        "greater_than_equal",
-                    )),
-                    Ok(_) => errors.push(FieldError::query(
-                        "limit",
-                        format!("Input should be less than or equal to {MAX_LIMIT}"),
-                        "less_than_equal",
-                    )),
-                    Err(_) => errors.push(FieldError::query(
-                        "limit",
-                        "Input should be a valid integer, unable to parse string as an integer",
-                        "int_parsing",
-                    )),
-                }
-                continue;
-            }
-            match value.chars().count() {
-                0 => errors.push(FieldError::query(
-                    &name,
-                    "String should have at least 1 character",
-                    "string_too_short",
-                )),
-                n if n > MAX_TEXT => errors.push(FieldError::query(
-                    &name,
-                    format!("String should have at most {MAX_TEXT} characters"),
-                    "string_too_long",
-                )),
-                _ => {
-                    query.text.retain(|(n, _)| *n != name);
-                    query.text.push((name, value));
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(query)
-        } else {
-            Err(Error::Validation(errors))
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.text
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
+/// A job name or tag: 1 to 64 characters (the width of the `job` column).
+fn job_text(value: &str) -> Result<String, RuleError> {
+    query::text(value, 1, 64)
 }

@@ -5,9 +5,12 @@
 //! [`parse`] reads a body with it (unknown fields, `null`s, missing fields, every rule,
 //! one FastAPI-style error per bad field), [`admin_only`] names the fields only admins
 //! may send, and [`schema`] writes the body's OpenAPI schema. Rules count characters.
+//!
+//! Query strings have their reader beside it, [`query::read`].
 
 mod body;
 mod field;
+pub mod query;
 pub mod schema;
 
 use serde::{Deserialize, Deserializer};
