@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
+use sqlx::{Connection, MySqlPool};
 use tokio::sync::Mutex;
 
 use crate::config::DbConfig;
@@ -83,7 +83,22 @@ pub async fn in_transaction<T>(
     pool: &MySqlPool,
     work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mut tx = pool.begin().await?;
+    commit_or_roll_back(pool.begin().await?, work).await
+}
+
+/// [`in_transaction`] on a connection the caller already holds (an admin's: see
+/// `extract::Admin`).
+pub async fn in_transaction_on<T>(
+    conn: &mut sqlx::MySqlConnection,
+    work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    commit_or_roll_back(conn.begin().await?, work).await
+}
+
+async fn commit_or_roll_back<T>(
+    mut tx: sqlx::Transaction<'_, sqlx::MySql>,
+    work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
     match work(&mut tx).await {
         Ok(value) => {
             tx.commit().await?;

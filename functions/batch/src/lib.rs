@@ -339,10 +339,12 @@ async fn force_run(
             }]));
         }
     };
+    // The runs are queued on connections of their own.
+    let requested_by = admin.release();
     let pool = state.db.pool().await?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let enqueued = batch::enqueue(pool, job.name, Trigger::Manual, Some(&admin.sso_id)).await?;
+        let enqueued = batch::enqueue(pool, job.name, Trigger::Manual, Some(&requested_by)).await?;
         let status = match enqueued {
             Enqueued::AlreadyRunning(_) => ForceRunStatus::AlreadyRunning,
             Enqueued::Queued(run_id) => {
@@ -356,7 +358,7 @@ async fn force_run(
                         job.name
                     )));
                 }
-                tracing::info!(run_id, job = job.name, by = %admin.sso_id, "run forced");
+                tracing::info!(run_id, job = job.name, by = %requested_by, "run forced");
                 ForceRunStatus::Queued
             }
         };
@@ -391,8 +393,7 @@ async fn force_run(
     ),
 )]
 async fn list_runs(
-    State(state): State<AppState>,
-    _: Admin,
+    Admin(mut admin): Admin,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RunPage>, Error> {
     let (mut name, mut limit) = (None, DEFAULT_LIMIT);
@@ -404,9 +405,7 @@ async fn list_runs(
         }
         Ok(())
     })?;
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
-    let items = batch::list(&mut conn, name.as_deref(), limit).await?;
+    let items = batch::list(admin.conn(), name.as_deref(), limit).await?;
     Ok(Json(RunPage { items }))
 }
 
@@ -427,11 +426,7 @@ async fn list_runs(
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
     ),
 )]
-async fn show_run(
-    State(state): State<AppState>,
-    _: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<Run>, Error> {
+async fn show_run(Admin(mut admin): Admin, Path(id): Path<String>) -> Result<Json<Run>, Error> {
     let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
         Error::Validation(vec![FieldError::path(
             "id",
@@ -439,9 +434,7 @@ async fn show_run(
             "int_parsing",
         )])
     })?;
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
-    let run = batch::get(&mut conn, id)
+    let run = batch::get(admin.conn(), id)
         .await?
         .ok_or_else(|| Error::not_found("run"))?;
     Ok(Json(run))

@@ -369,34 +369,23 @@ async fn update(
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
     ),
 )]
-async fn remove(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    PathId(id): PathId,
-) -> Result<StatusCode, Error> {
-    let pool = state.db.pool().await?;
-    in_transaction(pool, async |tx| {
-        // Locked first, as in `update`: of racing deletes one wins and the others find no
-        // user (404, no second entry), and the entry holds the user as last written.
-        if !repo::lock(tx, id).await? {
-            return Err(Error::not_found("user"));
-        }
-        let before = repo::audit_state(tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("user"))?;
-        repo::delete(tx, id).await?;
-        let changes = Changes::between(&before, &Value::Null);
-        audit::record(
-            tx,
-            &admin.actor(),
-            Action::Delete,
-            Entity::User,
-            id,
-            &changes,
-        )
-        .await
-    })
-    .await?;
+async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCode, Error> {
+    let actor = admin.actor();
+    admin
+        .transaction(async |tx| {
+            // Locked first, as in `update`: of racing deletes one wins and the others find no
+            // user (404, no second entry), and the entry holds the user as last written.
+            if !repo::lock(tx, id).await? {
+                return Err(Error::not_found("user"));
+            }
+            let before = repo::audit_state(tx, id)
+                .await?
+                .ok_or_else(|| Error::not_found("user"))?;
+            repo::delete(tx, id).await?;
+            let changes = Changes::between(&before, &Value::Null);
+            audit::record(tx, &actor, Action::Delete, Entity::User, id, &changes).await
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
