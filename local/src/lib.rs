@@ -68,7 +68,7 @@ pub fn app(state: AppState, settings: &LocalSettings) -> Router {
     // readable cross-origin and preflights (which carry no token) never reach it.
     let auth =
         axum::middleware::from_fn_with_state(settings.verifier.clone(), authorizer::middleware);
-    shared::http::finish_with(routes(state), |router| router.layer(auth).layer(cors))
+    shared::http::with_shared_layers_and(routes(state), |router| router.layer(auth).layer(cors))
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
