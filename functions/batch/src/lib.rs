@@ -6,19 +6,20 @@
 //! is EventBridge Scheduler's; this function only shows it, with the next time it fires
 //! computed from the same expression (`cron`).
 //!
-//! Reads top to bottom: configuration, the router, the handlers, the query helpers.
+//! Reads top to bottom: the state, the router, the handlers, the query helpers; the
+//! settings are in `settings`, the answers' shapes in `views`.
 
 pub mod cron;
 pub mod dispatch;
+mod settings;
+mod views;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRef, Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json, Router};
-use serde::Serialize;
-use shared::batch::{self, Enqueued, Job, Run, RunStatus, Trigger};
-use shared::config::ConfigError;
+use axum::{Json, Router};
+use shared::batch::{self, Enqueued, Job, Run, Trigger};
 use shared::extract::Admin;
 use shared::input::{RuleError, query};
 use shared::openapi::{
@@ -27,111 +28,49 @@ use shared::openapi::{
 use shared::{AppState, Error, FieldError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use cron::{Cron, Zone};
 pub use dispatch::Dispatcher;
+pub use settings::{Batch, DEFAULT_TIMEZONE, Schedules};
+pub use views::{ForceRunAnswer, ForceRunResult, ForceRunStatus, JobView, RunPage, ScheduleAnswer};
 
-/// The time zone schedules are written in, unless `BATCH_TIMEZONE` says otherwise.
-pub const DEFAULT_TIMEZONE: &str = "Asia/Seoul";
-
-/// Each job's schedule, as EventBridge Scheduler runs it.
-#[derive(Debug, Clone)]
-pub struct Schedules {
-    pub zone: Zone,
-    /// The Slack sync's expression (`SLACK_SYNC_SCHEDULE`), parsed.
-    pub slack_sync: Option<(String, Cron)>,
+/// What the handlers run with: the shared state and the batch settings, both built
+/// once, in `main`. Handlers take either part with `State`.
+#[derive(Clone)]
+pub struct BatchState {
+    pub app: AppState,
+    pub batch: Arc<Batch>,
 }
 
-impl Schedules {
-    /// `slack_sync`: `None` when no schedule is configured (the local default).
-    pub fn new(timezone: &str, slack_sync: Option<&str>) -> Result<Self, ConfigError> {
-        let zone = Zone::parse(timezone).map_err(|reason| ConfigError::Invalid {
-            name: "BATCH_TIMEZONE",
-            reason,
-        })?;
-        let slack_sync = slack_sync
-            .map(|expression| {
-                Cron::parse(expression)
-                    .map(|cron| (expression.trim().to_owned(), cron))
-                    .map_err(|reason| ConfigError::Invalid {
-                        name: "SLACK_SYNC_SCHEDULE",
-                        reason,
-                    })
-            })
-            .transpose()?;
-        Ok(Self { zone, slack_sync })
-    }
-
-    /// `BATCH_TIMEZONE` (default `Asia/Seoul`) and `SLACK_SYNC_SCHEDULE` (default none).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let timezone = var("BATCH_TIMEZONE").unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
-        Self::new(timezone.trim(), var("SLACK_SYNC_SCHEDULE").as_deref())
-    }
-
-    fn of(&self, job: &str) -> Option<&(String, Cron)> {
-        match job {
-            batch::SLACK_SYNC => self.slack_sync.as_ref(),
-            _ => None,
-        }
+impl FromRef<BatchState> for AppState {
+    fn from_ref(state: &BatchState) -> Self {
+        state.app.clone()
     }
 }
 
-/// What the handlers need besides `AppState`.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub schedules: Schedules,
-    pub dispatcher: Dispatcher,
-}
-
-impl Batch {
-    /// Schedules from the environment; runs in this process. What the local server uses.
-    pub fn in_process(config: &shared::Config) -> Result<Self, ConfigError> {
-        Ok(Self {
-            schedules: Schedules::from_env()?,
-            dispatcher: Dispatcher::in_process(config)?,
-        })
-    }
-
-    /// Schedules from the environment; runs on Lambda when `SLACK_SYNC_FUNCTION_NAME`
-    /// is set, else in this process. What the Lambda function uses.
-    pub async fn from_env(config: &shared::Config) -> Result<Self, ConfigError> {
-        Ok(Self {
-            schedules: Schedules::from_env()?,
-            dispatcher: Dispatcher::from_env(config).await?,
-        })
+impl FromRef<BatchState> for Arc<Batch> {
+    fn from_ref(state: &BatchState) -> Self {
+        state.batch.clone()
     }
 }
 
-/// The routes, running force-runs in this process (the local server). A configuration
-/// that cannot be used is logged, and the schedule is then shown as unconfigured.
+/// The routes with the local server's settings, [`Batch::local`], read from the
+/// environment now: for callers without a `main` of their own (tests). A `main` builds
+/// its settings once and calls [`router_with`].
 pub fn router(state: AppState) -> Router {
-    let batch = Batch::in_process(&state.config).unwrap_or_else(|error| {
-        tracing::error!(%error, "batch configuration unusable: schedules shown as unset");
-        Batch {
-            schedules: Schedules {
-                zone: Zone::parse(DEFAULT_TIMEZONE).unwrap_or(Zone {
-                    name: "UTC",
-                    offset: time::UtcOffset::UTC,
-                }),
-                slack_sync: None,
-            },
-            dispatcher: Dispatcher::InProcess(Arc::new(slack_sync::SlackSettings::new(
-                slack_sync::slack::DEFAULT_BASE_URL,
-                state.config.slack_token.clone(),
-            ))),
-        }
-    });
+    let batch = Batch::local(&state.config);
     router_with(state, batch)
 }
 
-/// The routes with a given configuration and dispatcher.
-pub fn router_with(state: AppState, batch: Batch) -> Router {
-    let router: Router = api().with_state(state).into();
-    router.layer(Extension(Arc::new(batch)))
+/// The routes, running with `batch`.
+pub fn router_with(app: AppState, batch: Batch) -> Router {
+    let state = BatchState {
+        app,
+        batch: Arc::new(batch),
+    };
+    api().with_state(state).into()
 }
 
 /// The OpenAPI description of every route `router` serves.
@@ -140,74 +79,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The routes and their documentation, registered together so that they cannot diverge.
-fn api() -> OpenApiRouter<AppState> {
+fn api() -> OpenApiRouter<BatchState> {
     OpenApiRouter::default()
         .routes(routes!(schedule))
         .routes(routes!(force_run))
         .routes(routes!(list_runs))
         .routes(routes!(show_run))
-}
-
-/// A job and when it runs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobView {
-    #[schema(examples("slack-sync"))]
-    pub name: String,
-    #[schema(examples(json!(["slack"])))]
-    pub tags: Vec<String>,
-    /// The EventBridge cron expression; `null` where no schedule is configured.
-    #[schema(required = true, examples("cron(0 12 ? * SAT *)"))]
-    pub schedule: Option<String>,
-    /// The time zone the expression is read in.
-    #[schema(examples("Asia/Seoul"))]
-    pub timezone: String,
-    /// When the schedule fires next, RFC 3339 in UTC; `null` without a schedule.
-    #[schema(required = true, format = DateTime, examples("2026-11-28T03:00:00Z"))]
-    pub next_run: Option<String>,
-    /// When the latest run started (or was queued, if it has not started), RFC 3339 in
-    /// UTC; `null` if the job never ran.
-    #[schema(required = true, format = DateTime)]
-    pub last_run: Option<String>,
-    /// The latest run's status; `null` if the job never ran.
-    #[schema(required = true)]
-    pub last_status: Option<RunStatus>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScheduleAnswer {
-    pub jobs: Vec<JobView>,
-}
-
-/// What a force-run did for one job.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ForceRunResult {
-    #[schema(examples("slack-sync"))]
-    pub name: String,
-    pub tags: Vec<String>,
-    /// The new run, or the one already queued or running.
-    #[schema(examples(42))]
-    pub run_id: i64,
-    pub status: ForceRunStatus,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ForceRunStatus {
-    /// A new run was queued and handed to the job's runner.
-    Queued,
-    /// A run of the job is queued or running already; `run_id` is that run.
-    AlreadyRunning,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ForceRunAnswer {
-    pub results: Vec<ForceRunResult>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunPage {
-    /// Newest first.
-    pub items: Vec<Run>,
 }
 
 /// `GET /batch/schedule`: every job (or those with `tag`), its schedule and last run.
@@ -232,7 +109,7 @@ pub struct RunPage {
 )]
 async fn schedule(
     State(state): State<AppState>,
-    Extension(batch): Extension<Arc<Batch>>,
+    State(batch): State<Arc<Batch>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ScheduleAnswer>, Error> {
     let mut tag = None;
@@ -304,7 +181,7 @@ async fn schedule(
 )]
 async fn force_run(
     State(state): State<AppState>,
-    Extension(batch): Extension<Arc<Batch>>,
+    State(batch): State<Arc<Batch>>,
     Admin(admin): Admin,
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<ForceRunAnswer>), Error> {
