@@ -10,7 +10,7 @@ mod schema;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRef, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -27,9 +27,33 @@ use sqlx::MySqlConnection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The routes, with this process's list cache (one per cold start).
-pub fn router(state: AppState) -> Router {
-    Router::from(api().with_state(state)).layer(Extension(Arc::new(cache::ListCache::default())))
+/// What the handlers run with: the shared state and this process's list cache (one per
+/// cold start). Handlers take either part with `State`.
+#[derive(Clone)]
+struct UsersState {
+    app: AppState,
+    cache: Arc<cache::ListCache>,
+}
+
+impl FromRef<UsersState> for AppState {
+    fn from_ref(state: &UsersState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl FromRef<UsersState> for Arc<cache::ListCache> {
+    fn from_ref(state: &UsersState) -> Self {
+        state.cache.clone()
+    }
+}
+
+/// The routes, with a new list cache.
+pub fn router(app: AppState) -> Router {
+    let state = UsersState {
+        app,
+        cache: Arc::default(),
+    };
+    api().with_state(state).into()
 }
 
 /// The OpenAPI description of every route `router` serves.
@@ -38,7 +62,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The routes and their documentation, registered together so that they cannot diverge.
-fn api() -> OpenApiRouter<AppState> {
+fn api() -> OpenApiRouter<UsersState> {
     OpenApiRouter::default()
         .routes(routes!(list_users, register))
         .routes(routes!(me))
@@ -82,7 +106,7 @@ fn api() -> OpenApiRouter<AppState> {
 )]
 async fn list_users(
     State(state): State<AppState>,
-    Extension(cache): Extension<Arc<cache::ListCache>>,
+    State(cache): State<Arc<cache::ListCache>>,
     gateway: Option<Extension<RequestContext>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
