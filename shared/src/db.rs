@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
+use sqlx::{Connection, MySqlPool};
 
 use crate::config::DbConfig;
 use crate::error::Error;
@@ -73,7 +73,22 @@ pub async fn in_transaction<T>(
     pool: &MySqlPool,
     work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mut tx = pool.begin().await?;
+    commit_or_roll_back(pool.begin().await?, work).await
+}
+
+/// [`in_transaction`] on a connection the caller already holds (an admin's: see
+/// `extract::Admin`).
+pub async fn in_transaction_on<T>(
+    conn: &mut sqlx::MySqlConnection,
+    work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    commit_or_roll_back(conn.begin().await?, work).await
+}
+
+async fn commit_or_roll_back<T>(
+    mut tx: sqlx::Transaction<'_, sqlx::MySql>,
+    work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
     match work(&mut tx).await {
         Ok(value) => {
             tx.commit().await?;

@@ -24,7 +24,7 @@ struct App {
 /// The audit function on a fresh database with one admin, `ADMIN`.
 async fn app() -> App {
     let db = TestDb::migrated().await;
-    let router = shared::http::finish(audit::router(db.state().await));
+    let router = shared::http::with_shared_layers(audit::router(db.state().await));
     let app = App { router, db };
     app.db
         .insert_user(ADMIN, &format!("user{ADMIN}"), true)
@@ -569,7 +569,7 @@ async fn bad_parameters_are_422_naming_each() {
 async fn the_users_functions_writes_appear_in_the_log() {
     let app = app().await;
     let state = app.db.state().await;
-    let both = shared::http::finish(
+    let both = shared::http::with_shared_layers(
         Router::new()
             .merge(users::router(state.clone()))
             .merge(audit::router(state)),

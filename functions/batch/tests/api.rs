@@ -46,7 +46,7 @@ async fn app_with(schedule: Option<&str>, dispatcher: Option<Dispatcher>) -> App
         schedules: Schedules::new("Asia/Seoul", schedule).expect("a valid schedule"),
         dispatcher,
     };
-    let router = shared::http::finish(batch::router_with(state.clone(), batch));
+    let router = shared::http::with_shared_layers(batch::router_with(state.clone(), batch));
     let app = App {
         router,
         state,

@@ -30,7 +30,7 @@ struct App {
 /// (`MEMBER`).
 async fn app() -> App {
     let db = TestDb::migrated().await;
-    let router = shared::http::finish(positions::router(db.state().await));
+    let router = shared::http::with_shared_layers(positions::router(db.state().await));
     let app = App { router, db };
     app.db.insert_user(ADMIN, "admin", true).await;
     app.db.insert_user(MEMBER, "member", false).await;
@@ -179,7 +179,7 @@ async fn anyone_lists_the_seeded_positions_in_id_order_with_user_counts() {
 #[tokio::test]
 async fn the_list_runs_one_query_whatever_the_number_of_positions_and_users() {
     let mut counter = QueryCounter::start().await;
-    let router = shared::http::finish(positions::router(counter.state().await));
+    let router = shared::http::with_shared_layers(positions::router(counter.state().await));
     let mut conn = counter.connect().await;
 
     let mut selects = Vec::new();

@@ -20,7 +20,7 @@ struct App {
 /// (`MEMBER`).
 async fn app() -> App {
     let db = TestDb::migrated().await;
-    let router = shared::http::finish(teams::router(db.state().await));
+    let router = shared::http::with_shared_layers(teams::router(db.state().await));
     let app = App { router, db };
     app.user(ADMIN, "admin", true).await;
     app.user(MEMBER, "member", false).await;
@@ -242,7 +242,7 @@ async fn anyone_reads_a_team_with_its_members_in_user_id_order() {
 #[tokio::test]
 async fn reads_run_a_fixed_number_of_queries_whatever_the_number_of_teams_and_members() {
     let mut counter = QueryCounter::start().await;
-    let router = shared::http::finish(teams::router(counter.state().await));
+    let router = shared::http::with_shared_layers(teams::router(counter.state().await));
     let mut conn = counter.connect().await;
 
     let mut list_selects = Vec::new();

@@ -17,7 +17,7 @@ struct App {
 
 async fn app() -> App {
     let db = TestDb::migrated().await;
-    let router = shared::http::finish(users::router(db.state().await));
+    let router = shared::http::with_shared_layers(users::router(db.state().await));
     App { db, router }
 }
 
@@ -1020,7 +1020,7 @@ async fn the_list_runs_a_fixed_number_of_queries() {
         slack_token: None,
     })
     .await;
-    let router = shared::http::finish(users::router(state));
+    let router = shared::http::with_shared_layers(users::router(state));
 
     let mut selects_for = Vec::new();
     for total in [3, 60] {
