@@ -6,7 +6,7 @@ small test page from an allowed origin and from a disallowed one, and loads each
 Chromium with every host but loopback unreachable (a dead proxy and a resolver that
 resolves nothing). The pages write their findings into the DOM, which Chromium dumps.
 
-  scripts/browser-test.py [--mode merged] [--bin-dir target/local-release]
+  scripts/browser-test.py [--mode merged] [--bin-dir target/quick]
   REFRESH_SCREENSHOT=1 ... also writes docs/api-docs.png
 
 Needs DATABASE_URL (scripts/test provisions it) and the `local` and `dev` binaries.
@@ -153,7 +153,7 @@ def dev(bin_dir, *args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=sorted(MODES), default="merged")
-    parser.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "local-release"))
+    parser.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "quick"))
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ:
         sys.exit("error: DATABASE_URL is not set")

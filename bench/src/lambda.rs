@@ -229,11 +229,14 @@ fn succeeded(function: &Function, answer: &Value) -> bool {
 }
 
 pub async fn measure(bin: &Path, function: &Function) -> anyhow::Result<Measured> {
+    // The deployed level (template.yaml's AppLogLevel, INFO) unless BENCH_RUST_LOG says
+    // otherwise: a request's log line is part of what an invocation costs.
+    let level = std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
     let env: Vec<(&str, &str)> = function
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain([("RUST_LOG", "warn")])
+        .chain([("RUST_LOG", level.as_str())])
         .collect();
     let binary = bin.join(function.name);
     let mut cold = Vec::with_capacity(COLD_STARTS);

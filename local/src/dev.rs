@@ -121,7 +121,7 @@ pub async fn make_admin(conn: &mut MySqlConnection, sso_id: &str) -> anyhow::Res
 fn parse(body: &Value) -> anyhow::Result<UserInput> {
     let object = body.as_object().context("a user is a JSON object")?;
     UserInput::parse(object, Mode::Create)
-        .map_err(|errors| anyhow::anyhow!("demo user {body} is invalid: {errors:?}"))
+        .map_err(|error| anyhow::anyhow!("demo user {body} is invalid: {error:?}"))
 }
 
 const SURNAMES: [&str; 12] = [

@@ -49,26 +49,28 @@ impl LocalSettings {
     }
 }
 
-/// Every function's routes, merged.
-pub fn routes(state: AppState) -> Router {
+/// Every function's routes, merged; batch runs with `batch`.
+pub fn routes(state: AppState, batch: batch::Batch) -> Router {
     Router::new()
         .merge(health::router(state.clone()))
         .merge(users::router(state.clone()))
         .merge(positions::router(state.clone()))
         .merge(teams::router(state.clone()))
         .merge(audit::router(state.clone()))
-        .merge(batch::router(state.clone()))
+        .merge(batch::router_with(state.clone(), batch))
         .merge(docs::router(state))
 }
 
 /// The whole local application.
-pub fn app(state: AppState, settings: &LocalSettings) -> Router {
+pub fn app(state: AppState, batch: batch::Batch, settings: &LocalSettings) -> Router {
     let cors = cors(&settings.cors_origins);
     // What API Gateway runs before every route; CORS outside it, so that a 403 is
     // readable cross-origin and preflights (which carry no token) never reach it.
     let auth =
         axum::middleware::from_fn_with_state(settings.verifier.clone(), authorizer::middleware);
-    shared::http::finish_with(routes(state), |router| router.layer(auth).layer(cors))
+    shared::http::with_shared_layers_and(routes(state, batch), |router| {
+        router.layer(auth).layer(cors)
+    })
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

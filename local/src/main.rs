@@ -48,8 +48,10 @@ async fn main() -> anyhow::Result<()> {
         drop(state);
         return local::lambdas::serve(listener).await;
     }
+    // Batch schedules and the in-process runner, once, like every other setting.
+    let batch = batch::Batch::local(&state.config);
     tracing::info!(%addr, "local server listening");
-    axum::serve(listener, local::app(state, &settings))
+    axum::serve(listener, local::app(state, batch, &settings))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
+#[cfg(feature = "aws")]
 use serde::Deserialize;
 use sqlx::mysql::MySqlConnectOptions;
 
@@ -28,6 +29,12 @@ pub enum ConfigError {
     },
     #[error("secret {secret_id} could not be read: {reason}")]
     SecretUnreadable { secret_id: String, reason: String },
+    /// A deployed setting in a build without AWS access (the local server's: see the
+    /// `aws` feature in shared/Cargo.toml).
+    #[error(
+        "{name} needs AWS access, which this build leaves out: set DATABASE_URL (the local server builds without the AWS SDK)"
+    )]
+    NoAws { name: &'static str },
 }
 
 /// Where the process runs.
@@ -197,6 +204,7 @@ pub struct Config {
 }
 
 /// The keys of the deployed secret, as the old server laid them out.
+#[cfg(feature = "aws")]
 #[derive(Deserialize)]
 struct DeployedSecret {
     db_username: Option<String>,
@@ -208,6 +216,7 @@ struct DeployedSecret {
 }
 
 /// The old secret stores the port as a string; accept a number too.
+#[cfg(feature = "aws")]
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum PortValue {
@@ -243,6 +252,13 @@ impl Config {
                     name: "DATABASE_URL",
                 });
             }
+            #[cfg(not(feature = "aws"))]
+            (_, _) => {
+                return Err(ConfigError::NoAws {
+                    name: "DATABASE_URL",
+                });
+            }
+            #[cfg(feature = "aws")]
             (_, _) => {
                 let secret_id = format!("{}/waffledotcom", env.as_str());
                 let sdk = crate::aws::sdk_config().await;
@@ -265,6 +281,11 @@ impl Config {
             }
         };
         config.database.iam_auth = env_flag("DB_IAM_AUTH")?;
+        if config.database.iam_auth && !cfg!(feature = "aws") {
+            return Err(ConfigError::NoAws {
+                name: "DB_IAM_AUTH",
+            });
+        }
         config.database.ssl_ca = std::env::var_os("DB_SSL_CA").map(PathBuf::from);
         if let Some(max) = env_parse::<u32>("DB_MAX_CONNECTIONS")? {
             config.database.max_connections = max.max(1);
@@ -281,6 +302,7 @@ impl Config {
     }
 
     /// Reads `secret_id` from Secrets Manager and builds the configuration from its keys.
+    #[cfg(feature = "aws")]
     pub async fn from_secret(
         env: AppEnv,
         secret_id: &str,
@@ -319,6 +341,7 @@ impl Config {
 
 /// Reads the Secrets Manager secret `secret_id` and parses its JSON text as `T`. No
 /// error message quotes the secret's text.
+#[cfg(feature = "aws")]
 pub async fn read_secret<T: serde::de::DeserializeOwned>(
     sdk: &aws_config::SdkConfig,
     secret_id: &str,

@@ -7,12 +7,10 @@
 //! pinged before use: a frozen environment wakes up holding sockets the server closed
 //! long ago, and a restarted server must not cost anyone an error.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
-use tokio::sync::Mutex;
+use sqlx::{Connection, MySqlPool};
 
 use crate::config::DbConfig;
 use crate::error::Error;
@@ -21,20 +19,12 @@ use crate::error::Error;
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Idle connections are closed well before MySQL's `wait_timeout` would cut them.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// RDS IAM tokens are valid for 15 minutes; new connections get a fresh one after 10.
-const IAM_TOKEN_REFRESH: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Clone)]
 pub struct Database {
     pool: MySqlPool,
-    iam: Option<Arc<IamAuth>>,
-}
-
-struct IamAuth {
-    config: DbConfig,
-    sdk: aws_config::SdkConfig,
-    /// When the pool's connect options last got a token; `None` before the first one.
-    refreshed_at: Mutex<Option<Instant>>,
+    #[cfg(feature = "aws")]
+    iam: Option<std::sync::Arc<iam::IamAuth>>,
 }
 
 impl Database {
@@ -43,32 +33,32 @@ impl Database {
         Self {
             pool: pool_options(config.max_connections)
                 .connect_lazy_with(config.connect_options(None)),
+            #[cfg(feature = "aws")]
             iam: None,
         }
     }
 
     /// Like `connect_lazy`, but each new connection logs in with an RDS IAM auth token.
+    #[cfg(feature = "aws")]
     pub fn connect_lazy_iam(config: &DbConfig, sdk: aws_config::SdkConfig) -> Self {
         let mut db = Self::connect_lazy(config);
-        db.iam = Some(Arc::new(IamAuth {
-            config: config.clone(),
-            sdk,
-            refreshed_at: Mutex::new(None),
-        }));
+        db.iam = Some(std::sync::Arc::new(iam::IamAuth::new(config, sdk)));
         db
     }
 
     /// Builds the pool the configuration asks for.
+    /// (`Config::load` refuses IAM auth in a build without AWS access.)
     pub async fn from_config(config: &DbConfig) -> Self {
+        #[cfg(feature = "aws")]
         if config.iam_auth {
-            Self::connect_lazy_iam(config, crate::aws::sdk_config().await)
-        } else {
-            Self::connect_lazy(config)
+            return Self::connect_lazy_iam(config, crate::aws::sdk_config().await);
         }
+        Self::connect_lazy(config)
     }
 
     /// The pool, with a fresh IAM token in its connect options when IAM auth is on.
     pub async fn pool(&self) -> Result<&MySqlPool, Error> {
+        #[cfg(feature = "aws")]
         if let Some(iam) = &self.iam {
             iam.refresh(&self.pool).await?;
         }
@@ -83,7 +73,22 @@ pub async fn in_transaction<T>(
     pool: &MySqlPool,
     work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mut tx = pool.begin().await?;
+    commit_or_roll_back(pool.begin().await?, work).await
+}
+
+/// [`in_transaction`] on a connection the caller already holds (an admin's: see
+/// `extract::Admin`).
+pub async fn in_transaction_on<T>(
+    conn: &mut sqlx::MySqlConnection,
+    work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    commit_or_roll_back(conn.begin().await?, work).await
+}
+
+async fn commit_or_roll_back<T>(
+    mut tx: sqlx::Transaction<'_, sqlx::MySql>,
+    work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
     match work(&mut tx).await {
         Ok(value) => {
             tx.commit().await?;
@@ -98,34 +103,68 @@ pub async fn in_transaction<T>(
     }
 }
 
-impl IamAuth {
-    async fn refresh(&self, pool: &MySqlPool) -> Result<(), Error> {
-        let mut refreshed_at = self.refreshed_at.lock().await;
-        if refreshed_at.is_some_and(|at| at.elapsed() < IAM_TOKEN_REFRESH) {
-            return Ok(());
-        }
-        let token = auth_token(&self.config, &self.sdk).await?;
-        pool.set_connect_options(self.config.connect_options(Some(&token)));
-        *refreshed_at = Some(Instant::now());
-        Ok(())
-    }
-}
+/// RDS IAM authentication: a fresh token in the pool's connect options every ten
+/// minutes. Only in builds with AWS access (the `aws` feature).
+#[cfg(feature = "aws")]
+mod iam {
+    use std::time::{Duration, Instant};
 
-/// Signs an RDS IAM auth token (a presigned `connect` URL) with the SDK's credentials.
-/// Local signing, no network call.
-async fn auth_token(config: &DbConfig, sdk: &aws_config::SdkConfig) -> Result<String, Error> {
-    let unsigned = |e| Error::Unavailable(format!("cannot sign an RDS auth token: {e}"));
-    let token_config = aws_sdk_rds::auth_token::Config::builder()
-        .hostname(&config.host)
-        .port(u64::from(config.port))
-        .username(&config.username)
-        .build()
-        .map_err(unsigned)?;
-    let token = aws_sdk_rds::auth_token::AuthTokenGenerator::new(token_config)
-        .auth_token(sdk)
-        .await
-        .map_err(unsigned)?;
-    Ok(token.as_str().to_owned())
+    use sqlx::MySqlPool;
+    use tokio::sync::Mutex;
+
+    use crate::config::DbConfig;
+    use crate::error::Error;
+
+    /// RDS IAM tokens are valid for 15 minutes; new connections get a fresh one after 10.
+    const IAM_TOKEN_REFRESH: Duration = Duration::from_secs(10 * 60);
+
+    pub(super) struct IamAuth {
+        config: DbConfig,
+        sdk: aws_config::SdkConfig,
+        /// When the pool's connect options last got a token; `None` before the first one.
+        refreshed_at: Mutex<Option<Instant>>,
+    }
+
+    impl IamAuth {
+        pub(super) fn new(config: &DbConfig, sdk: aws_config::SdkConfig) -> Self {
+            Self {
+                config: config.clone(),
+                sdk,
+                refreshed_at: Mutex::new(None),
+            }
+        }
+
+        pub(super) async fn refresh(&self, pool: &MySqlPool) -> Result<(), Error> {
+            let mut refreshed_at = self.refreshed_at.lock().await;
+            if refreshed_at.is_some_and(|at| at.elapsed() < IAM_TOKEN_REFRESH) {
+                return Ok(());
+            }
+            let token = auth_token(&self.config, &self.sdk).await?;
+            pool.set_connect_options(self.config.connect_options(Some(&token)));
+            *refreshed_at = Some(Instant::now());
+            Ok(())
+        }
+    }
+
+    /// Signs an RDS IAM auth token (a presigned `connect` URL) with the SDK's credentials.
+    /// Local signing, no network call.
+    pub(super) async fn auth_token(
+        config: &DbConfig,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<String, Error> {
+        let unsigned = |e| Error::Unavailable(format!("cannot sign an RDS auth token: {e}"));
+        let token_config = aws_sdk_rds::auth_token::Config::builder()
+            .hostname(&config.host)
+            .port(u64::from(config.port))
+            .username(&config.username)
+            .build()
+            .map_err(unsigned)?;
+        let token = aws_sdk_rds::auth_token::AuthTokenGenerator::new(token_config)
+            .auth_token(sdk)
+            .await
+            .map_err(unsigned)?;
+        Ok(token.as_str().to_owned())
+    }
 }
 
 fn pool_options(max_connections: u32) -> MySqlPoolOptions {
@@ -138,8 +177,9 @@ fn pool_options(max_connections: u32) -> MySqlPoolOptions {
         .test_before_acquire(true)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod tests {
+    use super::iam::auth_token;
     use super::*;
     use aws_credential_types::Credentials;
     use aws_credential_types::provider::SharedCredentialsProvider;

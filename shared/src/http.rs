@@ -1,8 +1,8 @@
 //! What every HTTP function puts around its routes: request ids, a body limit, JSON
 //! 404/405 answers, a panic guard, compression, and the Lambda entry point.
 //!
-//! A function's `router()` returns bare routes; `finish` adds this once, whether the
-//! routes run alone in Lambda or merged with the others in the local server.
+//! A function's `router()` returns bare routes; `with_shared_layers` adds this once,
+//! whether the routes run alone in Lambda or merged with the others in the local server.
 
 use std::any::Any;
 use std::time::{Duration, Instant};
@@ -34,13 +34,13 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct RequestId(pub String);
 
 /// Adds the shared behaviour to a function's routes.
-pub fn finish(routes: Router) -> Router {
-    finish_with(routes, |router| router)
+pub fn with_shared_layers(routes: Router) -> Router {
+    with_shared_layers_and(routes, |router| router)
 }
 
-/// Like `finish`, with `inner` adding layers (CORS, the local authorizer) that must
-/// also see unknown paths and methods, yet run inside the request id.
-pub fn finish_with(routes: Router, inner: impl FnOnce(Router) -> Router) -> Router {
+/// Like `with_shared_layers`, with `inner` adding layers (CORS, the local authorizer)
+/// that must also see unknown paths and methods, yet run inside the request id.
+pub fn with_shared_layers_and(routes: Router, inner: impl FnOnce(Router) -> Router) -> Router {
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -62,7 +62,7 @@ pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_htt
     let state = AppState::from_env().await.inspect_err(|error| {
         tracing::error!(%error, "cannot start: configuration failed");
     })?;
-    lambda_http::run(finish(router(state))).await
+    lambda_http::run(with_shared_layers(router(state))).await
 }
 
 /// A request whose token the authorizer refused gets 403 here, before any route or

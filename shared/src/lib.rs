@@ -1,6 +1,7 @@
 //! The common crate of every waffledotcom function.
 
 pub mod audit;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod batch;
 pub mod compress;

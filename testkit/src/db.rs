@@ -150,7 +150,7 @@ impl TestDb {
 
     /// `make`'s router on this database, with the shared layers, as a function serves it.
     pub async fn router(&self, make: impl FnOnce(AppState) -> Router) -> Router {
-        shared::http::finish(make(self.state().await))
+        shared::http::with_shared_layers(make(self.state().await))
     }
 
     /// `(actor, action, entity, entity_id, changes)` of every audit entry, oldest first.

@@ -8,7 +8,7 @@
 mod entries;
 mod query;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::{Json, Router};
 use shared::extract::Admin;
 use shared::openapi::{AdminErrors, ErrorBody, ValidationErrorBody};
@@ -62,16 +62,14 @@ fn api() -> OpenApiRouter<AppState> {
     ),
 )]
 async fn list_entries(
-    State(state): State<AppState>,
-    _: Admin,
+    Admin(mut admin): Admin,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditPage>, Error> {
     let query = ListQuery::parse(raw.as_deref())?;
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
     // One entry more than asked tells whether there is a next page.
     let limit = query.limit as usize;
-    let mut items = entries::page(&mut conn, &query.filter, query.cursor, query.limit + 1).await?;
+    let mut items =
+        entries::page(admin.conn(), &query.filter, query.cursor, query.limit + 1).await?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|last| Cursor::after(last.id).to_string())

@@ -2,8 +2,9 @@
 
 use std::fmt;
 
+use shared::Error;
 use shared::audit::Entity;
-use shared::{Error, FieldError};
+use shared::input::{RuleError, query};
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
@@ -65,85 +66,42 @@ impl fmt::Display for Cursor {
 }
 
 impl ListQuery {
-    /// Parses the query string; unknown parameters are ignored, a repeated one counts
-    /// once with its last value (as FastAPI does), and bad values are a 422 naming each.
+    /// Parses the query string as `shared::input::query::read` reads one (a repeated
+    /// parameter counts once, with its last value, as FastAPI does); bad values are a
+    /// 422 naming each. `entity_id` and `actor` are 1 to 64 characters: longer ones fit
+    /// no column value, and an empty one is more likely a client's mistake than a wish
+    /// to match nothing.
     pub fn parse(raw: Option<&str>) -> Result<Self, Error> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-            .map_err(|_| Error::BadRequest("the query string is not valid".into()))?;
-        let mut errors = Vec::new();
-        let mut query = Self {
+        let mut parsed = Self {
             filter: Filter::default(),
             limit: DEFAULT_LIMIT,
             cursor: None,
         };
-        for (name, value) in &pairs {
-            match name.as_str() {
-                "entity" => match Entity::parse(value) {
-                    Some(entity) => query.filter.entity = Some(entity),
-                    None => errors.push(FieldError::query(
-                        "entity",
-                        format!("Input should be {}", entity_names()),
-                        "enum",
-                    )),
-                },
-                "entity_id" => query.filter.entity_id = text(name, value, &mut errors),
-                "actor" => query.filter.actor = text(name, value, &mut errors),
-                "limit" => match value.parse::<i64>() {
-                    Ok(limit) if limit < 1 => errors.push(FieldError::query(
-                        "limit",
-                        "Input should be greater than or equal to 1",
-                        "greater_than_equal",
-                    )),
-                    Ok(limit) if limit > i64::from(MAX_LIMIT) => errors.push(FieldError::query(
-                        "limit",
-                        format!("Input should be less than or equal to {MAX_LIMIT}"),
-                        "less_than_equal",
-                    )),
-                    // In range, so it fits.
-                    Ok(limit) => query.limit = limit as u32,
-                    Err(_) => errors.push(FieldError::query(
-                        "limit",
-                        "Input should be a valid integer, unable to parse string as an integer",
-                        "int_parsing",
-                    )),
-                },
-                "cursor" => match Cursor::parse(value) {
-                    Some(cursor) => query.cursor = Some(cursor),
-                    None => errors.push(FieldError::query(
-                        "cursor",
-                        "Input should be the next_cursor of a previous page",
-                        "value_error",
-                    )),
-                },
+        query::read(raw, |name, value| {
+            let filter = &mut parsed.filter;
+            match name {
+                "entity" => filter.entity = Some(entity(value)?),
+                "entity_id" => filter.entity_id = Some(query::text(value, 1, MAX_TEXT)?),
+                "actor" => filter.actor = Some(query::text(value, 1, MAX_TEXT)?),
+                "limit" => parsed.limit = query::limit(value, MAX_LIMIT)?,
+                "cursor" => {
+                    parsed.cursor = Some(Cursor::parse(value).ok_or_else(|| {
+                        (
+                            "Input should be the next_cursor of a previous page".to_owned(),
+                            "value_error",
+                        )
+                    })?)
+                }
                 _ => {}
             }
-        }
-        if errors.is_empty() {
-            Ok(query)
-        } else {
-            Err(Error::Validation(errors))
-        }
+            Ok(())
+        })?;
+        Ok(parsed)
     }
 }
 
-/// A value of 1 to 64 characters: longer ones fit no column value, and an empty one is
-/// more likely a client's mistake than a wish to match nothing.
-fn text(name: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let error = match value.chars().count() {
-        0 => FieldError::query(
-            name,
-            "String should have at least 1 character",
-            "string_too_short",
-        ),
-        n if n > MAX_TEXT => FieldError::query(
-            name,
-            format!("String should have at most {MAX_TEXT} characters"),
-            "string_too_long",
-        ),
-        _ => return Some(value.to_owned()),
-    };
-    errors.push(error);
-    None
+fn entity(value: &str) -> Result<Entity, RuleError> {
+    Entity::parse(value).ok_or_else(|| (format!("Input should be {}", entity_names()), "enum"))
 }
 
 /// `'user', 'position', 'team' or 'team_member'`, as pydantic words an enum error.

@@ -556,7 +556,7 @@ async fn bad_parameters_are_422_naming_each() {
 async fn the_users_functions_writes_appear_in_the_log() {
     let app = app().await;
     let state = app.db.state().await;
-    let both = shared::http::finish(
+    let both = shared::http::with_shared_layers(
         Router::new()
             .merge(users::router(state.clone()))
             .merge(audit::router(state)),

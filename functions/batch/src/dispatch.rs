@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use shared::AppState;
 use shared::batch::SLACK_SYNC;
 use shared::config::ConfigError;
@@ -17,6 +15,7 @@ pub const FUNCTION_NAME_VAR: &str = "SLACK_SYNC_FUNCTION_NAME";
 #[derive(Clone)]
 pub enum Dispatcher {
     /// `Invoke` with `InvocationType=Event` on this function.
+    #[cfg(feature = "aws")]
     Lambda {
         client: aws_sdk_lambda::Client,
         function_name: String,
@@ -28,6 +27,7 @@ pub enum Dispatcher {
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            #[cfg(feature = "aws")]
             Self::Lambda { function_name, .. } => write!(f, "Lambda({function_name})"),
             Self::InProcess(settings) => write!(f, "InProcess({})", settings.base_url),
         }
@@ -38,10 +38,15 @@ impl Dispatcher {
     /// Lambda when `SLACK_SYNC_FUNCTION_NAME` is set, else in-process.
     pub async fn from_env(config: &shared::Config) -> Result<Self, ConfigError> {
         match std::env::var(FUNCTION_NAME_VAR) {
+            #[cfg(feature = "aws")]
             Ok(name) if !name.trim().is_empty() => {
                 let sdk = shared::aws::sdk_config().await;
                 Ok(Self::lambda(aws_sdk_lambda::Client::new(&sdk), name.trim()))
             }
+            #[cfg(not(feature = "aws"))]
+            Ok(name) if !name.trim().is_empty() => Err(ConfigError::NoAws {
+                name: FUNCTION_NAME_VAR,
+            }),
             _ => {
                 if config.env != shared::config::AppEnv::Local {
                     tracing::warn!(
@@ -54,6 +59,7 @@ impl Dispatcher {
         }
     }
 
+    #[cfg(feature = "aws")]
     pub fn lambda(client: aws_sdk_lambda::Client, function_name: &str) -> Self {
         Self::Lambda {
             client,
@@ -74,10 +80,13 @@ impl Dispatcher {
             return Err(format!("no runner for job {job}"));
         }
         match self {
+            #[cfg(feature = "aws")]
             Self::Lambda {
                 client,
                 function_name,
             } => {
+                use aws_sdk_lambda::primitives::Blob;
+                use aws_sdk_lambda::types::InvocationType;
                 let payload = serde_json::json!({ "run_id": run_id }).to_string();
                 let output = client
                     .invoke()

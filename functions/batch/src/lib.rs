@@ -6,131 +6,71 @@
 //! is EventBridge Scheduler's; this function only shows it, with the next time it fires
 //! computed from the same expression (`cron`).
 //!
-//! Reads top to bottom: configuration, the router, the handlers, the query helpers.
+//! Reads top to bottom: the state, the router, the handlers, the query helpers; the
+//! settings are in `settings`, the answers' shapes in `views`.
 
 pub mod cron;
 pub mod dispatch;
+mod settings;
+mod views;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRef, Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json, Router};
-use serde::Serialize;
-use shared::batch::{self, Enqueued, Job, Run, RunStatus, Trigger};
-use shared::config::ConfigError;
+use axum::{Json, Router};
+use shared::batch::{self, Enqueued, Job, Run, Trigger};
 use shared::extract::Admin;
+use shared::input::{RuleError, query};
 use shared::openapi::{
     AdminErrors, DbUnavailable, ErrorBody, NoToken, NotAdmin, ValidationErrorBody,
 };
 use shared::{AppState, Error, FieldError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use cron::{Cron, Zone};
 pub use dispatch::Dispatcher;
+pub use settings::{Batch, DEFAULT_TIMEZONE, Schedules};
+pub use views::{ForceRunAnswer, ForceRunResult, ForceRunStatus, JobView, RunPage, ScheduleAnswer};
 
-/// The time zone schedules are written in, unless `BATCH_TIMEZONE` says otherwise.
-pub const DEFAULT_TIMEZONE: &str = "Asia/Seoul";
-
-/// Each job's schedule, as EventBridge Scheduler runs it.
-#[derive(Debug, Clone)]
-pub struct Schedules {
-    pub zone: Zone,
-    /// The Slack sync's expression (`SLACK_SYNC_SCHEDULE`), parsed.
-    pub slack_sync: Option<(String, Cron)>,
+/// What the handlers run with: the shared state and the batch settings, both built
+/// once, in `main`. Handlers take either part with `State`.
+#[derive(Clone)]
+pub struct BatchState {
+    pub app: AppState,
+    pub batch: Arc<Batch>,
 }
 
-impl Schedules {
-    /// `slack_sync`: `None` when no schedule is configured (the local default).
-    pub fn new(timezone: &str, slack_sync: Option<&str>) -> Result<Self, ConfigError> {
-        let zone = Zone::parse(timezone).map_err(|reason| ConfigError::Invalid {
-            name: "BATCH_TIMEZONE",
-            reason,
-        })?;
-        let slack_sync = slack_sync
-            .map(|expression| {
-                Cron::parse(expression)
-                    .map(|cron| (expression.trim().to_owned(), cron))
-                    .map_err(|reason| ConfigError::Invalid {
-                        name: "SLACK_SYNC_SCHEDULE",
-                        reason,
-                    })
-            })
-            .transpose()?;
-        Ok(Self { zone, slack_sync })
-    }
-
-    /// `BATCH_TIMEZONE` (default `Asia/Seoul`) and `SLACK_SYNC_SCHEDULE` (default none).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let timezone = var("BATCH_TIMEZONE").unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
-        Self::new(timezone.trim(), var("SLACK_SYNC_SCHEDULE").as_deref())
-    }
-
-    fn of(&self, job: &str) -> Option<&(String, Cron)> {
-        match job {
-            batch::SLACK_SYNC => self.slack_sync.as_ref(),
-            _ => None,
-        }
+impl FromRef<BatchState> for AppState {
+    fn from_ref(state: &BatchState) -> Self {
+        state.app.clone()
     }
 }
 
-/// What the handlers need besides `AppState`.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub schedules: Schedules,
-    pub dispatcher: Dispatcher,
-}
-
-impl Batch {
-    /// Schedules from the environment; runs in this process. What the local server uses.
-    pub fn in_process(config: &shared::Config) -> Result<Self, ConfigError> {
-        Ok(Self {
-            schedules: Schedules::from_env()?,
-            dispatcher: Dispatcher::in_process(config)?,
-        })
-    }
-
-    /// Schedules from the environment; runs on Lambda when `SLACK_SYNC_FUNCTION_NAME`
-    /// is set, else in this process. What the Lambda function uses.
-    pub async fn from_env(config: &shared::Config) -> Result<Self, ConfigError> {
-        Ok(Self {
-            schedules: Schedules::from_env()?,
-            dispatcher: Dispatcher::from_env(config).await?,
-        })
+impl FromRef<BatchState> for Arc<Batch> {
+    fn from_ref(state: &BatchState) -> Self {
+        state.batch.clone()
     }
 }
 
-/// The routes, running force-runs in this process (the local server). A configuration
-/// that cannot be used is logged, and the schedule is then shown as unconfigured.
+/// The routes with the local server's settings, [`Batch::local`], read from the
+/// environment now: for callers without a `main` of their own (tests). A `main` builds
+/// its settings once and calls [`router_with`].
 pub fn router(state: AppState) -> Router {
-    let batch = Batch::in_process(&state.config).unwrap_or_else(|error| {
-        tracing::error!(%error, "batch configuration unusable: schedules shown as unset");
-        Batch {
-            schedules: Schedules {
-                zone: Zone::parse(DEFAULT_TIMEZONE).unwrap_or(Zone {
-                    name: "UTC",
-                    offset: time::UtcOffset::UTC,
-                }),
-                slack_sync: None,
-            },
-            dispatcher: Dispatcher::InProcess(Arc::new(slack_sync::SlackSettings::new(
-                slack_sync::slack::DEFAULT_BASE_URL,
-                state.config.slack_token.clone(),
-            ))),
-        }
-    });
+    let batch = Batch::local(&state.config);
     router_with(state, batch)
 }
 
-/// The routes with a given configuration and dispatcher.
-pub fn router_with(state: AppState, batch: Batch) -> Router {
-    let router: Router = api().with_state(state).into();
-    router.layer(Extension(Arc::new(batch)))
+/// The routes, running with `batch`.
+pub fn router_with(app: AppState, batch: Batch) -> Router {
+    let state = BatchState {
+        app,
+        batch: Arc::new(batch),
+    };
+    api().with_state(state).into()
 }
 
 /// The OpenAPI description of every route `router` serves.
@@ -139,74 +79,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The routes and their documentation, registered together so that they cannot diverge.
-fn api() -> OpenApiRouter<AppState> {
+fn api() -> OpenApiRouter<BatchState> {
     OpenApiRouter::default()
         .routes(routes!(schedule))
         .routes(routes!(force_run))
         .routes(routes!(list_runs))
         .routes(routes!(show_run))
-}
-
-/// A job and when it runs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobView {
-    #[schema(examples("slack-sync"))]
-    pub name: String,
-    #[schema(examples(json!(["slack"])))]
-    pub tags: Vec<String>,
-    /// The EventBridge cron expression; `null` where no schedule is configured.
-    #[schema(required = true, examples("cron(0 12 ? * SAT *)"))]
-    pub schedule: Option<String>,
-    /// The time zone the expression is read in.
-    #[schema(examples("Asia/Seoul"))]
-    pub timezone: String,
-    /// When the schedule fires next, RFC 3339 in UTC; `null` without a schedule.
-    #[schema(required = true, format = DateTime, examples("2026-11-28T03:00:00Z"))]
-    pub next_run: Option<String>,
-    /// When the latest run started (or was queued, if it has not started), RFC 3339 in
-    /// UTC; `null` if the job never ran.
-    #[schema(required = true, format = DateTime)]
-    pub last_run: Option<String>,
-    /// The latest run's status; `null` if the job never ran.
-    #[schema(required = true)]
-    pub last_status: Option<RunStatus>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScheduleAnswer {
-    pub jobs: Vec<JobView>,
-}
-
-/// What a force-run did for one job.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ForceRunResult {
-    #[schema(examples("slack-sync"))]
-    pub name: String,
-    pub tags: Vec<String>,
-    /// The new run, or the one already queued or running.
-    #[schema(examples(42))]
-    pub run_id: i64,
-    pub status: ForceRunStatus,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ForceRunStatus {
-    /// A new run was queued and handed to the job's runner.
-    Queued,
-    /// A run of the job is queued or running already; `run_id` is that run.
-    AlreadyRunning,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ForceRunAnswer {
-    pub results: Vec<ForceRunResult>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunPage {
-    /// Newest first.
-    pub items: Vec<Run>,
 }
 
 /// `GET /batch/schedule`: every job (or those with `tag`), its schedule and last run.
@@ -231,12 +109,18 @@ pub struct RunPage {
 )]
 async fn schedule(
     State(state): State<AppState>,
-    Extension(batch): Extension<Arc<Batch>>,
+    State(batch): State<Arc<Batch>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ScheduleAnswer>, Error> {
-    let query = Query::parse(raw.as_deref(), &["tag"])?;
-    let jobs: Vec<Job> = match query.get("tag") {
-        Some(tag) => batch::jobs_tagged(tag),
+    let mut tag = None;
+    query::read(raw.as_deref(), |name, value| {
+        if name == "tag" {
+            tag = Some(job_text(value)?);
+        }
+        Ok(())
+    })?;
+    let jobs: Vec<Job> = match tag {
+        Some(tag) => batch::jobs_tagged(&tag),
         None => batch::JOBS.to_vec(),
     };
     let last_runs = if jobs.is_empty() {
@@ -297,17 +181,28 @@ async fn schedule(
 )]
 async fn force_run(
     State(state): State<AppState>,
-    Extension(batch): Extension<Arc<Batch>>,
+    State(batch): State<Arc<Batch>>,
     Admin(admin): Admin,
     RawQuery(raw): RawQuery,
 ) -> Result<(StatusCode, Json<ForceRunAnswer>), Error> {
-    let query = Query::parse(raw.as_deref(), &["name", "tag"])?;
-    let jobs = match (query.get("name"), query.get("tag")) {
+    let (mut name, mut tag) = (None, None);
+    query::read(raw.as_deref(), |param, value| {
+        match param {
+            "name" => name = Some(job_text(value)?),
+            "tag" => tag = Some(job_text(value)?),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let jobs = match (name, tag) {
         (Some(name), None) => {
-            vec![batch::job(name).ok_or_else(|| Error::NotFound(format!("job {name} not found")))?]
+            vec![
+                batch::job(&name)
+                    .ok_or_else(|| Error::NotFound(format!("job {name} not found")))?,
+            ]
         }
         (None, Some(tag)) => {
-            let jobs = batch::jobs_tagged(tag);
+            let jobs = batch::jobs_tagged(&tag);
             if jobs.is_empty() {
                 return Err(Error::NotFound(format!("no job has tag {tag}")));
             }
@@ -321,10 +216,12 @@ async fn force_run(
             }]));
         }
     };
+    // The runs are queued on connections of their own.
+    let requested_by = admin.release();
     let pool = state.db.pool().await?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let enqueued = batch::enqueue(pool, job.name, Trigger::Manual, Some(&admin.sso_id)).await?;
+        let enqueued = batch::enqueue(pool, job.name, Trigger::Manual, Some(&requested_by)).await?;
         let status = match enqueued {
             Enqueued::AlreadyRunning(_) => ForceRunStatus::AlreadyRunning,
             Enqueued::Queued(run_id) => {
@@ -338,7 +235,7 @@ async fn force_run(
                         job.name
                     )));
                 }
-                tracing::info!(run_id, job = job.name, by = %admin.sso_id, "run forced");
+                tracing::info!(run_id, job = job.name, by = %requested_by, "run forced");
                 ForceRunStatus::Queued
             }
         };
@@ -373,14 +270,19 @@ async fn force_run(
     ),
 )]
 async fn list_runs(
-    State(state): State<AppState>,
-    _: Admin,
+    Admin(mut admin): Admin,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RunPage>, Error> {
-    let query = Query::parse(raw.as_deref(), &["name", "limit"])?;
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
-    let items = batch::list(&mut conn, query.get("name"), query.limit).await?;
+    let (mut name, mut limit) = (None, DEFAULT_LIMIT);
+    query::read(raw.as_deref(), |param, value| {
+        match param {
+            "name" => name = Some(job_text(value)?),
+            "limit" => limit = query::limit(value, MAX_LIMIT)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let items = batch::list(admin.conn(), name.as_deref(), limit).await?;
     Ok(Json(RunPage { items }))
 }
 
@@ -401,11 +303,7 @@ async fn list_runs(
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
     ),
 )]
-async fn show_run(
-    State(state): State<AppState>,
-    _: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<Run>, Error> {
+async fn show_run(Admin(mut admin): Admin, Path(id): Path<String>) -> Result<Json<Run>, Error> {
     let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
         Error::Validation(vec![FieldError::path(
             "id",
@@ -413,9 +311,7 @@ async fn show_run(
             "int_parsing",
         )])
     })?;
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
-    let run = batch::get(&mut conn, id)
+    let run = batch::get(admin.conn(), id)
         .await?
         .ok_or_else(|| Error::not_found("run"))?;
     Ok(Json(run))
@@ -427,79 +323,8 @@ fn tags(job: Job) -> Vec<String> {
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
-/// The width of the `job` column; names and tags are no longer.
-const MAX_TEXT: usize = 64;
 
-/// A query string's text parameters and `limit`. Unknown parameters are ignored; a
-/// repeated one counts with its last value, as FastAPI does.
-struct Query {
-    text: Vec<(String, String)>,
-    limit: u32,
-}
-
-impl Query {
-    fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, Error> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-            .map_err(|_| Error::BadRequest("the query string is not valid".into()))?;
-        let mut query = Self {
-            text: Vec::new(),
-            limit: DEFAULT_LIMIT,
-        };
-        let mut errors: Vec<FieldError> = Vec::new();
-        for (name, value) in pairs {
-            if !known.contains(&name.as_str()) {
-                continue;
-            }
-            errors.retain(|e| e.loc.get(1).and_then(|l| l.as_str()) != Some(name.as_str()));
-            if name == "limit" {
-                match value.parse::<i64>() {
-                    Ok(n) if (1..=i64::from(MAX_LIMIT)).contains(&n) => query.limit = n as u32,
-                    Ok(n) if n < 1 => errors.push(FieldError::query(
-                        "limit",
-                        "Input should be greater than or equal to 1",
-                        "greater_than_equal",
-                    )),
-                    Ok(_) => errors.push(FieldError::query(
-                        "limit",
-                        format!("Input should be less than or equal to {MAX_LIMIT}"),
-                        "less_than_equal",
-                    )),
-                    Err(_) => errors.push(FieldError::query(
-                        "limit",
-                        "Input should be a valid integer, unable to parse string as an integer",
-                        "int_parsing",
-                    )),
-                }
-                continue;
-            }
-            match value.chars().count() {
-                0 => errors.push(FieldError::query(
-                    &name,
-                    "String should have at least 1 character",
-                    "string_too_short",
-                )),
-                n if n > MAX_TEXT => errors.push(FieldError::query(
-                    &name,
-                    format!("String should have at most {MAX_TEXT} characters"),
-                    "string_too_long",
-                )),
-                _ => {
-                    query.text.retain(|(n, _)| *n != name);
-                    query.text.push((name, value));
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(query)
-        } else {
-            Err(Error::Validation(errors))
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.text
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
+/// A job name or tag: 1 to 64 characters (the width of the `job` column).
+fn job_text(value: &str) -> Result<String, RuleError> {
+    query::text(value, 1, 64)
 }

@@ -13,5 +13,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             tracing::error!(%error, "cannot start: configuration failed");
         })?;
     tracing::info!(dispatcher = ?batch.dispatcher, "batch function ready");
-    lambda_http::run(shared::http::finish(batch::router_with(state, batch))).await
+    lambda_http::run(shared::http::with_shared_layers(batch::router_with(
+        state, batch,
+    )))
+    .await
 }

@@ -46,7 +46,7 @@ async fn app_with(schedule: Option<&str>, dispatcher: Option<Dispatcher>) -> App
         schedules: Schedules::new("Asia/Seoul", schedule).expect("a valid schedule"),
         dispatcher,
     };
-    let router = shared::http::finish(batch::router_with(state.clone(), batch));
+    let router = shared::http::with_shared_layers(batch::router_with(state.clone(), batch));
     let app = App {
         router,
         state,
@@ -347,7 +347,11 @@ async fn two_concurrent_triggers_queue_one_run() {
         assert_eq!(queued, running, "the second trigger names the first's run");
         app.finish(queued).await;
     }
-    // The same through the API, two admins' requests at once.
+    // The same through the API, two admins' requests at once. Slack answers the first
+    // run slowly, so it is still active when the second request arrives, however the
+    // two are scheduled on a busy machine.
+    app.slack
+        .stall_next("users.list", std::time::Duration::from_secs(2));
     let (a, b) = tokio::join!(
         app.force("name=slack-sync", Some(ADMIN)),
         app.force("tag=slack", Some(ADMIN))

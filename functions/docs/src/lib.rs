@@ -44,7 +44,7 @@ pub fn routes() -> Router {
 /// [`default_route`]), with the shared HTTP layer around both.
 pub fn lambda_app() -> Router {
     let table = Arc::new(default_route::RouteTable::new(&document()));
-    shared::http::finish_with(routes(), |router| {
+    shared::http::with_shared_layers_and(routes(), |router| {
         router.layer(axum::middleware::from_fn_with_state(
             table,
             default_route::answer,

@@ -11,7 +11,7 @@ use testkit::http::{apigw_event, apigw_response, get, request};
 use testkit::{LambdaProcess, Moto, PrivateMariaDb, RuntimeApi, TestDb};
 
 fn app(state: AppState) -> Router {
-    shared::http::finish(health::router(state))
+    shared::http::with_shared_layers(health::router(state))
 }
 
 /// State whose database is a closed port: any query would fail.

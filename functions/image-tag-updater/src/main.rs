@@ -1,8 +1,7 @@
 use std::process::ExitCode;
 
-use image_tag_updater::{Config, Updater};
+use image_tag_updater::{Config, EcrImageAction, Updater};
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,9 +25,11 @@ async fn main() -> ExitCode {
         return redrive(&updater, queue_url).await;
     }
     let updater = &updater;
-    let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        image_tag_updater::handle(updater, event).await
-    }))
+    let served = lambda_runtime::run(service_fn(
+        |event: LambdaEvent<EcrImageAction>| async move {
+            image_tag_updater::handle(updater, event).await
+        },
+    ))
     .await;
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::Value;
 use shared::audit::{self, Action, Changes, Entity};
-use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId};
 use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, ValidationErrorBody};
 use shared::{AppState, Error};
@@ -78,30 +77,19 @@ async fn list_positions(State(state): State<AppState>) -> Result<Json<PositionLi
         (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
     ),
 )]
-async fn create(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    JsonObject(body): JsonObject,
-) -> Result<Response, Error> {
+async fn create(Admin(mut admin): Admin, JsonObject(body): JsonObject) -> Result<Response, Error> {
     let PositionBody { name } = PositionBody::parse(&body)?;
-    let pool = state.db.pool().await?;
-    let id = in_transaction(pool, async |tx| {
-        // Uniqueness is the unique key's job: a taken name is a 409 and nothing is written.
-        let id = repo::insert(tx, &name).await?;
-        let mut changes = Changes::new();
-        changes.field("name", Value::Null, &name);
-        audit::record(
-            tx,
-            &admin.actor(),
-            Action::Create,
-            Entity::Position,
-            id,
-            &changes,
-        )
+    let actor = admin.actor();
+    let id = admin
+        .transaction(async |tx| {
+            // Uniqueness is the unique key's job: a taken name is a 409 and nothing is written.
+            let id = repo::insert(tx, &name).await?;
+            let mut changes = Changes::new();
+            changes.field("name", Value::Null, &name);
+            audit::record(tx, &actor, Action::Create, Entity::Position, id, &changes).await?;
+            Ok(id)
+        })
         .await?;
-        Ok(id)
-    })
-    .await?;
     let mut response = (StatusCode::CREATED, Json(Position { id, name })).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/positions/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -132,34 +120,26 @@ async fn create(
     ),
 )]
 async fn rename(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin(mut admin): Admin,
     PathId(id): PathId,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Position>, Error> {
     let PositionBody { name } = PositionBody::parse(&body)?;
-    let pool = state.db.pool().await?;
-    in_transaction(pool, async |tx| {
-        let old = repo::lock(tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("position"))?;
-        let mut changes = Changes::new();
-        changes.field("name", &old, &name);
-        if !changes.is_empty() {
-            repo::rename(tx, id, &name).await?;
-            audit::record(
-                tx,
-                &admin.actor(),
-                Action::Update,
-                Entity::Position,
-                id,
-                &changes,
-            )
-            .await?;
-        }
-        Ok(())
-    })
-    .await?;
+    let actor = admin.actor();
+    admin
+        .transaction(async |tx| {
+            let old = repo::lock(tx, id)
+                .await?
+                .ok_or_else(|| Error::not_found("position"))?;
+            let mut changes = Changes::new();
+            changes.field("name", &old, &name);
+            if !changes.is_empty() {
+                repo::rename(tx, id, &name).await?;
+                audit::record(tx, &actor, Action::Update, Entity::Position, id, &changes).await?;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(Json(Position { id, name }))
 }
 
@@ -180,29 +160,18 @@ async fn rename(
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
     ),
 )]
-async fn remove(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    PathId(id): PathId,
-) -> Result<StatusCode, Error> {
-    let pool = state.db.pool().await?;
-    in_transaction(pool, async |tx| {
-        let name = repo::lock(tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("position"))?;
-        repo::delete(tx, id).await?;
-        let mut changes = Changes::new();
-        changes.field("name", &name, Value::Null);
-        audit::record(
-            tx,
-            &admin.actor(),
-            Action::Delete,
-            Entity::Position,
-            id,
-            &changes,
-        )
-        .await
-    })
-    .await?;
+async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCode, Error> {
+    let actor = admin.actor();
+    admin
+        .transaction(async |tx| {
+            let name = repo::lock(tx, id)
+                .await?
+                .ok_or_else(|| Error::not_found("position"))?;
+            repo::delete(tx, id).await?;
+            let mut changes = Changes::new();
+            changes.field("name", &name, Value::Null);
+            audit::record(tx, &actor, Action::Delete, Entity::Position, id, &changes).await
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

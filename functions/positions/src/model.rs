@@ -1,11 +1,10 @@
 //! What the positions API reads and writes: the request body, parsed into a checked
 //! value, and the views. Each type also describes itself in the OpenAPI document.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::Error;
-use shared::input::Fields;
-use shared::users::fields;
+use shared::input::{self, Field, Mode, Rule};
 use utoipa::ToSchema;
 
 /// The longest position name, in characters (the column is `VARCHAR(50)`).
@@ -35,22 +34,39 @@ pub struct Position {
     pub name: String,
 }
 
-/// `POST /positions` and `PATCH /positions/{id}`: the position's name. Names are unique,
-/// compared case-insensitively (`iOS` and `IOS` are one name). Unknown fields are a 422.
-#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+/// The body of `POST /positions` and `PATCH /positions/{id}`: the position's name.
+const FIELDS: &[Field] = &[Field::new(
+    "name",
+    Rule::Line {
+        min: 1,
+        max: NAME_MAX,
+    },
+)
+.not_null()
+.required()
+.doc("1–50 characters on one line, not only spaces.")
+.create_examples(&["데브옵스"])];
+
+/// `POST /positions` and `PATCH /positions/{id}`: the position's name. Both read it as a
+/// create: the name is required.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PositionBody {
-    /// 1–50 characters on one line, not only spaces.
-    #[schema(min_length = 1, max_length = 50, examples("데브옵스"))]
     pub name: String,
 }
+
+shared::body_schema!(
+    PositionBody,
+    FIELDS,
+    Mode::Create,
+    "`POST /positions` and `PATCH /positions/{id}`: the position's name. Names are unique, \
+     compared case-insensitively (`iOS` and `IOS` are one name). Unknown fields are a 422.",
+);
 
 impl PositionBody {
     /// The body's checked name, or a 422 listing every bad field.
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
-        let mut reader = Fields::new(body, &["name"]);
-        let name = reader.required("name", |v| fields::name(v, 1, NAME_MAX));
-        reader.finish_with(name.map(|name| Self { name }))
+        input::parse(body, FIELDS, Mode::Create)
     }
 }
 

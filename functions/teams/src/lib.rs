@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::Value;
 use shared::audit::{self, Action, Changes, Entity};
-use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId, PathIds};
 use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, ValidationErrorBody};
 use shared::{AppState, Error};
@@ -105,31 +104,22 @@ async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<
         (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
     ),
 )]
-async fn create(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    JsonObject(body): JsonObject,
-) -> Result<Response, Error> {
+async fn create(Admin(mut admin): Admin, JsonObject(body): JsonObject) -> Result<Response, Error> {
     let TeamCreateBody { name, introduction } = TeamCreateBody::parse(&body)?;
-    let pool = state.db.pool().await?;
-    let id = in_transaction(pool, async |tx| {
-        let id = repo::insert(tx, &name, introduction.as_deref()).await?;
-        let mut changes = Changes::new();
-        changes
-            .field("name", Value::Null, &name)
-            .field("introduction", Value::Null, &introduction);
-        audit::record(
-            tx,
-            &admin.actor(),
-            Action::Create,
-            Entity::Team,
-            id,
-            &changes,
-        )
+    let actor = admin.actor();
+    let id = admin
+        .transaction(async |tx| {
+            let id = repo::insert(tx, &name, introduction.as_deref()).await?;
+            let mut changes = Changes::new();
+            changes.field("name", Value::Null, &name).field(
+                "introduction",
+                Value::Null,
+                &introduction,
+            );
+            audit::record(tx, &actor, Action::Create, Entity::Team, id, &changes).await?;
+            Ok(id)
+        })
         .await?;
-        Ok(id)
-    })
-    .await?;
     let team = Team::new(
         TeamRow {
             id,
@@ -167,40 +157,32 @@ async fn create(
     ),
 )]
 async fn update(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin(mut admin): Admin,
     PathId(id): PathId,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Team>, Error> {
     let patch = TeamPatchBody::parse(&body)?;
-    let pool = state.db.pool().await?;
-    let team = in_transaction(pool, async |tx| {
-        let before = repo::lock(tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("team"))?;
-        let after = patch.apply(&before);
-        let mut changes = Changes::new();
-        changes.field("name", &before.name, &after.name).field(
-            "introduction",
-            &before.introduction,
-            &after.introduction,
-        );
-        if !changes.is_empty() {
-            repo::update(tx, &after).await?;
-            audit::record(
-                tx,
-                &admin.actor(),
-                Action::Update,
-                Entity::Team,
-                id,
-                &changes,
-            )
-            .await?;
-        }
-        let members = repo::members(tx, id).await?;
-        Ok(Team::new(after, members))
-    })
-    .await?;
+    let actor = admin.actor();
+    let team = admin
+        .transaction(async |tx| {
+            let before = repo::lock(tx, id)
+                .await?
+                .ok_or_else(|| Error::not_found("team"))?;
+            let after = patch.apply(&before);
+            let mut changes = Changes::new();
+            changes.field("name", &before.name, &after.name).field(
+                "introduction",
+                &before.introduction,
+                &after.introduction,
+            );
+            if !changes.is_empty() {
+                repo::update(tx, &after).await?;
+                audit::record(tx, &actor, Action::Update, Entity::Team, id, &changes).await?;
+            }
+            let members = repo::members(tx, id).await?;
+            Ok(Team::new(after, members))
+        })
+        .await?;
     Ok(Json(team))
 }
 
@@ -221,34 +203,23 @@ async fn update(
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
     ),
 )]
-async fn remove(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    PathId(id): PathId,
-) -> Result<StatusCode, Error> {
-    let pool = state.db.pool().await?;
-    in_transaction(pool, async |tx| {
-        let before = repo::lock(tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("team"))?;
-        repo::delete(tx, id).await?;
-        let mut changes = Changes::new();
-        changes.field("name", &before.name, Value::Null).field(
-            "introduction",
-            &before.introduction,
-            Value::Null,
-        );
-        audit::record(
-            tx,
-            &admin.actor(),
-            Action::Delete,
-            Entity::Team,
-            id,
-            &changes,
-        )
-        .await
-    })
-    .await?;
+async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCode, Error> {
+    let actor = admin.actor();
+    admin
+        .transaction(async |tx| {
+            let before = repo::lock(tx, id)
+                .await?
+                .ok_or_else(|| Error::not_found("team"))?;
+            repo::delete(tx, id).await?;
+            let mut changes = Changes::new();
+            changes.field("name", &before.name, Value::Null).field(
+                "introduction",
+                &before.introduction,
+                Value::Null,
+            );
+            audit::record(tx, &actor, Action::Delete, Entity::Team, id, &changes).await
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,19 +245,19 @@ async fn remove(
     ),
 )]
 async fn add_member(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin(mut admin): Admin,
     PathIds(team_id, user_id): PathIds,
 ) -> Result<StatusCode, Error> {
-    let pool = state.db.pool().await?;
-    in_transaction(pool, async |tx| {
-        hold_team_and_user(tx, team_id, user_id).await?;
-        if repo::add_member(tx, team_id, user_id).await? {
-            record_membership(tx, &admin.actor(), Action::Add, team_id, user_id).await?;
-        }
-        Ok(())
-    })
-    .await?;
+    let actor = admin.actor();
+    admin
+        .transaction(async |tx| {
+            hold_team_and_user(tx, team_id, user_id).await?;
+            if repo::add_member(tx, team_id, user_id).await? {
+                record_membership(tx, &actor, Action::Add, team_id, user_id).await?;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -312,19 +283,19 @@ async fn add_member(
     ),
 )]
 async fn remove_member(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
+    Admin(mut admin): Admin,
     PathIds(team_id, user_id): PathIds,
 ) -> Result<StatusCode, Error> {
-    let pool = state.db.pool().await?;
-    in_transaction(pool, async |tx| {
-        hold_team_and_user(tx, team_id, user_id).await?;
-        if repo::remove_member(tx, team_id, user_id).await? {
-            record_membership(tx, &admin.actor(), Action::Remove, team_id, user_id).await?;
-        }
-        Ok(())
-    })
-    .await?;
+    let actor = admin.actor();
+    admin
+        .transaction(async |tx| {
+            hold_team_and_user(tx, team_id, user_id).await?;
+            if repo::remove_member(tx, team_id, user_id).await? {
+                record_membership(tx, &actor, Action::Remove, team_id, user_id).await?;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,11 +1,10 @@
 //! What the teams API reads and writes: the request bodies, parsed into checked values,
 //! and the views. Each type also describes itself in the OpenAPI document.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::Error;
-use shared::input::{Fields, Patch};
-use shared::users::fields;
+use shared::input::{self, Field, Mode, Patch, Rule};
 use utoipa::ToSchema;
 
 /// The longest team name, in characters (the column is `VARCHAR(30)`).
@@ -75,52 +74,75 @@ pub struct TeamMember {
     pub image_url: Option<String>,
 }
 
-/// `POST /teams`. Team names need not be unique. Unknown fields are a 422.
-#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+/// A team's writable fields.
+const FIELDS: &[Field] = &[
+    Field::new(
+        "name",
+        Rule::Line {
+            min: 1,
+            max: NAME_MAX,
+        },
+    )
+    .not_null()
+    .required()
+    .create_doc("1–30 characters on one line, not only spaces.")
+    .update_doc("1–30 characters on one line, not only spaces; never `null`.")
+    .create_examples(&["와플스튜디오 웹팀"]),
+    Field::new(
+        "introduction",
+        Rule::Text {
+            min: 0,
+            max: INTRODUCTION_MAX,
+        },
+    )
+    .create_doc("At most 1000 characters; `null` or left out for none.")
+    .update_doc("At most 1000 characters; `null` clears it."),
+];
+
+/// `POST /teams`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamCreateBody {
-    /// 1–30 characters on one line, not only spaces.
-    #[schema(min_length = 1, max_length = 30, examples("와플스튜디오 웹팀"))]
     pub name: String,
-    /// At most 1000 characters; `null` or left out for none.
-    #[schema(max_length = 1000)]
+    #[serde(default)]
     pub introduction: Option<String>,
 }
+
+shared::body_schema!(
+    TeamCreateBody,
+    FIELDS,
+    Mode::Create,
+    "`POST /teams`. Team names need not be unique. Unknown fields are a 422.",
+);
 
 impl TeamCreateBody {
     /// The body's checked fields, or a 422 listing every bad one.
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
-        let mut reader = Fields::new(body, &["name", "introduction"]);
-        let name = reader.required("name", team_name);
-        let introduction = reader.optional("introduction", introduction);
-        reader.finish_with(name.map(|name| Self { name, introduction }))
+        input::parse(body, FIELDS, Mode::Create)
     }
 }
 
-/// `PATCH /teams/{id}`: a partial update. A field left out stays as it is; `null`
-/// clears `introduction` (and is a 422 for `name`). Unknown fields are a 422.
-#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// `PATCH /teams/{id}`: a partial update.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TeamPatchBody {
-    /// 1–30 characters on one line, not only spaces; never `null`.
-    #[schema(nullable = false, min_length = 1, max_length = 30)]
+    /// Never `null`: left out is `None`.
     pub name: Option<String>,
-    /// At most 1000 characters; `null` clears it.
-    #[schema(value_type = Option<String>, max_length = 1000)]
     pub introduction: Patch<String>,
 }
+
+shared::body_schema!(
+    TeamPatchBody,
+    FIELDS,
+    Mode::Update,
+    "`PATCH /teams/{id}`: a partial update. A field left out stays as it is; `null` clears \
+     `introduction` (and is a 422 for `name`). Unknown fields are a 422.",
+);
 
 impl TeamPatchBody {
     /// The body's checked fields, or a 422 listing every bad one.
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
-        let mut reader = Fields::new(body, &["name", "introduction"]);
-        let name = match reader.patch("name", false, team_name) {
-            Patch::Set(name) => Some(name),
-            Patch::Absent | Patch::Clear => None,
-        };
-        let introduction = reader.patch("introduction", true, introduction);
-        reader.finish()?;
-        Ok(Self { name, introduction })
+        input::parse(body, FIELDS, Mode::Update)
     }
 
     /// `row` with this update applied.
@@ -135,14 +157,6 @@ impl TeamPatchBody {
             },
         }
     }
-}
-
-fn team_name(value: &str) -> Result<String, fields::RuleError> {
-    fields::name(value, 1, NAME_MAX)
-}
-
-fn introduction(value: &str) -> Result<String, fields::RuleError> {
-    fields::text(value, 0, INTRODUCTION_MAX)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ mod schema;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRef, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -20,16 +20,40 @@ use shared::audit::{self, Action, Actor, Changes, Entity};
 use shared::db::in_transaction;
 use shared::extract::{Admin, JsonObject, PathId};
 use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, NoToken, ValidationErrorBody};
-use shared::users::input::{admin_only_fields, guard_organisers};
+use shared::users::input::{guard_organisers, refuse_admin_only};
 use shared::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
 use shared::{AppState, Error, Identity, MaybeIdentity};
 use sqlx::MySqlConnection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The routes, with this process's list cache (one per cold start).
-pub fn router(state: AppState) -> Router {
-    Router::from(api().with_state(state)).layer(Extension(Arc::new(cache::ListCache::default())))
+/// What the handlers run with: the shared state and this process's list cache (one per
+/// cold start). Handlers take either part with `State`.
+#[derive(Clone)]
+struct UsersState {
+    app: AppState,
+    cache: Arc<cache::ListCache>,
+}
+
+impl FromRef<UsersState> for AppState {
+    fn from_ref(state: &UsersState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl FromRef<UsersState> for Arc<cache::ListCache> {
+    fn from_ref(state: &UsersState) -> Self {
+        state.cache.clone()
+    }
+}
+
+/// The routes, with a new list cache.
+pub fn router(app: AppState) -> Router {
+    let state = UsersState {
+        app,
+        cache: Arc::default(),
+    };
+    api().with_state(state).into()
 }
 
 /// The OpenAPI description of every route `router` serves.
@@ -38,7 +62,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The routes and their documentation, registered together so that they cannot diverge.
-fn api() -> OpenApiRouter<AppState> {
+fn api() -> OpenApiRouter<UsersState> {
     OpenApiRouter::default()
         .routes(routes!(list_users, register))
         .routes(routes!(me))
@@ -82,7 +106,7 @@ fn api() -> OpenApiRouter<AppState> {
 )]
 async fn list_users(
     State(state): State<AppState>,
-    Extension(cache): Extension<Arc<cache::ListCache>>,
+    State(cache): State<Arc<cache::ListCache>>,
     gateway: Option<Extension<RequestContext>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -236,14 +260,9 @@ async fn register(
     identity: Identity,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Error> {
-    let admin_fields = admin_only_fields(&body);
-    if !admin_fields.is_empty() {
-        return Err(Error::Forbidden(format!(
-            "only admins may set {}",
-            admin_fields.join(", ")
-        )));
-    }
-    let input = UserInput::parse(&body, Mode::Create).map_err(Error::Validation)?;
+    // No one is an admin before registering.
+    refuse_admin_only(&body, false)?;
+    let input = UserInput::parse(&body, Mode::Create)?;
     let pool = state.db.pool().await?;
     // The answer is read inside the transaction: once it commits, nothing is left that
     // could fail and tell the caller 503 about a registration that happened.
@@ -332,14 +351,8 @@ async fn update(
                 "only the user themself or an admin may change a user".into(),
             ));
         }
-        let admin_fields = admin_only_fields(&body);
-        if !is_admin && !admin_fields.is_empty() {
-            return Err(Error::Forbidden(format!(
-                "only admins may set {}",
-                admin_fields.join(", ")
-            )));
-        }
-        let input = UserInput::parse(&body, Mode::Update).map_err(Error::Validation)?;
+        refuse_admin_only(&body, is_admin)?;
+        let input = UserInput::parse(&body, Mode::Update)?;
         let before = repo::audit_state(tx, id).await?.unwrap_or_default();
         repo::update(tx, id, &input).await?;
         let after = repo::audit_state(tx, id).await?.unwrap_or_default();
@@ -380,34 +393,23 @@ async fn update(
         (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
     ),
 )]
-async fn remove(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    PathId(id): PathId,
-) -> Result<StatusCode, Error> {
-    let pool = state.db.pool().await?;
-    in_transaction(pool, async |tx| {
-        // Locked first, as in `update`: of racing deletes one wins and the others find no
-        // user (404, no second entry), and the entry holds the user as last written.
-        if !repo::lock(tx, id).await? {
-            return Err(Error::not_found("user"));
-        }
-        let before = repo::audit_state(tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("user"))?;
-        repo::delete(tx, id).await?;
-        let changes = Changes::between(&before, &Value::Null);
-        audit::record(
-            tx,
-            &admin.actor(),
-            Action::Delete,
-            Entity::User,
-            id,
-            &changes,
-        )
-        .await
-    })
-    .await?;
+async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCode, Error> {
+    let actor = admin.actor();
+    admin
+        .transaction(async |tx| {
+            // Locked first, as in `update`: of racing deletes one wins and the others find no
+            // user (404, no second entry), and the entry holds the user as last written.
+            if !repo::lock(tx, id).await? {
+                return Err(Error::not_found("user"));
+            }
+            let before = repo::audit_state(tx, id)
+                .await?
+                .ok_or_else(|| Error::not_found("user"))?;
+            repo::delete(tx, id).await?;
+            let changes = Changes::between(&before, &Value::Null);
+            audit::record(tx, &actor, Action::Delete, Entity::User, id, &changes).await
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

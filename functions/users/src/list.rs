@@ -1,8 +1,9 @@
 //! The query string of `GET /users`: parsed, normalized (the cache's key) and turned
 //! into the next page's path.
 
+use shared::Error;
+use shared::input::{RuleError, query};
 use shared::users::Filter;
-use shared::{Error, FieldError};
 
 pub const MAX_LIMIT: u32 = 1000;
 
@@ -15,47 +16,29 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// Parses the query string; unknown parameters are ignored, bad values are a 422
-    /// naming each one.
+    /// Parses the query string as `shared::input::query::read` reads one; bad values are
+    /// a 422 naming each one.
     pub fn parse(raw: Option<&str>) -> Result<Self, Error> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-            .map_err(|_| Error::BadRequest("the query string is not valid".into()))?;
-        let mut errors = Vec::new();
-        let mut query = Self {
+        let mut parsed = Self {
             filter: Filter::default(),
             limit: None,
             cursor: None,
         };
-        for (name, value) in &pairs {
-            match name.as_str() {
-                "position" => query.filter.position = text(name, value, 50, &mut errors),
-                "generation" => query.filter.generation = text(name, value, 30, &mut errors),
-                "q" => query.filter.q = text(name, value, 100, &mut errors),
-                "is_active" => query.filter.is_active = boolean(name, value, &mut errors),
-                "is_member" => query.filter.is_member = boolean(name, value, &mut errors),
-                "limit" => match value.parse::<u32>() {
-                    Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => query.limit = Some(limit),
-                    _ => errors.push(FieldError::query(
-                        "limit",
-                        format!("Input should be an integer from 1 to {MAX_LIMIT}"),
-                        "int_parsing",
-                    )),
-                },
-                "cursor" => match value.parse::<i32>() {
-                    Ok(cursor) if cursor >= 0 => query.cursor = Some(cursor),
-                    _ => errors.push(FieldError::query(
-                        "cursor",
-                        "Input should be a cursor from a Link header",
-                        "value_error",
-                    )),
-                },
+        query::read(raw, |name, value| {
+            let filter = &mut parsed.filter;
+            match name {
+                "position" => filter.position = Some(query::text(value, 0, 50)?),
+                "generation" => filter.generation = Some(query::text(value, 0, 30)?),
+                "q" => filter.q = Some(query::text(value, 0, 100)?),
+                "is_active" => filter.is_active = Some(query::boolean(value)?),
+                "is_member" => filter.is_member = Some(query::boolean(value)?),
+                "limit" => parsed.limit = Some(limit(value)?),
+                "cursor" => parsed.cursor = Some(cursor(value)?),
                 _ => {}
             }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
-        Ok(query)
+            Ok(())
+        })?;
+        Ok(parsed)
     }
 
     /// The parameters that decide the answer, in a fixed order and spelling: queries
@@ -89,32 +72,30 @@ impl ListQuery {
     }
 }
 
-fn text(name: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
-    if value.chars().count() > max {
-        errors.push(FieldError::query(
-            name,
-            format!("String should have at most {max} characters"),
-            "string_too_long",
-        ));
-        return None;
-    }
-    Some(value.to_owned())
+fn limit(value: &str) -> Result<u32, RuleError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or_else(|| {
+            (
+                format!("Input should be an integer from 1 to {MAX_LIMIT}"),
+                "int_parsing",
+            )
+        })
 }
 
-/// The spellings FastAPI accepts for a boolean query parameter.
-fn boolean(name: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => {
-            errors.push(FieldError::query(
-                name,
-                "Input should be a valid boolean",
-                "bool_parsing",
-            ));
-            None
-        }
-    }
+fn cursor(value: &str) -> Result<i32, RuleError> {
+    value
+        .parse::<i32>()
+        .ok()
+        .filter(|cursor| *cursor >= 0)
+        .ok_or_else(|| {
+            (
+                "Input should be a cursor from a Link header".into(),
+                "value_error",
+            )
+        })
 }
 
 #[cfg(test)]

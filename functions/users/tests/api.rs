@@ -986,7 +986,7 @@ async fn the_list_runs_a_fixed_number_of_queries() {
         slack_token: None,
     })
     .await;
-    let router = shared::http::finish(users::router(state));
+    let router = shared::http::with_shared_layers(users::router(state));
 
     let mut selects_for = Vec::new();
     for total in [3, 60] {

@@ -1,0 +1,162 @@
+//! The description of a writable field: what the contract says of it, once.
+
+use crate::users::fields::{self, RuleError};
+
+/// One writable field of a resource. Built with `const` methods, so that a resource's
+/// fields are a `const` list:
+///
+/// ```
+/// use shared::input::{Field, Rule};
+/// const FIELDS: &[Field] = &[
+///     Field::new("name", Rule::Line { min: 1, max: 30 }).not_null().required(),
+///     Field::new("introduction", Rule::Text { min: 0, max: 1000 }),
+/// ];
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub rule: Rule,
+    /// `null` clears it in an update (else a 422).
+    pub nullable: bool,
+    /// Only admins may send it (the handler answers 403 to anyone else).
+    pub admin_only: bool,
+    /// A create must send it.
+    pub required: bool,
+    /// What the OpenAPI document says of it in a create body and in an update body.
+    pub create_doc: Option<&'static str>,
+    pub update_doc: Option<&'static str>,
+    pub create_examples: &'static [&'static str],
+    pub update_examples: &'static [&'static str],
+}
+
+/// What a field's value must be. The string rules are those of `users::fields`.
+#[derive(Debug, Clone, Copy)]
+pub enum Rule {
+    /// `min..=max` characters; line breaks and tabs allowed, other control characters not.
+    Text {
+        min: usize,
+        max: usize,
+    },
+    /// One line of `min..=max` characters, not only spaces.
+    Line {
+        min: usize,
+        max: usize,
+    },
+    /// 4–50 ASCII letters, digits, `_`, `-` and `.`.
+    Username,
+    /// An absolute `http` or `https` URL of at most `max` characters.
+    HttpUrl {
+        max: usize,
+    },
+    /// A Korean mobile number, stored as digits.
+    PhoneNumber,
+    /// A GitHub login.
+    GithubLogin,
+    /// An e-mail address of at most 50 characters.
+    Email,
+    /// A generation: `19` or `19.5`.
+    Generation,
+    Bool,
+    /// A list of at most `max` entries as sent, each read by `item`. With `unique`,
+    /// entries equal but for ASCII case count once (the first one stays).
+    List {
+        max: usize,
+        unique: bool,
+        item: &'static Item,
+    },
+    /// An object of these fields: a list entry. There `null` is a value of the wrong
+    /// type, not an absent one.
+    Object(&'static [Field]),
+}
+
+/// The entries of a list: their rule, and the schema that names them in the OpenAPI
+/// document.
+#[derive(Debug, Clone, Copy)]
+pub struct Item {
+    pub schema_name: &'static str,
+    pub rule: Rule,
+    pub doc: &'static str,
+    pub examples: &'static [&'static str],
+}
+
+impl Field {
+    /// A field that may be left out, and that `null` clears.
+    pub const fn new(name: &'static str, rule: Rule) -> Self {
+        Self {
+            name,
+            rule,
+            nullable: true,
+            admin_only: false,
+            required: false,
+            create_doc: None,
+            update_doc: None,
+            create_examples: &[],
+            update_examples: &[],
+        }
+    }
+
+    /// `null` cannot clear it (the column is `NOT NULL`).
+    pub const fn not_null(mut self) -> Self {
+        self.nullable = false;
+        self
+    }
+
+    pub const fn admin_only(mut self) -> Self {
+        self.admin_only = true;
+        self
+    }
+
+    /// Required on create.
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// The description in both bodies.
+    pub const fn doc(self, text: &'static str) -> Self {
+        self.create_doc(text).update_doc(text)
+    }
+
+    pub const fn create_doc(mut self, text: &'static str) -> Self {
+        self.create_doc = Some(text);
+        self
+    }
+
+    pub const fn update_doc(mut self, text: &'static str) -> Self {
+        self.update_doc = Some(text);
+        self
+    }
+
+    /// Examples in both bodies.
+    pub const fn examples(self, examples: &'static [&'static str]) -> Self {
+        self.create_examples(examples).update_examples(examples)
+    }
+
+    pub const fn create_examples(mut self, examples: &'static [&'static str]) -> Self {
+        self.create_examples = examples;
+        self
+    }
+
+    pub const fn update_examples(mut self, examples: &'static [&'static str]) -> Self {
+        self.update_examples = examples;
+        self
+    }
+}
+
+impl Rule {
+    /// Checks a string against a string rule: the value to store, or the 422's message
+    /// and type. `None` for rules whose values are not strings.
+    pub fn check_text(&self, value: &str) -> Option<Result<String, RuleError>> {
+        Some(match *self {
+            Self::Text { min, max } => fields::text(value, min, max),
+            Self::Line { min, max } => fields::name(value, min, max),
+            Self::Username => fields::username(value),
+            Self::HttpUrl { max } => fields::http_url(value, max),
+            Self::PhoneNumber => fields::phone_number(value),
+            Self::GithubLogin => fields::github_login(value),
+            Self::Email => fields::email(value),
+            Self::Generation => fields::generation(value),
+            Self::Bool | Self::List { .. } | Self::Object(_) => return None,
+        })
+    }
+}

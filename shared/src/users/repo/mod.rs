@@ -1,0 +1,141 @@
+//! SQL for users: reads that load a page and its links in a fixed number of queries
+//! (`list`, `links`), and writes that take a connection (usually a transaction) from the
+//! caller (`write`). Here: one user's row, the caller's registration, the row lock and
+//! what the audit log records.
+
+mod links;
+mod list;
+mod write;
+
+use sqlx::{AssertSqlSafe, MySqlConnection};
+use time::PrimitiveDateTime;
+
+use crate::error::Error;
+
+pub use links::links;
+pub use list::{Filter, SummaryRow, count, directory_version, list};
+pub use write::{create, delete, set_positions, update};
+
+/// A row of `user`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i32,
+    pub sso_id: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub department: Option<String>,
+    pub college: Option<String>,
+    pub phone_number: Option<String>,
+    pub github_id: Option<String>,
+    pub github_email: Option<String>,
+    pub slack_id: Option<String>,
+    pub slack_email: Option<String>,
+    pub notion_email: Option<String>,
+    pub apple_email: Option<String>,
+    pub is_rookie: bool,
+    pub is_member: bool,
+    pub is_active: bool,
+    pub is_admin: bool,
+    pub introduction: Option<String>,
+    pub generation: Option<String>,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+const COLUMNS: &str = "u.id, u.sso_id, u.username, u.image_url, u.first_name, u.last_name, \
+    u.department, u.college, u.phone_number, u.github_id, u.github_email, u.slack_id, \
+    u.slack_email, u.notion_email, u.apple_email, u.is_rookie, u.is_member, u.is_active, \
+    u.is_admin, u.introduction, u.generation, u.created_at, u.updated_at";
+
+/// Who the caller is in the directory, if registered.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Registered {
+    pub id: i32,
+    pub is_admin: bool,
+}
+
+pub async fn registered(
+    conn: &mut MySqlConnection,
+    sso_id: &str,
+) -> Result<Option<Registered>, Error> {
+    Ok(
+        sqlx::query_as("SELECT id, is_admin FROM `user` WHERE sso_id = ?")
+            .bind(sso_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn find(conn: &mut MySqlConnection, id: i32) -> Result<Option<UserRow>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM `user` u WHERE u.id = ?");
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn find_by_sso(
+    conn: &mut MySqlConnection,
+    sso_id: &str,
+) -> Result<Option<UserRow>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM `user` u WHERE u.sso_id = ?");
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(sso_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Locks user `id` for the rest of the transaction, so that concurrent updates of one
+/// user run one after another (and each audit entry's old values are the previous new
+/// ones). `false` if there is no such user.
+pub async fn lock(conn: &mut MySqlConnection, id: i32) -> Result<bool, Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT id FROM `user` WHERE id = ? FOR UPDATE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// What the audit log records of user `id`: every writable field, and the names of
+/// its positions and its SNS accounts. `None` if there is no such user.
+pub async fn audit_state(
+    conn: &mut MySqlConnection,
+    id: i32,
+) -> Result<Option<serde_json::Value>, Error> {
+    let Some(row) = find(conn, id).await? else {
+        return Ok(None);
+    };
+    let links = links(conn, &[id]).await?;
+    let positions: Vec<&str> = links
+        .positions
+        .get(&id)
+        .map(|p| p.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    let sns_accounts = links.sns_accounts.get(&id).cloned().unwrap_or_default();
+    Ok(Some(serde_json::json!({
+        "username": row.username,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "image_url": row.image_url,
+        "department": row.department,
+        "college": row.college,
+        "phone_number": row.phone_number,
+        "github_id": row.github_id,
+        "github_email": row.github_email,
+        "slack_id": row.slack_id,
+        "slack_email": row.slack_email,
+        "notion_email": row.notion_email,
+        "apple_email": row.apple_email,
+        "introduction": row.introduction,
+        "generation": row.generation,
+        "sso_id": row.sso_id,
+        "is_rookie": row.is_rookie,
+        "is_member": row.is_member,
+        "is_active": row.is_active,
+        "is_admin": row.is_admin,
+        "positions": positions,
+        "sns_accounts": sns_accounts,
+    })))
+}
