@@ -1,7 +1,7 @@
 """Expands template.yaml with the SAM translator (what CloudFormation's transform does, run
 here without an AWS account) and checks what the expansion must hold: the authorizer's
 settings that keep anonymous requests flowing, every route behind it, the CORS headers
-API.md promises, the schedule, and who may read the secret or start a sync.
+docs/api.md promises, the schedule, and who may read the secret or start a sync.
 
 Run by scripts/check-deploy with target/deploy-venv's python (aws-sam-cli brings
 samtranslator). Exits non-zero with one line per problem."""

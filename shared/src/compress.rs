@@ -1,4 +1,4 @@
-//! Compressed answers (API.md, Conventions): an answer of 1 KiB or more goes out in `br`
+//! Compressed answers (docs/api.md, Conventions): an answer of 1 KiB or more goes out in `br`
 //! or `gzip` when the request's `Accept-Encoding` allows it, with `Vary: Accept-Encoding`.
 //!
 //! One layer in the shared HTTP stack compresses every function's answers; a handler

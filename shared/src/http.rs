@@ -19,12 +19,12 @@ use tracing::Instrument;
 use crate::AppState;
 use crate::error::Error;
 
-/// The largest request body any route accepts (API.md: 413 above 64 KiB).
+/// The largest request body any route accepts (docs/api.md: 413 above 64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// How long a handler may take before the request is answered 503. The pool gives up
 /// on a connection after 3 s, but a query already sent to a server that froze (or
-/// that a partition cut off) would wait forever; API.md wants a 503 within 4 s.
+/// that a partition cut off) would wait forever; docs/api.md wants a 503 within 4 s.
 pub const ANSWER_DEADLINE: Duration = Duration::from_millis(3_500);
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

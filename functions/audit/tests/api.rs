@@ -1,4 +1,4 @@
-//! The audit function against a real MariaDB: API.md's "Audit log" section.
+//! The audit function against a real MariaDB: docs/api.md's "Audit log" section.
 
 use std::collections::BTreeSet;
 

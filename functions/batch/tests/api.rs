@@ -1,4 +1,4 @@
-//! The batch function against a real MariaDB: API.md's "Batch" section. Force-runs run
+//! The batch function against a real MariaDB: docs/api.md's "Batch" section. Force-runs run
 //! in-process against a fake Slack, or are handed to a fake Lambda API (the real SDK
 //! client, its request checked), and the binary answers API Gateway events.
 

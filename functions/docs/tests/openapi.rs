@@ -11,7 +11,7 @@ use shared::AppState;
 use testkit::http::{apigw_event, apigw_response, get, request};
 use testkit::{LambdaProcess, TestDb};
 
-/// Every route of API.md that the functions built so far serve. A function that adds
+/// Every route of docs/api.md that the functions built so far serve. A function that adds
 /// routes adds them here (and merges its router in `local::routes`).
 const CONTRACT_ROUTES: &[(&str, &str)] = &[
     // health

@@ -114,6 +114,6 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, Error> {
     }))
 }
 
-/// The only two answers a not-ready service gives (API.md, "Health and docs").
+/// The only two answers a not-ready service gives (docs/api.md, "Health and docs").
 const DATABASE_UNREACHABLE: &str = "not ready: the database is unreachable";
 const MIGRATIONS_PENDING: &str = "not ready: migrations are pending";

@@ -45,7 +45,7 @@ pub(crate) async fn commit_push(
             .collect();
         if files.is_empty() {
             // A new or misspelt namespace: retrying cannot help, so it is answered,
-            // not failed, and counted by the message (API.md).
+            // not failed, and counted by the message (docs/api.md).
             tracing::warn!(
                 namespace = push.namespace(),
                 repository = %github.repository,

@@ -453,7 +453,7 @@ async fn a_branch_that_keeps_moving_fails_after_a_bounded_number_of_attempts() {
 // ---------------------------------------------------------------------------------------
 // Failures: each fails the invocation, so that EventBridge retries
 
-/// API.md: a namespace with no files under `apps/<namespace>/` is `unchanged`, nothing
+/// docs/api.md: a namespace with no files under `apps/<namespace>/` is `unchanged`, nothing
 /// committed, and a retry could not help, so the invocation succeeds.
 #[tokio::test]
 async fn an_unknown_namespace_is_unchanged_and_commits_nothing() {

@@ -1,4 +1,4 @@
-//! Schema revisions against a real MariaDB: the contract of "Migrations" in API.md.
+//! Schema revisions against a real MariaDB: the contract of "Migrations" in docs/api.md.
 //!
 //! Every test gets a fresh database (`testkit::TestDb`) on the server in `DATABASE_URL`.
 //! Schemas are compared as `information_schema` shows them (see [`Schema`]), rows as

@@ -1,4 +1,4 @@
-//! The positions function against a real MariaDB: API.md's "Positions" section, with the
+//! The positions function against a real MariaDB: docs/api.md's "Positions" section, with the
 //! audit entry of every write.
 
 use http::{Method, StatusCode};

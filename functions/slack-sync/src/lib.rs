@@ -1,6 +1,6 @@
 //! The `slack-sync` function: Slack's members into the user directory.
 //!
-//! One run: list every member (`users.list`, pages of 200), leave out those API.md
+//! One run: list every member (`users.list`, pages of 200), leave out those docs/api.md
 //! skips, read the others' profiles (`users.profile.get`, a few at a time), map them
 //! (`mapping`), compare them with the users loaded once up front, and create or update
 //! only where something differs (`sync`). Each run is a row of `batch_run`

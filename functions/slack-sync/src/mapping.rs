@@ -1,4 +1,4 @@
-//! API.md's mapping rules: which Slack members are synced, and what of their profile
+//! docs/api.md's mapping rules: which Slack members are synced, and what of their profile
 //! becomes which user field. Pure functions; a value that breaks a rule is dropped
 //! (never an error), so one odd profile cannot stop a run.
 

@@ -1,4 +1,4 @@
-//! The Slack sync against a real MariaDB and a fake Slack Web API: API.md's "Slack
+//! The Slack sync against a real MariaDB and a fake Slack Web API: docs/api.md's "Slack
 //! member sync" section, and the function binary under the Lambda Runtime API.
 
 use std::time::{Duration, Instant};

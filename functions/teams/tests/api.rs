@@ -1,4 +1,4 @@
-//! The teams function against a real MariaDB: API.md's "Teams" section, with the audit
+//! The teams function against a real MariaDB: docs/api.md's "Teams" section, with the audit
 //! entry of every write.
 
 use http::{Method, StatusCode};

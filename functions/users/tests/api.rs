@@ -1,4 +1,4 @@
-//! The users function against a real MariaDB: API.md's "Users" section, row by row.
+//! The users function against a real MariaDB: docs/api.md's "Users" section, row by row.
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The connection budget holds (docs/operations.md, "Connection budget"): more execution
 //! environments of the real `users` binary than the database has connections for, all
 //! driven at once through the Lambda Runtime API. An environment that cannot get a
-//! connection answers 503 with `Retry-After` within API.md's 4 s (never 500, never a
+//! connection answers 503 with `Retry-After` within docs/api.md's 4 s (never 500, never a
 //! hang), no write is half done, and once environments go away (Lambda reclaims idle
 //! ones) those that were refused serve again.
 
@@ -21,7 +21,7 @@ const POOL_SIZE: usize = 2;
 const MAX_CONNECTIONS: usize = 10;
 /// Environments kept for the recovery: what fits (4 x 2 + the test's own <= 10).
 const SURVIVORS: usize = 4;
-/// API.md: a database that cannot serve is a 503 within 4 s.
+/// docs/api.md: a database that cannot serve is a 503 within 4 s.
 const BOUND: Duration = Duration::from_secs(4);
 
 struct Answer {

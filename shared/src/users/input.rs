@@ -1,4 +1,4 @@
-//! A user's writable fields: the contract's table (API.md, "Writable fields") as one
+//! A user's writable fields: the contract's table (docs/api.md, "Writable fields") as one
 //! description, [`FIELDS`], and the values a body is parsed into. `POST` and `PATCH`
 //! share it; `PATCH` keeps "absent" (unchanged) and `null` (clear) apart.
 
@@ -14,7 +14,7 @@ use crate::input::{self, Field, Item, Rule};
 /// work of one request, so it counts what arrives, not what is left after deduplication.
 pub const MAX_POSITIONS: usize = 20;
 
-/// The organising team's position. API.md: it "is set by admins".
+/// The organising team's position. docs/api.md: it "is set by admins".
 pub const ORGANISERS: &str = "운영팀";
 
 /// A flag only admins may set.
