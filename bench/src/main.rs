@@ -16,11 +16,15 @@
 //!
 //! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
 //!   Writes docs/bench/cache.md.
+//! - `baseline` (not in the default set; `scripts/bench-baseline <rev>` runs it): this
+//!   build's local server against an older build's, alternating rounds; see `baseline.rs`.
+//!   Writes docs/bench/baseline.md.
 //!
 //! `bench [suite...]` (all by default) prints tables of medians and writes them, with the
 //! raw figures as JSON, to `docs/bench/` (the plot is drawn from the JSON by
 //! `scripts/plot-bench.py`). Not a test: the figures depend on the machine.
 
+mod baseline;
 mod cache;
 mod gateway;
 mod http;
@@ -62,12 +66,19 @@ async fn main() -> anyhow::Result<()> {
             "users" => report.scenarios = users(&bin, &url).await?,
             "functions" => report.functions = functions(&bin, &url).await?,
             "scaling" => report.scaling = scaling(&bin, &server_url).await?,
-            "cache" => {
-                let markdown = cache::run(&bin, &server_url, &url).await?;
+            "cache" | "baseline" => {
+                let (markdown, file) = if suite == "cache" {
+                    (cache::run(&bin, &server_url, &url).await?, "cache.md")
+                } else {
+                    (
+                        baseline::run(&bin, &server_url, &url, USERS).await?,
+                        "baseline.md",
+                    )
+                };
                 println!("{markdown}");
                 let out = workspace().join("docs/bench");
                 std::fs::create_dir_all(&out)?;
-                std::fs::write(out.join("cache.md"), markdown)?;
+                std::fs::write(out.join(file), markdown)?;
                 if suites.len() == 1 {
                     return Ok(());
                 }
@@ -78,7 +89,9 @@ async fn main() -> anyhow::Result<()> {
                 report.gateway_cold_first_ms = Some(cold);
             }
             other => {
-                anyhow::bail!("unknown suite {other}: users, functions, scaling, gateway or cache")
+                anyhow::bail!(
+                    "unknown suite {other}: users, functions, scaling, gateway, cache or baseline"
+                )
             }
         }
     }

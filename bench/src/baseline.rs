@@ -1,0 +1,127 @@
+//! `baseline`: this build's local server against an older build's, side by side on the
+//! same seeded data, in alternating rounds so that whatever else the machine does falls on
+//! both sides alike. `scripts/bench-baseline <rev>` builds the older `local` and runs it.
+//!
+//! An older build refuses a database at a revision it does not know, so its side gets its
+//! own copy of the seed, taken down to `BENCH_BASELINE_REVISION` with this build's own
+//! downgrade: the later revisions' down steps drop what they added (tables, triggers,
+//! columns), and the users, positions, teams and their links stay as seeded.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sqlx::Connection;
+
+use crate::http::{LocalServer, load};
+use crate::seed;
+use crate::stats::{ROUNDS, Run, Summary};
+
+/// Rounds per side after one warm-up round each (more than the other suites' ROUNDS: the
+/// question is a difference of a few per cent).
+const BASELINE_ROUNDS: usize = ROUNDS + 4;
+
+/// One scenario, both sides.
+struct Row {
+    scenario: &'static str,
+    current: Summary,
+    baseline: Summary,
+}
+
+/// Runs the suite; returns the markdown table it also prints.
+pub async fn run(
+    bin: &Path,
+    server_url: &str,
+    current_url: &str,
+    users: usize,
+) -> anyhow::Result<String> {
+    let old_bin = PathBuf::from(
+        std::env::var_os("BENCH_BASELINE_BIN")
+            .context("BENCH_BASELINE_BIN: the folder of the older build's `local`")?,
+    );
+    let revision: i64 = std::env::var("BENCH_BASELINE_REVISION")
+        .context("BENCH_BASELINE_REVISION: the newest schema revision the older build knows")?
+        .parse()
+        .context("BENCH_BASELINE_REVISION is a revision number")?;
+    let label = std::env::var("BENCH_BASELINE_LABEL").unwrap_or_else(|_| "baseline".into());
+
+    let old_url = seed::seed(server_url, "bench_baseline", users as i64).await?;
+    let mut conn = sqlx::MySqlConnection::connect(&old_url).await?;
+    shared::migrations::run(
+        &mut conn,
+        &shared::migrations::Command::Downgrade {
+            target: shared::migrations::Target::Version(revision),
+        },
+    )
+    .await
+    .with_context(|| format!("downgrade bench_baseline to revision {revision}"))?;
+    conn.close().await?;
+
+    let current = LocalServer::start(bin, current_url).await?;
+    let old = LocalServer::start(&old_bin, &old_url).await?;
+    let single = |i: usize| format!("/api/v1/users/{}", 1 + (i * 7919) % users);
+    let list = |_| "/api/v1/users?limit=1000".to_owned();
+    let mut rows = Vec::new();
+    for (scenario, concurrency, total, path) in [
+        (
+            "GET /users/{id}, c=32",
+            32,
+            40_000,
+            &single as &dyn Fn(usize) -> String,
+        ),
+        ("GET /users/{id}, c=1", 1, 5_000, &single),
+        ("GET /users?limit=1000, c=1", 1, 200, &list),
+    ] {
+        eprintln!("baseline: {scenario}");
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 0..=BASELINE_ROUNDS {
+            // Alternate which side goes first, so neither always follows the other's load.
+            let order = if round % 2 == 0 {
+                [(&current, true), (&old, false)]
+            } else {
+                [(&old, false), (&current, true)]
+            };
+            for (server, is_current) in order {
+                let run: Run = load(&server.addr, concurrency, total, path).await?.0;
+                if round > 0 {
+                    if is_current { &mut ours } else { &mut theirs }.push(run);
+                }
+            }
+        }
+        rows.push(Row {
+            scenario,
+            current: Summary::of(&ours),
+            baseline: Summary::of(&theirs),
+        });
+    }
+    current.stop().await;
+    old.stop().await;
+    Ok(markdown(&rows, &label))
+}
+
+fn markdown(rows: &[Row], label: &str) -> String {
+    let mut out = format!(
+        "# This build against {label}\n\n\
+         `scripts/bench-baseline`: both local servers on the same seeded {users} users, \
+         alternating rounds; medians of {BASELINE_ROUNDS} rounds after a warm-up each. \
+         Ratio = this build / {label} (req/s: above 1 is faster; p50: below 1 is faster).\n\n\
+         | scenario | req/s this | req/s {label} | ratio | p50 ms this | p50 ms {label} | ratio |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+        users = crate::USERS,
+    );
+    for row in rows {
+        let (a, b) = (row.current, row.baseline);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            row.scenario,
+            a.rps,
+            b.rps,
+            a.rps / b.rps,
+            a.p50_ms,
+            b.p50_ms,
+            a.p50_ms / b.p50_ms,
+        );
+    }
+    out
+}
