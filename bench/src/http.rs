@@ -43,6 +43,11 @@ impl LocalServer {
         Ok(Self { addr, child })
     }
 
+    /// The process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops the server and waits until it has exited, so its port is free again.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

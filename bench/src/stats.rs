@@ -69,3 +69,19 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// On-CPU time of every thread of process `pid` so far (the first field of each task's
+/// `/proc/<pid>/task/<tid>/schedstat`, in nanoseconds; Linux only). Threads that have
+/// exited no longer count, so read it around work done by long-lived threads.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let mut total = 0_u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(task?.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(Duration::from_nanos(total))
+}
