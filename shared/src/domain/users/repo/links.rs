@@ -2,8 +2,8 @@
 
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
-use crate::error::Error;
-use crate::users::view::{Links, NamedRef, SnsView};
+use crate::domain::users::view::{Links, NamedRef, SnsView};
+use crate::platform::error::Error;
 
 /// The positions, SNS accounts and teams of `ids` (ascending): three queries, whatever
 /// their number.

@@ -1,4 +1,6 @@
-//! The contract's rules for each writable user field. Lengths count characters
+//! The contract's string rules (text, names, usernames, URLs, phone numbers, GitHub
+//! logins, e-mail addresses, generations) that a [`Rule`](super::Rule) checks, for the
+//! fields of every resource; they know no table. Lengths count characters
 //! (Unicode scalar values), not bytes. Each rule returns the value to store, or the
 //! message and pydantic-style error type of a 422.
 
