@@ -9,7 +9,7 @@
 //!   list of 330 users at c=1, 8 and 32 (to hold against the old server's 24 / 19 / 17
 //!   req/s);
 //! - the cost of compressing the 1,000-user answer at each gzip level and brotli
-//!   quality, which chose the levels in `shared::compress`.
+//!   quality, which chose the levels in `shared::platform::compress`.
 //!
 //! Writes docs/bench/cache.md.
 

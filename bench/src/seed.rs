@@ -20,10 +20,10 @@ pub async fn seed(server_url: &str, name: &str, users: i64) -> anyhow::Result<St
     .execute(&mut admin)
     .await?;
     let mut conn = sqlx::MySqlConnection::connect(&url).await?;
-    shared::migrations::run(
+    shared::platform::migrations::run(
         &mut conn,
-        &shared::migrations::Command::Upgrade {
-            target: shared::migrations::Target::Head,
+        &shared::platform::migrations::Command::Upgrade {
+            target: shared::platform::migrations::Target::Head,
         },
     )
     .await?;

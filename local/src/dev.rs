@@ -11,7 +11,7 @@ use rsa::PrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
-use shared::users::{Mode, UserInput, repo};
+use shared::domain::users::{Mode, UserInput, repo};
 use sqlx::MySqlConnection;
 
 /// The issuer of the dev SSO, which the local server is configured to trust.

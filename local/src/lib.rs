@@ -68,7 +68,7 @@ pub fn app(state: AppState, batch: batch::Batch, settings: &LocalSettings) -> Ro
     // readable cross-origin and preflights (which carry no token) never reach it.
     let auth =
         axum::middleware::from_fn_with_state(settings.verifier.clone(), authorizer::middleware);
-    shared::http::with_shared_layers_and(routes(state, batch), |router| {
+    shared::platform::http::with_shared_layers_and(routes(state, batch), |router| {
         router.layer(auth).layer(cors)
     })
 }
@@ -91,13 +91,13 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_NONE_MATCH,
-            shared::http::X_REQUEST_ID,
+            shared::platform::http::X_REQUEST_ID,
         ])
         .expose_headers([
             header::LINK,
             HeaderName::from_static("x-total-count"),
             header::ETAG,
-            shared::http::X_REQUEST_ID,
+            shared::platform::http::X_REQUEST_ID,
         ])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -1,9 +1,9 @@
 use anyhow::Context;
-use shared::migrations::{self, Command, Target};
+use shared::platform::migrations::{self, Command, Target};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     // `--lambdas`: as deployed, through the API Gateway stand-in (local::lambdas).
     let lambdas = match std::env::args().nth(1).as_deref() {
         None => false,

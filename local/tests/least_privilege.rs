@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Api, Mode, Server, connect, make_admin};
 use reqwest::Method;
 use serde_json::{Value, json};
-use shared::migrations::{self, Command, Target};
+use shared::platform::migrations::{self, Command, Target};
 use testkit::TestDb;
 use testkit::slack::{FakeSlack, member, profile};
 

@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use shared::migrations;
+use shared::platform::migrations;
 use testkit::TestDb;
 use testkit::http::{RawResponse, raw_request};
 use testkit::jwt::{self, Algorithm, Key};

@@ -3,7 +3,7 @@
 use secrecy::ExposeSecret;
 use serde_json::json;
 use shared::Config;
-use shared::config::{AppEnv, ConfigError};
+use shared::platform::config::{AppEnv, ConfigError};
 use testkit::Moto;
 use testkit::moto::old_layout_secret;
 

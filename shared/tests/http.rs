@@ -53,7 +53,7 @@ fn app() -> Router {
                 identity.map_or_else(|| "anonymous".to_owned(), |i| i.sso_id)
             }),
         );
-    shared::http::with_shared_layers(routes)
+    shared::platform::http::with_shared_layers(routes)
 }
 
 fn panic_on_purpose() -> &'static str {

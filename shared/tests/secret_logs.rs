@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use shared::Config;
-use shared::config::AppEnv;
+use shared::platform::config::AppEnv;
 use testkit::Moto;
 use testkit::moto::old_layout_secret;
 

@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use axum::Router;
 use serde_json::{Value, json};
-use shared::config::DbConfig;
-use shared::migrations::{self, Command, Target};
+use shared::platform::config::DbConfig;
+use shared::platform::migrations::{self, Command, Target};
 use shared::{AppState, Config};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, MySqlConnection, MySqlPool};
@@ -57,7 +57,7 @@ impl TestDb {
 
     pub fn config(&self) -> Config {
         Config {
-            env: shared::config::AppEnv::Local,
+            env: shared::platform::config::AppEnv::Local,
             database: self.db_config(),
             slack_token: None,
         }
@@ -150,7 +150,7 @@ impl TestDb {
 
     /// `make`'s router on this database, with the shared layers, as a function serves it.
     pub async fn router(&self, make: impl FnOnce(AppState) -> Router) -> Router {
-        shared::http::with_shared_layers(make(self.state().await))
+        shared::platform::http::with_shared_layers(make(self.state().await))
     }
 
     /// `(actor, action, entity, entity_id, changes)` of every audit entry, oldest first.
@@ -236,7 +236,7 @@ pub async fn single_connection_state(url: &str) -> AppState {
     let mut database = DbConfig::from_url(url).expect("a valid database URL");
     database.max_connections = 1;
     AppState::new(Config {
-        env: shared::config::AppEnv::Local,
+        env: shared::platform::config::AppEnv::Local,
         database,
         slack_token: None,
     })
@@ -278,7 +278,7 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 /// A connection to `url` in the collation of the schema, as the product's pool connects
-/// (shared::config): sqlx 0.9 otherwise leaves it to the server's default for utf8mb4
+/// (shared::platform::config): sqlx 0.9 otherwise leaves it to the server's default for utf8mb4
 /// (`utf8mb4_general_ci` in MariaDB), and comparing a `CAST(... AS CHAR)` with a column
 /// then fails with "Illegal mix of collations".
 pub async fn connect(url: &str) -> MySqlConnection {

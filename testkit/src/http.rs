@@ -112,7 +112,7 @@ impl TestRequest {
                     serde_json::from_value(context).expect("a valid request context"),
                 )
             }
-            None => shared::identity::authorizer_context(self.sso_id.as_deref()),
+            None => shared::platform::identity::authorizer_context(self.sso_id.as_deref()),
         };
         request.extensions_mut().insert(context);
         request

@@ -51,7 +51,7 @@ impl Moto {
     /// An SDK configuration that talks to this moto with test credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(shared::aws::http_client())
+            .http_client(shared::platform::aws::http_client())
             .endpoint_url(self.endpoint())
             .region(aws_config::Region::new("ap-northeast-2"))
             .credentials_provider(aws_credential_types::Credentials::new(

@@ -45,7 +45,7 @@ impl QueryCounter {
 
     /// `make`'s router (with the shared layers) on [`QueryCounter::state`].
     pub async fn router(&self, make: impl FnOnce(AppState) -> axum::Router) -> axum::Router {
-        shared::http::with_shared_layers(make(self.state().await))
+        shared::platform::http::with_shared_layers(make(self.state().await))
     }
 
     /// A connection of the test's own to the database, for setting up rows.

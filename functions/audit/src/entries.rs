@@ -1,12 +1,12 @@
 //! Audit log entries: the one query a page takes, and what the API shows of an entry.
 //!
-//! `shared::audit::record` writes the entries, inside each writer's own transaction;
+//! `shared::domain::audit::record` writes the entries, inside each writer's own transaction;
 //! this is the only reader.
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use shared::Error;
-use shared::audit::Entity;
+use shared::domain::audit::Entity;
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::PrimitiveDateTime;
 use utoipa::openapi::RefOr;
@@ -50,7 +50,7 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-/// Documentation only: the entity names, `shared::audit::Entity`'s.
+/// Documentation only: the entity names, `shared::domain::audit::Entity`'s.
 pub struct AuditEntity;
 
 impl PartialSchema for AuditEntity {
@@ -160,7 +160,7 @@ impl From<EntryRow> for AuditEntry {
     fn from(row: EntryRow) -> Self {
         Self {
             id: row.id,
-            at: shared::users::view::rfc3339(row.at),
+            at: shared::domain::users::view::rfc3339(row.at),
             changes: changes(row.id, &row.changes),
             actor: row.actor,
             action: row.action,

@@ -1,6 +1,6 @@
 //! The `audit` function: the audit log's read side, for admins.
 //!
-//! Every successful write appends an entry through `shared::audit::record`, in the
+//! Every successful write appends an entry through `shared::domain::audit::record`, in the
 //! writer's own transaction; this function pages through them, newest first. Reads top
 //! to bottom: the router, the handler; the query string is in `query`, the SQL and the
 //! entry's shape in `entries`.
@@ -10,8 +10,8 @@ mod query;
 
 use axum::extract::RawQuery;
 use axum::{Json, Router};
-use shared::extract::Admin;
-use shared::openapi::{AdminErrors, ErrorBody, ValidationErrorBody};
+use shared::domain::admin::Admin;
+use shared::platform::openapi::{AdminErrors, ErrorBody, ValidationErrorBody};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use shared::Error;
-use shared::audit::Entity;
-use shared::input::{RuleError, query};
+use shared::domain::audit::Entity;
+use shared::platform::input::{RuleError, query};
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
@@ -66,7 +66,7 @@ impl fmt::Display for Cursor {
 }
 
 impl ListQuery {
-    /// Parses the query string as `shared::input::query::read` reads one (a repeated
+    /// Parses the query string as `shared::platform::input::query::read` reads one (a repeated
     /// parameter counts once, with its last value, as FastAPI does); bad values are a
     /// 422 naming each. `entity_id` and `actor` are 1 to 64 characters: longer ones fit
     /// no column value, and an empty one is more likely a client's mistake than a wish

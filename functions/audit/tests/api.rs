@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::audit::{Action, Actor, Changes, Entity};
+use shared::domain::audit::{Action, Actor, Changes, Entity};
 use sqlx::{MySql, QueryBuilder};
 use testkit::LambdaProcess;
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
@@ -35,7 +35,7 @@ impl App {
         };
         let changes = Changes::between(&json!({}), &changes);
         let mut conn = self.db.connect().await;
-        shared::audit::record(&mut conn, &actor, action, entity, id, &changes)
+        shared::domain::audit::record(&mut conn, &actor, action, entity, id, &changes)
             .await
             .expect("record an entry");
     }
@@ -272,7 +272,7 @@ async fn changes_come_back_as_json_with_korean_and_emoji_intact() {
         .field("positions", json!(["iOS"]), json!(["iOS", "백엔드"]))
         .field("is_member", false, true);
     let mut conn = app.db.connect().await;
-    shared::audit::record(
+    shared::domain::audit::record(
         &mut conn,
         &Actor::User("42".into()),
         Action::Update,
@@ -556,7 +556,7 @@ async fn bad_parameters_are_422_naming_each() {
 async fn the_users_functions_writes_appear_in_the_log() {
     let app = app().await;
     let state = app.db.state().await;
-    let both = shared::http::with_shared_layers(
+    let both = shared::platform::http::with_shared_layers(
         Router::new()
             .merge(users::router(state.clone()))
             .merge(audit::router(state)),
@@ -717,7 +717,7 @@ fn the_route_is_documented_with_its_parameters_responses_and_admin_security() {
     assert_eq!(
         schemas["AuditEntity"]["enum"],
         json!(Entity::ALL.map(Entity::as_str)),
-        "the entity names are shared::audit's"
+        "the entity names are shared::domain::audit's"
     );
     assert_eq!(
         schemas["AuditPage"]["required"],

@@ -8,7 +8,7 @@
 //!   The Lambda handler still answers `isAuthorized: true`, with `{"waffle_denied":
 //!   reason}` and no identity: API Gateway's own 403 would be `{"message":"Forbidden"}`
 //!   without `x-request-id`, so every function's shared HTTP layer answers the contract's
-//!   403 instead (`shared::http`).
+//!   403 instead (`shared::platform::http`).
 //!
 //! Reads top to bottom: the Lambda handler, the local middleware, the decision both
 //! share, then the verifier and its key.
@@ -35,7 +35,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::identity::{CONTEXT_KEY, DENIAL_KEY, authorizer_context};
+use shared::platform::identity::{CONTEXT_KEY, DENIAL_KEY, authorizer_context};
 
 /// The public key: PEM, or the bare base64 body of an X.509 SubjectPublicKeyInfo.
 pub const PUBLIC_KEY_VAR: &str = "WAFFLE_JWT_PUBLIC_KEY";

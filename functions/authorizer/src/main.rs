@@ -2,7 +2,7 @@ use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     // Once per cold start; a missing or bad key fails the init, naming the variable.
     let verifier = authorizer::Verifier::from_env().inspect_err(|error| {
         tracing::error!(%error, "cannot start: configuration failed");

@@ -492,7 +492,7 @@ fn app(verifier: Option<Verifier>) -> Router {
             get(|identity: Identity| async move { Json(json!({ "sso_id": identity.sso_id })) }),
         );
     let auth = axum::middleware::from_fn_with_state(verifier.map(Arc::new), authorizer::middleware);
-    shared::http::with_shared_layers_and(routes, |router| router.layer(auth))
+    shared::platform::http::with_shared_layers_and(routes, |router| router.layer(auth))
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use shared::AppState;
-use shared::batch::SLACK_SYNC;
-use shared::config::ConfigError;
+use shared::domain::batch::SLACK_SYNC;
+use shared::platform::config::ConfigError;
 use slack_sync::SlackSettings;
 
 /// The environment variable naming the deployed `slack-sync` function.
@@ -40,7 +40,7 @@ impl Dispatcher {
         match std::env::var(FUNCTION_NAME_VAR) {
             #[cfg(feature = "aws")]
             Ok(name) if !name.trim().is_empty() => {
-                let sdk = shared::aws::sdk_config().await;
+                let sdk = shared::platform::aws::sdk_config().await;
                 Ok(Self::lambda(aws_sdk_lambda::Client::new(&sdk), name.trim()))
             }
             #[cfg(not(feature = "aws"))]
@@ -48,7 +48,7 @@ impl Dispatcher {
                 name: FUNCTION_NAME_VAR,
             }),
             _ => {
-                if config.env != shared::config::AppEnv::Local {
+                if config.env != shared::platform::config::AppEnv::Local {
                     tracing::warn!(
                         "{FUNCTION_NAME_VAR} is not set: force-runs run inside this function, \
                          which Lambda freezes once it has answered"

@@ -1,6 +1,6 @@
 //! The `batch` function: the jobs, their schedule, force-runs and run history.
 //!
-//! Runs are rows of `batch_run` (`shared::batch`), one active per job. A force-run
+//! Runs are rows of `batch_run` (`shared::domain::batch`), one active per job. A force-run
 //! queues a run and hands it to the [`Dispatcher`]: deployed, an asynchronous invoke of
 //! the job's function; locally, a background task of the server. The schedule itself
 //! is EventBridge Scheduler's; this function only shows it, with the next time it fires
@@ -19,10 +19,10 @@ use std::sync::Arc;
 use axum::extract::{FromRef, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
-use shared::batch::{self, Enqueued, Job, Run, Trigger};
-use shared::extract::Admin;
-use shared::input::{RuleError, query};
-use shared::openapi::{
+use shared::domain::admin::Admin;
+use shared::domain::batch::{self, Enqueued, Job, Run, Trigger};
+use shared::platform::input::{RuleError, query};
+use shared::platform::openapi::{
     AdminErrors, DbUnavailable, ErrorBody, NoToken, NotAdmin, ValidationErrorBody,
 };
 use shared::{AppState, Error, FieldError};

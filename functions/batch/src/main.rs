@@ -3,7 +3,7 @@
 /// or time zone that cannot be computed fails the init, naming the variable.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     let state = shared::AppState::from_env().await.inspect_err(|error| {
         tracing::error!(%error, "cannot start: configuration failed");
     })?;
@@ -13,8 +13,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             tracing::error!(%error, "cannot start: configuration failed");
         })?;
     tracing::info!(dispatcher = ?batch.dispatcher, "batch function ready");
-    lambda_http::run(shared::http::with_shared_layers(batch::router_with(
-        state, batch,
-    )))
+    lambda_http::run(shared::platform::http::with_shared_layers(
+        batch::router_with(state, batch),
+    ))
     .await
 }

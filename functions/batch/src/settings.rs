@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use shared::batch;
-use shared::config::ConfigError;
+use shared::domain::batch;
+use shared::platform::config::ConfigError;
 
 use crate::{Cron, Dispatcher, Zone};
 

@@ -1,7 +1,7 @@
 //! What the batch routes answer, as the OpenAPI document describes it.
 
 use serde::Serialize;
-use shared::batch::{Run, RunStatus};
+use shared::domain::batch::{Run, RunStatus};
 use utoipa::ToSchema;
 
 /// A job and when it runs.

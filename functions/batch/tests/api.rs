@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::batch::{self as runs, Enqueued, SLACK_SYNC, Trigger};
+use shared::domain::batch::{self as runs, Enqueued, SLACK_SYNC, Trigger};
 use slack_sync::SlackSettings;
 use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
 use testkit::slack::{self, FakeSlack, member, profile};
@@ -46,7 +46,8 @@ async fn app_with(schedule: Option<&str>, dispatcher: Option<Dispatcher>) -> App
         schedules: Schedules::new("Asia/Seoul", schedule).expect("a valid schedule"),
         dispatcher,
     };
-    let router = shared::http::with_shared_layers(batch::router_with(state.clone(), batch));
+    let router =
+        shared::platform::http::with_shared_layers(batch::router_with(state.clone(), batch));
     let app = App {
         router,
         state,
@@ -549,7 +550,7 @@ fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
             "test",
         ))
         .endpoint_url(endpoint)
-        .http_client(shared::aws::http_client())
+        .http_client(shared::platform::aws::http_client())
         .build();
     aws_sdk_lambda::Client::from_conf(config)
 }

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use shared::AppState;
-use shared::openapi::{ErrorBody, SECURITY_SCHEME, security_scheme};
+use shared::platform::openapi::{ErrorBody, SECURITY_SCHEME, security_scheme};
 use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Server};
@@ -44,7 +44,7 @@ pub fn routes() -> Router {
 /// [`default_route`]), with the shared HTTP layer around both.
 pub fn lambda_app() -> Router {
     let table = Arc::new(default_route::RouteTable::new(&document()));
-    shared::http::with_shared_layers_and(routes(), |router| {
+    shared::platform::http::with_shared_layers_and(routes(), |router| {
         router.layer(axum::middleware::from_fn_with_state(
             table,
             default_route::answer,

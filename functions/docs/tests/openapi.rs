@@ -58,7 +58,7 @@ const METHODS: [&str; 8] = [
 /// Every function's routes, merged by the local server's own `routes`.
 fn served_routes(state: AppState) -> Router {
     let batch = batch::Batch::local(&state.config);
-    shared::http::with_shared_layers(local::routes(state, batch))
+    shared::platform::http::with_shared_layers(local::routes(state, batch))
 }
 
 /// State whose database is a closed port: the docs function must not need it.
@@ -144,7 +144,8 @@ async fn every_documented_route_is_served() {
 
 #[tokio::test]
 async fn openapi_json_is_valid_openapi_3() {
-    let app = shared::http::with_shared_layers(docs::router(state_without_database().await));
+    let app =
+        shared::platform::http::with_shared_layers(docs::router(state_without_database().await));
     let response = get("/api/openapi.json").send(&app).await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.header("content-type"), Some("application/json"));
@@ -324,7 +325,8 @@ fn each_function_part_survives_the_merge() {
 
 #[tokio::test]
 async fn docs_page_renders_the_document() {
-    let app = shared::http::with_shared_layers(docs::router(state_without_database().await));
+    let app =
+        shared::platform::http::with_shared_layers(docs::router(state_without_database().await));
     let response = get("/api/docs").send(&app).await;
     assert_eq!(response.status, StatusCode::OK);
     let content_type = response.header("content-type").unwrap_or_default();

@@ -274,7 +274,7 @@ fn metric_filters_count_lines_the_code_writes() {
     let code = [
         source("functions/image-tag-updater/src/lib.rs"),
         source("functions/slack-sync/src/lib.rs"),
-        source("shared/src/error.rs"),
+        source("shared/src/platform/error.rs"),
     ]
     .join("\n");
     let mut messages = 0;

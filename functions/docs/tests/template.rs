@@ -356,7 +356,7 @@ async fn each_function_router_answers_its_template_routes() {
         ("docs", docs::router(state)),
     ]
     .into_iter()
-    .map(|(name, router)| (name, shared::http::with_shared_layers(router)))
+    .map(|(name, router)| (name, shared::platform::http::with_shared_layers(router)))
     .collect();
 
     let functions = functions(&template());

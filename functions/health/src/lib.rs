@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::{Json, Router};
 use serde::Serialize;
-use shared::openapi::ErrorBody;
-use shared::{AppState, Error, migrations};
+use shared::platform::openapi::ErrorBody;
+use shared::{AppState, Error, platform::migrations};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::config::DbConfig;
-use shared::{AppState, Config, migrations};
+use shared::platform::config::DbConfig;
+use shared::{AppState, Config, platform::migrations};
 use testkit::http::{apigw_event, apigw_response, get, request};
 use testkit::{LambdaProcess, Moto, PrivateMariaDb, RuntimeApi, TestDb};
 
 fn app(state: AppState) -> Router {
-    shared::http::with_shared_layers(health::router(state))
+    shared::platform::http::with_shared_layers(health::router(state))
 }
 
 /// State whose database is a closed port: any query would fail.
@@ -79,7 +79,7 @@ async fn readiness_is_503_while_the_database_is_down_and_recovers_in_the_same_pr
     let mut config = DbConfig::from_url(&url).expect("valid URL");
     config.max_connections = 2;
     let state = AppState::new(Config {
-        env: shared::config::AppEnv::Local,
+        env: shared::platform::config::AppEnv::Local,
         database: config,
         slack_token: None,
     })

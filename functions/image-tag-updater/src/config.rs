@@ -9,7 +9,7 @@
 //! `[REDACTED]`, so no log line can show it.
 
 use secrecy::{ExposeSecret, SecretString};
-use shared::config::ConfigError as SecretError;
+use shared::platform::config::ConfigError as SecretError;
 
 pub const DEFAULT_ECR_HOST: &str = "405906814034.dkr.ecr.ap-northeast-2.amazonaws.com";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
@@ -66,13 +66,13 @@ pub struct Settings {
 
 impl Config {
     /// Reads the environment and, deployed, the token's secret (with
-    /// `shared::aws::sdk_config()`).
+    /// `shared::platform::aws::sdk_config()`).
     pub async fn load() -> Result<Self, ConfigError> {
         let settings = Settings::from_lookup(|name| std::env::var(name).ok())?;
         let token = match &settings.token {
             TokenSource::Environment(token) => token.clone(),
             TokenSource::SecretsManager { secret_id } => {
-                let sdk = shared::aws::sdk_config().await;
+                let sdk = shared::platform::aws::sdk_config().await;
                 read_token(&sdk, secret_id).await?
             }
         };
@@ -157,7 +157,7 @@ pub async fn read_token(
     secret_id: &str,
 ) -> Result<SecretString, ConfigError> {
     let secret: std::collections::HashMap<String, serde_json::Value> =
-        shared::config::read_secret(sdk, secret_id).await?;
+        shared::platform::config::read_secret(sdk, secret_id).await?;
     let token = secret
         .get(TOKEN_SECRET_KEY)
         .and_then(serde_json::Value::as_str)

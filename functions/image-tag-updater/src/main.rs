@@ -5,7 +5,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     // Configuration and the token once per cold start; a bad one stops the start, in words.
     let updater = match Config::load()
         .await
@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
 
 /// Redrives the queue and prints what it did as JSON; fails when a message stays.
 async fn redrive(updater: &Updater, queue_url: &str) -> ExitCode {
-    let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config().await);
+    let sqs = aws_sdk_sqs::Client::new(&shared::platform::aws::sdk_config().await);
     match image_tag_updater::redrive::redrive(updater, &sqs, queue_url).await {
         Ok(report) => {
             println!(

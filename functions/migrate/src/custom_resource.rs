@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::Database;
-use shared::migrations::{Command, MigrateError, Target};
+use shared::platform::migrations::{Command, MigrateError, Target};
 
 use crate::{Failure, execute};
 

@@ -8,7 +8,7 @@ pub mod new;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::Database;
-use shared::migrations::{self, Command, MigrateError, Status, Target};
+use shared::platform::migrations::{self, Command, MigrateError, Status, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {

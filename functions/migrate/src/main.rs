@@ -9,7 +9,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     // Started by the Lambda runtime: serve events. Otherwise: a command line.
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         serve().await

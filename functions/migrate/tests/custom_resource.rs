@@ -11,7 +11,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use serde_json::{Value, json};
-use shared::migrations::{self, Command, Status};
+use shared::platform::migrations::{self, Command, Status};
 use testkit::{LambdaProcess, Outcome, RuntimeApi, TestDb};
 
 /// One PUT the stand-in for S3 received.

@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::migrations::{self, Command, MigrateError, Status, Target};
+use shared::platform::migrations::{self, Command, MigrateError, Status, Target};
 use sqlx::mysql::MySqlRow;
 use sqlx::{Column, MySqlConnection, Row};
 use testkit::{LambdaProcess, Outcome, TestDb};

@@ -55,7 +55,7 @@ impl Drop for Scratch {
 #[test]
 fn writes_the_next_numbered_pair_after_the_embedded_head() {
     let scratch = Scratch::new("next");
-    let next = shared::migrations::head() + 1;
+    let next = shared::platform::migrations::head() + 1;
     let output = scratch.run("add_user_nickname");
     assert!(output.status.success(), "{output:?}");
 

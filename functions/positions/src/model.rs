@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::Error;
-use shared::input::{self, Field, Mode, Rule};
+use shared::platform::input::{self, Field, Mode, Rule};
 use utoipa::ToSchema;
 
 /// The longest position name, in characters (the column is `VARCHAR(50)`).

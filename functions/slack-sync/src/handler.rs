@@ -4,7 +4,7 @@
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::batch::{RunStatus, Trigger};
+use shared::domain::batch::{RunStatus, Trigger};
 
 use crate::run::{Outcome, run, scheduled};
 use crate::slack::SlackSettings;

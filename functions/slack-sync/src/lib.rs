@@ -4,7 +4,7 @@
 //! skips, read the others' profiles (`users.profile.get`, a few at a time), map them
 //! (`mapping`), compare them with the users loaded once up front, and create or update
 //! only where something differs (`sync`). Each run is a row of `batch_run`
-//! (`shared::batch`): queued, running, then succeeded or failed with its stats.
+//! (`shared::domain::batch`): queued, running, then succeeded or failed with its stats.
 //!
 //! Entry points: [`handle`] for Lambda (an EventBridge Scheduler event, or a force-run's
 //! `{"run_id": N}` from the batch function), [`run()`] for a queued run (the Lambda

@@ -2,14 +2,14 @@ use std::process::ExitCode;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use shared::batch::Trigger;
+use shared::domain::batch::Trigger;
 use slack_sync::SlackSettings;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     // Started by the Lambda runtime: serve events. Otherwise: a command line for ops.
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         serve().await

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use shared::users::fields;
+use shared::platform::input::rules as fields;
 
 use crate::slack::Member;
 

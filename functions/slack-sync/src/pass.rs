@@ -4,7 +4,7 @@
 use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use shared::Database;
-use shared::batch::RunStats;
+use shared::domain::batch::RunStats;
 
 use crate::mapping;
 use crate::slack::{SlackClient, SlackError, SlackSettings};

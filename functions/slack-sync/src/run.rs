@@ -1,11 +1,11 @@
-//! The run lifecycle: a row of `batch_run` (`shared::batch`) queued, marked running,
+//! The run lifecycle: a row of `batch_run` (`shared::domain::batch`) queued, marked running,
 //! carried out by one sync pass, then recorded as succeeded or failed with its stats.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use shared::AppState;
-use shared::batch::{self, Enqueued, RunStats, RunStatus, SLACK_SYNC, Trigger};
+use shared::domain::batch::{self, Enqueued, RunStats, RunStatus, SLACK_SYNC, Trigger};
 use tokio::time::Instant;
 
 use crate::handler::Failure;

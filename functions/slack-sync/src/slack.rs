@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use shared::config::ConfigError;
+use shared::platform::config::ConfigError;
 use tokio::time::Instant;
 
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";

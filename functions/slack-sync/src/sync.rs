@@ -1,6 +1,6 @@
 //! The sync's database side: what the directory holds (loaded once per run), what a
 //! member's mapped profile would change, and the write, through the same code as the
-//! users function (`shared::users::repo`) and audited as `slack-sync`.
+//! users function (`shared::domain::users::repo`) and audited as `slack-sync`.
 //!
 //! A member whose user already matches Slack costs no query at all: the comparison is
 //! made against the rows loaded up front.
@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use shared::Error;
-use shared::audit::{self, Action, Actor, Changes, Entity};
-use shared::db::in_transaction;
-use shared::users::{Patch, UserInput, repo};
+use shared::domain::audit::{self, Action, Actor, Changes, Entity};
+use shared::domain::users::{Patch, UserInput, repo};
+use shared::platform::db::in_transaction;
 use sqlx::{MySqlConnection, MySqlPool};
 
 use crate::mapping::{Mapped, Positions};

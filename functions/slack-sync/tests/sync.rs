@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::batch::{self, Enqueued, RunStatus, SLACK_SYNC, Trigger};
-use shared::users::repo;
+use shared::domain::batch::{self, Enqueued, RunStatus, SLACK_SYNC, Trigger};
+use shared::domain::users::repo;
 use slack_sync::{Outcome, SlackSettings};
 use testkit::slack::{self, FakeSlack, member, profile};
 use testkit::{LambdaProcess, TestDb};
@@ -831,8 +831,8 @@ async fn five_hundred_members_sync_quickly_and_unchanged_members_cost_no_query()
         .expect("connect");
     let url = server.create_migrated_database("app").await;
     let state = AppState::new(shared::Config {
-        env: shared::config::AppEnv::Local,
-        database: shared::config::DbConfig::from_url(&url).expect("URL"),
+        env: shared::platform::config::AppEnv::Local,
+        database: shared::platform::config::DbConfig::from_url(&url).expect("URL"),
         slack_token: None,
     })
     .await;

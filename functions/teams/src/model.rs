@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::Error;
-use shared::input::{self, Field, Mode, Patch, Rule};
+use shared::platform::input::{self, Field, Mode, Patch, Rule};
 use utoipa::ToSchema;
 
 /// The longest team name, in characters (the column is `VARCHAR(30)`).

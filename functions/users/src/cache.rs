@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use shared::compress::{self, Encoding};
+use shared::platform::compress::{self, Encoding};
 
 /// Memory the cache may hold, counted as each answer's bytes plus room for its codings.
 pub const BUDGET: usize = 8 * 1024 * 1024;

@@ -1,7 +1,7 @@
 //! The `users` function: the member directory.
 //!
 //! Reads top to bottom: the router, the handlers, then the query-string and caching
-//! helpers. SQL lives in `shared::users::repo`, shared with the Slack sync.
+//! helpers. SQL lives in `shared::domain::users::repo`, shared with the Slack sync.
 
 mod cache;
 mod list;
@@ -16,12 +16,15 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use lambda_http::request::RequestContext;
 use serde_json::Value;
-use shared::audit::{self, Action, Actor, Changes, Entity};
-use shared::db::in_transaction;
-use shared::extract::{Admin, JsonObject, PathId};
-use shared::openapi::{AdminErrors, DbUnavailable, ErrorBody, NoToken, ValidationErrorBody};
-use shared::users::input::{guard_organisers, refuse_admin_only};
-use shared::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
+use shared::domain::admin::Admin;
+use shared::domain::audit::{self, Action, Actor, Changes, Entity};
+use shared::domain::users::input::{guard_organisers, refuse_admin_only};
+use shared::domain::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
+use shared::platform::db::in_transaction;
+use shared::platform::extract::{JsonObject, PathId};
+use shared::platform::openapi::{
+    AdminErrors, DbUnavailable, ErrorBody, NoToken, ValidationErrorBody,
+};
 use shared::{AppState, Error, Identity, MaybeIdentity};
 use sqlx::MySqlConnection;
 use utoipa_axum::router::OpenApiRouter;

@@ -2,8 +2,8 @@
 //! into the next page's path.
 
 use shared::Error;
-use shared::input::{RuleError, query};
-use shared::users::Filter;
+use shared::domain::users::Filter;
+use shared::platform::input::{RuleError, query};
 
 pub const MAX_LIMIT: u32 = 1000;
 
@@ -16,7 +16,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// Parses the query string as `shared::input::query::read` reads one; bad values are
+    /// Parses the query string as `shared::platform::input::query::read` reads one; bad values are
     /// a 422 naming each one.
     pub fn parse(raw: Option<&str>) -> Result<Self, Error> {
         let mut parsed = Self {

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::run_lambda(users::router).await
+    shared::platform::http::run_lambda(users::router).await
 }

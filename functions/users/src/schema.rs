@@ -1,14 +1,14 @@
 //! Documentation-only schemas of the users API: the request bodies, written from the
-//! same description `UserInput::parse` reads them with (`shared::users::input::FIELDS`),
+//! same description `UserInput::parse` reads them with (`shared::domain::users::input::FIELDS`),
 //! and the composed user views.
 
 // Never built: these types exist to describe JSON in the OpenAPI document.
 #![allow(dead_code)]
 
-use shared::input::Mode;
-use shared::users::UserView;
-use shared::users::input::FIELDS;
-use shared::users::view::UserDetail;
+use shared::domain::users::UserView;
+use shared::domain::users::input::FIELDS;
+use shared::domain::users::view::UserDetail;
+use shared::platform::input::Mode;
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};

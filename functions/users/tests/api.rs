@@ -978,15 +978,15 @@ async fn the_list_runs_a_fixed_number_of_queries() {
         <sqlx::MySqlConnection as sqlx::Connection>::connect(&url)
             .await
             .expect("connect");
-    let mut config = shared::config::DbConfig::from_url(&url).expect("url");
+    let mut config = shared::platform::config::DbConfig::from_url(&url).expect("url");
     config.max_connections = 1;
     let state = shared::AppState::new(shared::Config {
-        env: shared::config::AppEnv::Local,
+        env: shared::platform::config::AppEnv::Local,
         database: config,
         slack_token: None,
     })
     .await;
-    let router = shared::http::with_shared_layers(users::router(state));
+    let router = shared::platform::http::with_shared_layers(users::router(state));
 
     let mut selects_for = Vec::new();
     for total in [3, 60] {

@@ -81,10 +81,10 @@ async fn more_environments_than_connections_answer_503_in_time_and_recover() {
         .expect("private MariaDB");
     let url = server.create_database("app").await.expect("database");
     let mut admin = sqlx::MySqlConnection::connect(&url).await.expect("connect");
-    shared::migrations::run(
+    shared::platform::migrations::run(
         &mut admin,
-        &shared::migrations::Command::Upgrade {
-            target: shared::migrations::Target::Head,
+        &shared::platform::migrations::Command::Upgrade {
+            target: shared::platform::migrations::Target::Head,
         },
     )
     .await

@@ -10,7 +10,7 @@
 
 use anyhow::{Context, bail};
 use local::dev::{self, DEMO_MEMBERS, DEMO_SSO_BASE, DevKey};
-use shared::migrations::{self, Command, Target};
+use shared::platform::migrations::{self, Command, Target};
 use sqlx::{Connection, MySqlConnection};
 
 const USAGE: &str = "usage: dev key | dev token <sso_id> [--admin] [--hours N] | dev demo";

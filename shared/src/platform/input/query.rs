@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::RuleError;
-use crate::error::{Error, FieldError};
+use crate::platform::error::{Error, FieldError};
 
 /// Reads the query string `raw`, handing `each` every parameter's name and value in
 /// the order the client sent them; a repeated parameter is handed once, with its last

@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{Field, Mode, Rule};
-use crate::error::{Error, FieldError};
+use crate::platform::error::{Error, FieldError};
 
 /// Reads `body` with `fields` in `mode` into the type that holds the checked values
 /// (a struct with the fields' names, `#[serde(default)]`, its update fields
@@ -194,7 +194,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{Item, Patch};
+    use crate::platform::input::{Item, Patch};
     use serde::Deserialize;
     use serde_json::json;
 

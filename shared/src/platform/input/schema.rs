@@ -18,7 +18,7 @@ macro_rules! body_schema {
     ($type:ty, $fields:expr, $mode:expr, $doc:expr $(,)?) => {
         impl utoipa::PartialSchema for $type {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                $crate::input::schema::body($fields, $mode, $doc)
+                $crate::platform::input::schema::body($fields, $mode, $doc)
             }
         }
 
@@ -29,7 +29,7 @@ macro_rules! body_schema {
                     utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
                 )>,
             ) {
-                $crate::input::schema::list_items($fields, schemas);
+                $crate::platform::input::schema::list_items($fields, schemas);
             }
         }
     };

@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use crate::AppState;
-use crate::error::Error;
+use crate::platform::error::Error;
 
 /// The largest request body any route accepts (docs/api.md: 413 above 64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -50,7 +50,7 @@ pub fn with_shared_layers_and(routes: Router, inner: impl FnOnce(Router) -> Rout
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(reject_large_bodies))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(crate::compress::layer))
+        .layer(middleware::from_fn(crate::platform::compress::layer))
         .layer(middleware::from_fn(request_id))
 }
 
@@ -58,7 +58,7 @@ pub fn with_shared_layers_and(routes: Router, inner: impl FnOnce(Router) -> Rout
 /// cold start), then its routes served as a Lambda function behind an HTTP API
 /// (payload 2.0). A configuration error is logged in words and fails the init.
 pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
-    crate::telemetry::init();
+    crate::platform::telemetry::init();
     let state = AppState::from_env().await.inspect_err(|error| {
         tracing::error!(%error, "cannot start: configuration failed");
     })?;
@@ -69,7 +69,7 @@ pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_htt
 /// fallback, anonymous routes included: deployed, the authorizer lets it through with
 /// its reason so that the answer carries `detail` and `x-request-id`.
 async fn deny_refused_tokens(request: Request, next: Next) -> Response {
-    if crate::identity::denial(request.extensions().get::<RequestContext>()).is_some() {
+    if crate::platform::identity::denial(request.extensions().get::<RequestContext>()).is_some() {
         return Error::Forbidden("invalid or expired token".into()).into_response();
     }
     next.run(request).await

@@ -25,10 +25,7 @@ pub(super) async fn upgrade(
         }
         begin(conn, revision).await?;
         execute(conn, revision, revision.up).await?;
-        sqlx::query("UPDATE schema_migrations SET success = 1 WHERE version = ?")
-            .bind(revision.version)
-            .execute(&mut *conn)
-            .await?;
+        set_success(conn, revision, true).await?;
         tracing::info!(version = revision.version, description = %revision.description, "applied");
         state
             .applied
@@ -50,10 +47,7 @@ pub(super) async fn downgrade(
         if !state.applied.contains_key(&revision.version) {
             continue;
         }
-        sqlx::query("UPDATE schema_migrations SET success = 0 WHERE version = ?")
-            .bind(revision.version)
-            .execute(&mut *conn)
-            .await?;
+        set_success(conn, revision, false).await?;
         execute(conn, revision, revision.down).await?;
         sqlx::query("DELETE FROM schema_migrations WHERE version = ?")
             .bind(revision.version)
@@ -117,6 +111,21 @@ async fn begin(conn: &mut MySqlConnection, revision: &Revision) -> Result<(), Mi
     .bind(revision.up.checksum.as_ref())
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Marks a revision's row done (`true`, after its `up` ran) or not (`false`, before its
+/// `down` runs: if that fails halfway, the row says so).
+async fn set_success(
+    conn: &mut MySqlConnection,
+    revision: &Revision,
+    success: bool,
+) -> Result<(), MigrateError> {
+    sqlx::query("UPDATE schema_migrations SET success = ? WHERE version = ?")
+        .bind(success)
+        .bind(revision.version)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

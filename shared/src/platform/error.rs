@@ -46,7 +46,7 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Where the bad value is: `["body", "username"]`, `["body", "positions", 0]`, `["query", "limit"]`.
-    #[schema(value_type = Vec<crate::openapi::LocItem>, examples(json!(["body", "username"])))]
+    #[schema(value_type = Vec<crate::platform::openapi::LocItem>, examples(json!(["body", "username"])))]
     pub loc: Vec<serde_json::Value>,
     #[schema(examples("String should have at least 4 characters"))]
     pub msg: String,

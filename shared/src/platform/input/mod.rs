@@ -11,13 +11,14 @@
 mod body;
 mod field;
 pub mod query;
+pub mod rules;
 pub mod schema;
 
 use serde::{Deserialize, Deserializer};
 
-pub use crate::users::fields::RuleError;
 pub use body::{admin_only, parse, read};
 pub use field::{Field, Item, Rule};
+pub use rules::RuleError;
 
 /// How a body is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 //! The description of a writable field: what the contract says of it, once.
 
-use crate::users::fields::{self, RuleError};
+use super::rules::{self, RuleError};
 
 /// One writable field of a resource. Built with `const` methods, so that a resource's
 /// fields are a `const` list:
 ///
 /// ```
-/// use shared::input::{Field, Rule};
+/// use shared::platform::input::{Field, Rule};
 /// const FIELDS: &[Field] = &[
 ///     Field::new("name", Rule::Line { min: 1, max: 30 }).not_null().required(),
 ///     Field::new("introduction", Rule::Text { min: 0, max: 1000 }),
@@ -29,7 +29,7 @@ pub struct Field {
     pub update_examples: &'static [&'static str],
 }
 
-/// What a field's value must be. The string rules are those of `users::fields`.
+/// What a field's value must be. The string rules are those of [`rules`](super::rules).
 #[derive(Debug, Clone, Copy)]
 pub enum Rule {
     /// `min..=max` characters; line breaks and tabs allowed, other control characters not.
@@ -148,14 +148,14 @@ impl Rule {
     /// and type. `None` for rules whose values are not strings.
     pub fn check_text(&self, value: &str) -> Option<Result<String, RuleError>> {
         Some(match *self {
-            Self::Text { min, max } => fields::text(value, min, max),
-            Self::Line { min, max } => fields::name(value, min, max),
-            Self::Username => fields::username(value),
-            Self::HttpUrl { max } => fields::http_url(value, max),
-            Self::PhoneNumber => fields::phone_number(value),
-            Self::GithubLogin => fields::github_login(value),
-            Self::Email => fields::email(value),
-            Self::Generation => fields::generation(value),
+            Self::Text { min, max } => rules::text(value, min, max),
+            Self::Line { min, max } => rules::name(value, min, max),
+            Self::Username => rules::username(value),
+            Self::HttpUrl { max } => rules::http_url(value, max),
+            Self::PhoneNumber => rules::phone_number(value),
+            Self::GithubLogin => rules::github_login(value),
+            Self::Email => rules::email(value),
+            Self::Generation => rules::generation(value),
             Self::Bool | Self::List { .. } | Self::Object(_) => return None,
         })
     }

@@ -70,7 +70,7 @@ impl AppEnv {
 /// Amazon RDS's global CA bundle (every region's root CAs), public: see
 /// shared/certs/README.md for where this copy comes from. Deployed, every connection to
 /// RDS is verified against it, host name included.
-pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-global-bundle.pem");
+pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../../certs/rds-global-bundle.pem");
 
 /// Which database account a process logs in as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,7 +261,7 @@ impl Config {
             #[cfg(feature = "aws")]
             (_, _) => {
                 let secret_id = format!("{}/waffledotcom", env.as_str());
-                let sdk = crate::aws::sdk_config().await;
+                let sdk = crate::platform::aws::sdk_config().await;
                 let migrator = match account {
                     Account::Migrator => {
                         let id = format!("{secret_id}-migrator");

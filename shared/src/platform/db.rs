@@ -12,8 +12,8 @@ use std::time::Duration;
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Connection, MySqlPool};
 
-use crate::config::DbConfig;
-use crate::error::Error;
+use crate::platform::config::DbConfig;
+use crate::platform::error::Error;
 
 /// How long a caller waits for a connection (including connecting) before a 503.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -51,7 +51,7 @@ impl Database {
     pub async fn from_config(config: &DbConfig) -> Self {
         #[cfg(feature = "aws")]
         if config.iam_auth {
-            return Self::connect_lazy_iam(config, crate::aws::sdk_config().await);
+            return Self::connect_lazy_iam(config, crate::platform::aws::sdk_config().await);
         }
         Self::connect_lazy(config)
     }
@@ -112,8 +112,8 @@ mod iam {
     use sqlx::MySqlPool;
     use tokio::sync::Mutex;
 
-    use crate::config::DbConfig;
-    use crate::error::Error;
+    use crate::platform::config::DbConfig;
+    use crate::platform::error::Error;
 
     /// RDS IAM tokens are valid for 15 minutes; new connections get a fresh one after 10.
     const IAM_TOKEN_REFRESH: Duration = Duration::from_secs(10 * 60);

@@ -5,10 +5,10 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-pub use crate::input::{Mode, Patch};
+pub use crate::platform::input::{Mode, Patch};
 
-use crate::error::Error;
-use crate::input::{self, Field, Item, Rule};
+use crate::platform::error::Error;
+use crate::platform::input::{self, Field, Item, Rule};
 
 /// At most this many `positions` entries as sent, repeats included: the limit bounds the
 /// work of one request, so it counts what arrives, not what is left after deduplication.

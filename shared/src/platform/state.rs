@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError};
-use crate::db::Database;
+use crate::platform::config::{Config, ConfigError};
+use crate::platform::db::Database;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +27,6 @@ impl AppState {
 
     /// The same, logged in as `migrate`'s account (DDL), when one is configured.
     pub async fn for_migrations() -> Result<Self, ConfigError> {
-        Ok(Self::new(Config::load_for(crate::config::Account::Migrator).await?).await)
+        Ok(Self::new(Config::load_for(crate::platform::config::Account::Migrator).await?).await)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! In Lambda each line is one object: `timestamp` (RFC 3339), `level`, `message` and the
 //! event's fields at the top, and `span` with the current span's fields — inside a
-//! request, `request_id` and `apigw_request_id` (shared::http). With `LogFormat: JSON`
+//! request, `request_id` and `apigw_request_id` (shared::platform::http). With `LogFormat: JSON`
 //! Lambda filters a custom runtime's lines by their `level` and needs a valid
 //! `timestamp` to keep it: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
 

@@ -1,72 +1,81 @@
 //! What users link to (positions, SNS accounts, teams), for a page of users at once.
 
-use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use std::collections::HashMap;
 
-use crate::error::Error;
-use crate::users::view::{Links, NamedRef, SnsView};
+use sqlx::mysql::MySqlRow;
+use sqlx::{FromRow, MySql, MySqlConnection, QueryBuilder};
+
+use crate::domain::users::view::{Links, NamedRef, SnsView};
+use crate::platform::error::Error;
 
 /// The positions, SNS accounts and teams of `ids` (ascending): three queries, whatever
 /// their number.
 pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Error> {
-    let mut links = Links::default();
     let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
-        return Ok(links);
+        return Ok(Links::default());
     };
     // A page of the list is usually a dense run of ids: then `BETWEEN` (one statement
     // text, prepared once per connection) beats an `IN` list of up to 1,000 binds.
     // Links of users inside the range but not on the page are fetched and dropped.
     let dense = i64::from(last) - i64::from(first) < 2 * ids.len() as i64;
-    let rows: Vec<(i32, i32, String)> = for_users(
+    let positions = by_user(
+        conn,
         "SELECT pua.user_id, p.id, p.name FROM position_user_association pua \
          JOIN `position` p ON p.id = pua.position_id WHERE pua.user_id",
         ids,
         dense,
         " ORDER BY p.id",
+        |(user_id, id, name): (i32, i32, String)| (user_id, NamedRef { id, name }),
     )
-    .build_query_as()
-    .fetch_all(&mut *conn)
     .await?;
-    for (user_id, id, name) in rows {
-        links
-            .positions
-            .entry(user_id)
-            .or_default()
-            .push(NamedRef { id, name });
-    }
-    let rows: Vec<(i32, String, String)> = for_users(
+    let sns_accounts = by_user(
+        conn,
         "SELECT user_id, name, url FROM sns_account WHERE user_id",
         ids,
         dense,
         " ORDER BY id",
+        |(user_id, name, url): (i32, String, String)| (user_id, SnsView { name, url }),
     )
-    .build_query_as()
-    .fetch_all(&mut *conn)
     .await?;
-    for (user_id, name, url) in rows {
-        links
-            .sns_accounts
-            .entry(user_id)
-            .or_default()
-            .push(SnsView { name, url });
-    }
-    let rows: Vec<(i32, i32, String)> = for_users(
+    let teams = by_user(
+        conn,
         "SELECT tua.user_id, t.id, t.name FROM team_user_association tua \
          JOIN team t ON t.id = tua.team_id WHERE tua.user_id",
         ids,
         dense,
         " ORDER BY t.id",
+        |(user_id, id, name): (i32, i32, String)| (user_id, NamedRef { id, name }),
     )
-    .build_query_as()
-    .fetch_all(&mut *conn)
     .await?;
-    for (user_id, id, name) in rows {
-        links
-            .teams
-            .entry(user_id)
-            .or_default()
-            .push(NamedRef { id, name });
+    Ok(Links {
+        positions,
+        sns_accounts,
+        teams,
+    })
+}
+
+/// The rows of `head`, a condition on the user ids (see [`for_users`]) and `tail`, each
+/// made a `(user id, entry)` by `entry` and grouped by user, in the order read.
+async fn by_user<R, T>(
+    conn: &mut MySqlConnection,
+    head: &str,
+    ids: &[i32],
+    dense: bool,
+    tail: &str,
+    entry: impl Fn(R) -> (i32, T),
+) -> Result<HashMap<i32, Vec<T>>, Error>
+where
+    R: for<'r> FromRow<'r, MySqlRow> + Send + Unpin,
+{
+    let rows: Vec<R> = for_users(head, ids, dense, tail)
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut grouped: HashMap<i32, Vec<T>> = HashMap::new();
+    for (user_id, item) in rows.into_iter().map(entry) {
+        grouped.entry(user_id).or_default().push(item);
     }
-    Ok(links)
+    Ok(grouped)
 }
 
 /// `head` followed by a condition on the user ids: a range when `dense`, else a list.

@@ -10,8 +10,8 @@ use sqlx::{AssertSqlSafe, MySqlConnection, MySqlPool};
 use time::PrimitiveDateTime;
 use utoipa::ToSchema;
 
-use crate::error::Error;
-use crate::users::view::rfc3339;
+use crate::domain::users::view::rfc3339;
+use crate::platform::error::Error;
 
 /// The Slack member sync.
 pub const SLACK_SYNC: &str = "slack-sync";

@@ -3,7 +3,7 @@
 
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
-use crate::error::Error;
+use crate::platform::error::Error;
 
 /// Filters of `GET /users`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

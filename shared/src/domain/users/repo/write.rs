@@ -3,8 +3,8 @@
 
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
-use crate::error::{Error, FieldError};
-use crate::users::input::{Patch, SnsAccount, UserInput};
+use crate::domain::users::input::{Patch, SnsAccount, UserInput};
+use crate::platform::error::{Error, FieldError};
 
 /// Inserts a user registered by `sso_id` (none for a Slack-synced row); returns its id.
 /// Uniqueness (SSO id, username, Slack id) is the database's to enforce: a duplicate

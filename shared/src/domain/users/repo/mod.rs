@@ -10,7 +10,7 @@ mod write;
 use sqlx::{AssertSqlSafe, MySqlConnection};
 use time::PrimitiveDateTime;
 
-use crate::error::Error;
+use crate::platform::error::Error;
 
 pub use links::links;
 pub use list::{Filter, SummaryRow, count, directory_version, list};

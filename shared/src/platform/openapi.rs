@@ -35,7 +35,7 @@ pub struct ErrorBody {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documentation only: `Error::Validation` writes these bodies.
 pub struct ValidationErrorBody {
-    pub detail: Vec<crate::error::FieldError>,
+    pub detail: Vec<crate::platform::error::FieldError>,
 }
 
 /// One step of a `loc`: a place (`body`, `query`, `path`), a field name, or a list index.

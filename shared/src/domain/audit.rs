@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::MySqlConnection;
 
-use crate::error::Error;
+use crate::platform::error::Error;
 
 /// Who made a change: a caller's SSO id, or the Slack sync.
 #[derive(Debug, Clone, PartialEq, Eq)]

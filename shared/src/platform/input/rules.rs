@@ -1,4 +1,6 @@
-//! The contract's rules for each writable user field. Lengths count characters
+//! The contract's string rules (text, names, usernames, URLs, phone numbers, GitHub
+//! logins, e-mail addresses, generations) that a [`Rule`](super::Rule) checks, for the
+//! fields of every resource; they know no table. Lengths count characters
 //! (Unicode scalar values), not bytes. Each rule returns the value to store, or the
 //! message and pydantic-style error type of a 422.
 
@@ -17,6 +19,16 @@ fn too_short(min: usize) -> RuleError {
         format!("String should have at least {min} characters"),
         "string_too_short",
     )
+}
+
+/// `value` as it is when it `matches` its pattern, else a `string_pattern_mismatch`
+/// saying `msg`.
+fn matching(value: &str, matches: bool, msg: &str) -> Result<String, RuleError> {
+    if matches {
+        Ok(value.to_owned())
+    } else {
+        Err((msg.into(), "string_pattern_mismatch"))
+    }
 }
 
 /// Any text of `min..=max` characters.
@@ -61,16 +73,13 @@ pub fn username(value: &str) -> Result<String, RuleError> {
     if count > 50 {
         return Err(too_long(50));
     }
-    if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    {
-        return Err((
-            "Username may contain only ASCII letters, digits, '_', '-' and '.'".into(),
-            "string_pattern_mismatch",
-        ));
-    }
-    Ok(value.to_owned())
+    matching(
+        value,
+        value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')),
+        "Username may contain only ASCII letters, digits, '_', '-' and '.'",
+    )
 }
 
 /// An absolute `http` or `https` URL of at most `max` characters.
@@ -127,14 +136,11 @@ pub fn is_mobile(digits: &str, third_digits: &[u8]) -> bool {
 
 /// A GitHub login: 1–39 letters, digits and single inner hyphens.
 pub fn github_login(value: &str) -> Result<String, RuleError> {
-    if is_github_login(value) {
-        Ok(value.to_owned())
-    } else {
-        Err((
-            "GitHub id must be 1-39 letters, digits or single inner hyphens".into(),
-            "string_pattern_mismatch",
-        ))
-    }
+    matching(
+        value,
+        is_github_login(value),
+        "GitHub id must be 1-39 letters, digits or single inner hyphens",
+    )
 }
 
 pub fn is_github_login(value: &str) -> bool {
@@ -168,14 +174,11 @@ pub fn email(value: &str) -> Result<String, RuleError> {
 
 /// `^[0-9]{1,2}(\.5)?$`, e.g. `19` or `19.5`.
 pub fn generation(value: &str) -> Result<String, RuleError> {
-    if is_generation(value) {
-        Ok(value.to_owned())
-    } else {
-        Err((
-            "Generation must be one or two digits, optionally followed by .5".into(),
-            "string_pattern_mismatch",
-        ))
-    }
+    matching(
+        value,
+        is_generation(value),
+        "Generation must be one or two digits, optionally followed by .5",
+    )
 }
 
 pub fn is_generation(value: &str) -> bool {

@@ -1,19 +1,13 @@
 //! Extractors that turn request parts into checked values, answering bad input with
-//! the contract's 4xx: the JSON body, numeric path ids, and admin callers.
+//! the contract's 4xx: the JSON body and numeric path ids. (Admin callers are checked
+//! against the member directory: `domain::admin`.)
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use http::request::Parts;
 use serde_json::{Map, Value};
-use sqlx::pool::PoolConnection;
-use sqlx::{MySql, MySqlConnection};
 
-use crate::audit::Actor;
-use crate::db::in_transaction_on;
-use crate::error::{Error, FieldError};
-use crate::identity::Identity;
-use crate::state::AppState;
-use crate::users::repo::{self, Registered};
+use crate::platform::error::{Error, FieldError};
 
 /// A request body that is a JSON object. Not JSON (or not UTF-8): 400. JSON but not an
 /// object: 422. Over 64 KiB: 413.
@@ -111,70 +105,5 @@ pub async fn path_ids<S: Send + Sync, const N: usize>(
         Ok(ids)
     } else {
         Err(Error::Validation(errors))
-    }
-}
-
-/// A registered user with `is_admin`: 401 without a token, 403 otherwise. The check runs
-/// on the connection the handler then works on, so a request holds one connection, not
-/// two: [`AdminCaller::transaction`] runs the handler's transaction on it, and
-/// [`AdminCaller::conn`] reads on it.
-///
-/// The check itself is not part of the transaction: a plain read as its first statement
-/// would fix InnoDB's snapshot before the handler's locking reads, and the handler's
-/// later reads would then miss what the writes it queued behind committed.
-pub struct Admin(pub AdminCaller);
-
-pub struct AdminCaller {
-    pub user: Registered,
-    pub sso_id: String,
-    conn: PoolConnection<MySql>,
-}
-
-impl AdminCaller {
-    /// The admin as the audit log names them.
-    pub fn actor(&self) -> Actor {
-        Actor::User(self.sso_id.clone())
-    }
-
-    /// Runs `work` in a transaction on this request's connection (see [`in_transaction`](crate::db::in_transaction)).
-    pub async fn transaction<T>(
-        &mut self,
-        work: impl AsyncFnOnce(&mut MySqlConnection) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        in_transaction_on(&mut self.conn, work).await
-    }
-
-    /// This request's connection, for reads outside a transaction.
-    pub fn conn(&mut self) -> &mut MySqlConnection {
-        &mut self.conn
-    }
-
-    /// The admin's SSO id, giving the connection back to the pool: for a handler whose
-    /// work takes connections of its own.
-    pub fn release(self) -> String {
-        self.sso_id
-    }
-}
-
-impl<S> FromRequestParts<S> for Admin
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let identity = Identity::from_request_parts(parts, state).await?;
-        let state = AppState::from_ref(state);
-        let pool = state.db.pool().await?;
-        let mut conn = pool.acquire().await?;
-        match repo::registered(&mut conn, &identity.sso_id).await? {
-            Some(user) if user.is_admin => Ok(Self(AdminCaller {
-                user,
-                sso_id: identity.sso_id,
-                conn,
-            })),
-            _ => Err(Error::Forbidden("only admins may do this".into())),
-        }
     }
 }

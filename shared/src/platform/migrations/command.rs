@@ -86,7 +86,7 @@ pub struct Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrations::revisions::revisions;
+    use crate::platform::migrations::revisions::revisions;
 
     #[test]
     fn targets_parse_as_status_prints_them() {

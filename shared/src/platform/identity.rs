@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use http::request::Parts;
 use lambda_http::request::RequestContext;
 
-use crate::error::Error;
+use crate::platform::error::Error;
 
 /// The key under which the authorizer hands over the caller's SSO id.
 pub const CONTEXT_KEY: &str = "waffle_user_id";
