@@ -4,8 +4,10 @@ use std::collections::BTreeSet;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::http::{INVALID_IDS, TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, PrivateMariaDb};
+use testkit::PrivateMariaDb;
+use testkit::http::{
+    INVALID_IDS, TestResponse, apigw_event, assert_raw_bodies, get, race, request,
+};
 
 testkit::test_app!(App, users::router);
 
@@ -16,10 +18,11 @@ async fn app() -> App {
 impl App {
     /// Registers `sso` with `username` and returns the answer's body.
     async fn register(&self, sso: &str, username: &str) -> Value {
-        let response = request(Method::POST, "/api/v1/users")
-            .as_user(sso)
-            .json(&json!({"username": username, "first_name": "Waffle", "last_name": "Kim"}))
-            .send(&self.router)
+        let response = self
+            .post_user(
+                Some(sso),
+                json!({"username": username, "first_name": "Waffle", "last_name": "Kim"}),
+            )
             .await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.json());
         response.json()
@@ -34,6 +37,15 @@ impl App {
             ))
             .await;
         user
+    }
+
+    /// `POST /api/v1/users` with `body` as `sso` (no caller for `None`).
+    async fn post_user(&self, sso: Option<&str>, body: Value) -> TestResponse {
+        request(Method::POST, "/api/v1/users")
+            .as_caller(sso)
+            .json(&body)
+            .send(&self.router)
+            .await
     }
 
     async fn patch(&self, sso: &str, id: &Value, body: Value) -> TestResponse {
@@ -143,7 +155,7 @@ async fn registration_takes_the_sso_id_from_the_token_only() {
     assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
         app.db
-            .scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '1234' AND username = 'waffle.kim'")
+            .count_where("user", "sso_id = '1234' AND username = 'waffle.kim'")
             .await,
         1
     );
@@ -152,23 +164,26 @@ async fn registration_takes_the_sso_id_from_the_token_only() {
 #[tokio::test]
 async fn registration_needs_an_identity() {
     let app = app().await;
-    let response = request(Method::POST, "/api/v1/users")
-        .json(&json!({"username": "nobody", "first_name": "N", "last_name": ""}))
-        .send(&app.router)
+    let response = app
+        .post_user(
+            None,
+            json!({"username": "nobody", "first_name": "N", "last_name": ""}),
+        )
         .await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     assert!(response.json()["detail"].is_string());
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
 }
 
 #[tokio::test]
 async fn registering_twice_or_a_taken_username_is_a_conflict() {
     let app = app().await;
     app.register("1", "waffle").await;
-    let again = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "other", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
+    let again = app
+        .post_user(
+            Some("1"),
+            json!({"username": "other", "first_name": "A", "last_name": "B"}),
+        )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
@@ -176,10 +191,11 @@ async fn registering_twice_or_a_taken_username_is_a_conflict() {
         json!({"detail": "you are already registered"})
     );
 
-    let taken = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "WAFFLE", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
+    let taken = app
+        .post_user(
+            Some("2"),
+            json!({"username": "WAFFLE", "first_name": "A", "last_name": "B"}),
+        )
         .await;
     assert_eq!(
         taken.status,
@@ -187,23 +203,20 @@ async fn registering_twice_or_a_taken_username_is_a_conflict() {
         "usernames compare case-insensitively"
     );
     assert_eq!(taken.json(), json!({"detail": "username is already taken"}));
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.count("user").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_registrations_of_one_username_let_exactly_one_win() {
     let app = app().await;
-    let attempts = (0..10).map(|i| {
-        request(Method::POST, "/api/v1/users")
-            .as_user(&format!("{}", 100 + i))
-            .json(&json!({"username": "contested", "first_name": "A", "last_name": "B"}))
-            .send(&app.router)
+    let ssos: Vec<String> = (0..10).map(|i| format!("{}", 100 + i)).collect();
+    let attempts = ssos.iter().map(|sso| {
+        app.post_user(
+            Some(sso),
+            json!({"username": "contested", "first_name": "A", "last_name": "B"}),
+        )
     });
-    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses = race(attempts).await;
     assert_eq!(
         statuses
             .iter()
@@ -220,7 +233,7 @@ async fn racing_registrations_of_one_username_let_exactly_one_win() {
         9,
         "{statuses:?}"
     );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.count("user").await, 1);
 }
 
 #[tokio::test]
@@ -265,7 +278,7 @@ async fn registration_reports_every_bad_field_at_once() {
             "{error}"
         );
     }
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
 }
 
 #[tokio::test]
@@ -273,11 +286,7 @@ async fn lengths_count_characters_and_emoji_round_trip() {
     let app = app().await;
     let name = "가".repeat(30);
     let intro = "🧇".repeat(1000);
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "korean", "first_name": name, "last_name": "", "introduction": intro}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("1"), json!({"username": "korean", "first_name": name, "last_name": "", "introduction": intro})).await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.json());
     let id = response.json()["id"].clone();
     let shown = get(&format!("/api/v1/users/{id}"))
@@ -291,34 +300,27 @@ async fn lengths_count_characters_and_emoji_round_trip() {
 #[tokio::test]
 async fn admin_only_fields_cannot_be_set_at_registration() {
     let app = app().await;
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "sneaky", "first_name": "A", "last_name": "B", "is_admin": true}))
-        .send(&app.router)
+    let response = app
+        .post_user(
+            Some("1"),
+            json!({"username": "sneaky", "first_name": "A", "last_name": "B", "is_admin": true}),
+        )
         .await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
     assert_eq!(
         response.json(),
         json!({"detail": "only admins may set is_admin"})
     );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
 }
 
 #[tokio::test]
 async fn unknown_positions_are_refused_by_index() {
     let app = app().await;
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "posit", "first_name": "A", "last_name": "B", "positions": ["백엔드", "Astronaut"]}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("1"), json!({"username": "posit", "first_name": "A", "last_name": "B", "positions": ["백엔드", "Astronaut"]})).await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(response.detail("loc"), [json!(["body", "positions", 1])]);
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
-        0,
-        "nothing half-written"
-    );
+    assert_eq!(app.db.count("user").await, 0, "nothing half-written");
 }
 
 // --- Reading ------------------------------------------------------------------------
@@ -446,7 +448,7 @@ async fn patch_replaces_positions_and_sns_accounts() {
         .collect();
     let too_many = app.patch("1", id, json!({"sns_accounts": eleven})).await;
     assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM sns_account").await, 0);
+    assert_eq!(app.db.count("sns_account").await, 0);
 }
 
 #[tokio::test]
@@ -506,21 +508,17 @@ async fn only_admins_add_or_remove_the_organisers_position() {
     let forbidden = json!({"detail": "only admins may add or remove the position 운영팀"});
 
     // Registering with 운영팀: refused, no user, no audit entry.
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "eager", "first_name": "A", "last_name": "B", "positions": ["백엔드", "운영팀"]}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("1"), json!({"username": "eager", "first_name": "A", "last_name": "B", "positions": ["백엔드", "운영팀"]})).await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
     assert_eq!(response.json(), forbidden);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
+    assert_eq!(app.db.count("audit_log").await, 0);
 
     // A member adding 운영팀 to their own positions: refused, nothing else changes either.
     let user = app.register("1", "member").await;
     let id = &user["id"];
     app.patch("1", id, json!({"positions": ["백엔드"]})).await;
-    let entries = app.db.scalar("SELECT COUNT(*) FROM audit_log").await;
+    let entries = app.db.count("audit_log").await;
     for positions in [json!(["백엔드", "운영팀"]), json!(["운영팀", "운영팀"])] {
         let response = app
             .patch(
@@ -539,10 +537,7 @@ async fn only_admins_add_or_remove_the_organisers_position() {
         .json();
     assert_eq!(me["first_name"], "Waffle");
     assert_eq!(position_names(&me), ["백엔드"]);
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM audit_log").await,
-        entries
-    );
+    assert_eq!(app.db.count("audit_log").await, entries);
 
     // An admin gives it; the member may then change their other positions, but may
     // neither drop 운영팀 (by a list without it, or by null) nor be denied it silently.
@@ -607,13 +602,9 @@ async fn positions_take_at_most_twenty_entries_as_sent() {
     assert_eq!(names, ["iOS", "백엔드"]);
     assert_eq!(me["first_name"], "Waffle");
 
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "toomany", "first_name": "A", "last_name": "B", "positions": twenty_one}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("2"), json!({"username": "toomany", "first_name": "A", "last_name": "B", "positions": twenty_one})).await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.count("user").await, 1);
 }
 
 #[tokio::test]
@@ -760,11 +751,7 @@ async fn only_admins_delete_and_the_links_go_with_the_user() {
             "{table}"
         );
     }
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM team").await,
-        1,
-        "the team stays"
-    );
+    assert_eq!(app.db.count("team").await, 1, "the team stays");
     assert_eq!(
         request(Method::DELETE, &path)
             .as_user("3")
@@ -1086,17 +1073,7 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
     ];
-    for (what, body, expected) in cases {
-        let response = request(Method::PATCH, &path)
-            .as_user("1")
-            .header("content-type", "application/json")
-            .header("content-length", &body.len().to_string())
-            .body(body)
-            .send(&app.router)
-            .await;
-        assert_eq!(response.status, expected, "{what}: {}", response.json());
-        assert!(!response.json()["detail"].is_null(), "{what}: a detail");
-    }
+    assert_raw_bodies(&app.router, "1", &[(Method::PATCH, path)], cases).await;
     let after = get("/api/v1/users/me")
         .as_user("1")
         .send(&app.router)
@@ -1110,36 +1087,36 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
 #[tokio::test]
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
-    let (runtime, mut process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_users"),
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .await;
+    let (runtime, mut process) = app.db.start_lambda(env!("CARGO_BIN_EXE_users")).await;
 
     let body = json!({"username": "lambda.user", "first_name": "Lambda", "last_name": "Kim"});
-    let event = apigw_event("POST", "/api/v1/users", Some(&body), Some("4242"));
-    let (status, _, created) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, created) = runtime
+        .http("POST", "/api/v1/users", Some(&body), Some("4242"))
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["sso_id"], "4242");
 
-    let event = apigw_event(
-        "GET",
-        &format!("/api/v1/users/{}", created["id"]),
-        None,
-        None,
-    );
-    let (status, headers, shown) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, headers, shown) = runtime
+        .http(
+            "GET",
+            &format!("/api/v1/users/{}", created["id"]),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(keys(&shown), summary_keys());
     assert!(headers["x-request-id"].is_string());
 
-    let event = apigw_event("GET", "/api/v1/users/me", None, Some("4242"));
-    let (status, _, me) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, me) = runtime
+        .http("GET", "/api/v1/users/me", None, Some("4242"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(me["username"], "lambda.user");
 
-    let event = apigw_event("GET", "/api/v1/users?limit=1", None, None);
-    let (status, headers, list) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, headers, list) = runtime
+        .http("GET", "/api/v1/users?limit=1", None, None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     assert_eq!(headers["x-total-count"], "1");
@@ -1200,10 +1177,11 @@ async fn a_failed_write_leaves_no_audit_entry() {
     let app = app().await;
     app.register("1", "taken").await;
     let before = app.db.audit_rows().await.len();
-    let conflict = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "taken", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
+    let conflict = app
+        .post_user(
+            Some("2"),
+            json!({"username": "taken", "first_name": "A", "last_name": "B"}),
+        )
         .await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     let invalid = app.patch("1", &json!(1), json!({"username": "x"})).await;
@@ -1215,21 +1193,16 @@ async fn a_failed_write_leaves_no_audit_entry() {
 async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
     let app = app().await;
     let user = app.register("1", "guarded").await;
-    app.db
-        .sql(
-            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit refused'",
-        )
-        .await;
+    app.db.refuse_audit_writes("audit refused").await;
     let patched = app
         .patch("1", &user["id"], json!({"first_name": "Changed"}))
         .await;
-    assert_eq!(patched.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(patched.json(), json!({"detail": "Internal server error"}));
-    let registered = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "unsaved", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
+    patched.assert_internal_error();
+    let registered = app
+        .post_user(
+            Some("2"),
+            json!({"username": "unsaved", "first_name": "A", "last_name": "B"}),
+        )
         .await;
     assert_eq!(registered.status, StatusCode::INTERNAL_SERVER_ERROR);
 
@@ -1240,12 +1213,7 @@ async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
         .await
         .json();
     assert_eq!(after["first_name"], "Waffle", "the update was rolled back");
-    assert_eq!(
-        app.db
-            .scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '2'")
-            .await,
-        0
-    );
+    assert_eq!(app.db.count_where("user", "sso_id = '2'").await, 0);
 }
 
 // --- Compression, absolute links, the list cache -------------------------------------
@@ -1404,11 +1372,7 @@ async fn compressed_lists_cross_api_gateway_as_base64_with_public_links() {
     use base64::Engine;
     let app = app().await;
     many(&app, 12).await;
-    let (runtime, _process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_users"),
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .await;
+    let (runtime, _process) = app.db.start_lambda(env!("CARGO_BIN_EXE_users")).await;
     let mut event = apigw_event("GET", "/api/v1/users?limit=10", None, None);
     event["requestContext"]["domainName"] = "api.wafflestudio.test".into();
     event["headers"]["host"] = "evil.example".into();
