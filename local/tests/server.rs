@@ -101,15 +101,7 @@ async fn cors_allows_the_configured_origins_and_exposes_the_paging_headers() {
     );
     assert!(preflight.header("x-request-id").is_some());
 
-    let response = raw_request(
-        &server.addr,
-        "GET",
-        "/api/v1/health",
-        &[("origin", SITE)],
-        "",
-    )
-    .await
-    .expect("request");
+    let response = health(&server, &[("origin", SITE)]).await;
     assert_eq!(response.header("access-control-allow-origin"), Some(SITE));
     let exposed = response
         .header("access-control-expose-headers")
@@ -131,15 +123,7 @@ async fn cors_allows_the_configured_origins_and_exposes_the_paging_headers() {
 async fn cors_ignores_other_origins() {
     let db = TestDb::new().await;
     let server = start(&db).await;
-    let response = raw_request(
-        &server.addr,
-        "GET",
-        "/api/v1/health",
-        &[("origin", "https://evil.example")],
-        "",
-    )
-    .await
-    .expect("request");
+    let response = health(&server, &[("origin", "https://evil.example")]).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.header("access-control-allow-origin"), None);
 }

@@ -91,6 +91,39 @@ impl TestDb {
             .expect("run the query")
     }
 
+    /// Makes every insert into `audit_log` fail with SQLSTATE 45000 and `message`, as an
+    /// audit write that cannot be done (`DROP TRIGGER audit_fails` lifts it).
+    pub async fn refuse_audit_writes(&self, message: &str) {
+        self.sql(&format!(
+            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+        ))
+        .await;
+    }
+
+    /// Starts the function `binary` on this database (see [`LambdaProcess::start`]).
+    pub async fn start_lambda(&self, binary: &str) -> (crate::RuntimeApi, crate::LambdaProcess) {
+        crate::LambdaProcess::start(binary, &[("DATABASE_URL", &self.url)]).await
+    }
+
+    /// How many rows `table` holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.count_where(table, "TRUE").await
+    }
+
+    /// How many rows of `table` match `condition` (SQL).
+    pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM `{table}` WHERE {condition}"))
+            .await
+    }
+
+    /// An admin (SSO id [`ADMIN`], username `admin`) and a registered non-admin
+    /// ([`MEMBER`], `member`), as [`TestDb::insert_user`] writes them.
+    pub async fn insert_admin_and_member(&self) {
+        self.insert_user(ADMIN, "admin", true).await;
+        self.insert_user(MEMBER, "member", false).await;
+    }
+
     /// A registered user (`Waffle Kim`, a member), written directly so that it leaves no
     /// audit entry; returns its id.
     pub async fn insert_user(&self, sso_id: &str, username: &str, is_admin: bool) -> i64 {
@@ -175,13 +208,7 @@ impl TestDb {
         let rows = self.audit_rows().await;
         rows.into_iter()
             .map(|(actor, action, entity, entity_id, changes)| {
-                json!({
-                    "actor": actor,
-                    "action": action,
-                    "entity": entity,
-                    "entity_id": entity_id,
-                    "changes": changes,
-                })
+                audit_entry(&actor, &action, &entity, entity_id, changes)
             })
             .collect()
     }
@@ -289,4 +316,26 @@ pub async fn connect(url: &str) -> MySqlConnection {
     MySqlConnection::connect_with(&options)
         .await
         .expect("connect to the test database")
+}
+
+/// The SSO id of the admin [`TestDb::insert_admin_and_member`] inserts.
+pub const ADMIN: &str = "900";
+/// The SSO id of the registered non-admin [`TestDb::insert_admin_and_member`] inserts.
+pub const MEMBER: &str = "901";
+
+/// An audit entry as [`TestDb::audit_log`] shows it.
+pub fn audit_entry(
+    actor: &str,
+    action: &str,
+    entity: &str,
+    entity_id: impl ToString,
+    changes: Value,
+) -> Value {
+    json!({
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id.to_string(),
+        "changes": changes,
+    })
 }

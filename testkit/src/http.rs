@@ -1,10 +1,12 @@
 //! Requests through a router in-process, and API Gateway events for function binaries.
 
+use std::fmt::Display;
+
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// A response, read whole.
@@ -25,6 +27,17 @@ impl TestResponse {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Asserts an error answer: `status`, with `{"detail": detail}` as its body.
+    pub fn assert_error(&self, status: StatusCode, detail: &str) {
+        assert_eq!(self.status, status, "{}", self.json());
+        assert_eq!(self.json(), json!({ "detail": detail }));
+    }
+
+    /// Asserts a 500 that shows nothing of its cause.
+    pub fn assert_internal_error(&self) {
+        self.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+    }
+
     /// `field` (`loc`, `type`, ...) of every error in a 422's `detail` list.
     pub fn detail(&self, field: &str) -> Vec<Value> {
         self.json()["detail"]
@@ -37,6 +50,89 @@ impl TestResponse {
 /// Path ids every route refuses with a 422: not a number, not positive, not whole, too
 /// large for any integer column.
 pub const INVALID_IDS: [&str; 5] = ["abc", "0", "-1", "1.5", "99999999999999999999"];
+
+/// Sends each `(what, raw body, expected status)` of `cases`, labelled as JSON, to every
+/// `(method, path)` of `targets` as `sso`, and asserts the status and that the answer
+/// has a `detail`: bad bodies are 4xx, never 5xx.
+pub async fn assert_raw_bodies(
+    router: &Router,
+    sso: &str,
+    targets: &[(Method, String)],
+    cases: Vec<(&str, Vec<u8>, StatusCode)>,
+) {
+    for (what, body, expected) in cases {
+        for (method, path) in targets {
+            let response = request(method.clone(), path)
+                .as_user(sso)
+                .header("content-type", "application/json")
+                .header("content-length", &body.len().to_string())
+                .body(body.clone())
+                .send(router)
+                .await;
+            let answer = response.json();
+            assert_eq!(response.status, expected, "{method} {what}: {answer}");
+            assert!(!answer["detail"].is_null(), "{method} {what}: a detail");
+        }
+    }
+}
+
+/// Asserts that an admin-only request, sent by `send` as the caller it is given, is 401
+/// with a `detail` for no caller and 403 for `member`, a registered non-admin.
+pub async fn assert_admin_only(member: &str, send: impl AsyncFn(Option<&str>) -> TestResponse) {
+    let anonymous = send(None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "no caller");
+    assert!(
+        anonymous.json()["detail"].is_string(),
+        "no caller: a detail"
+    );
+    let non_admin = send(Some(member)).await;
+    assert_eq!(non_admin.status, StatusCode::FORBIDDEN, "{member}");
+}
+
+/// Runs `attempts` (requests being sent) all at once and returns their statuses, in order.
+pub async fn race(
+    attempts: impl IntoIterator<Item = impl Future<Output = TestResponse>>,
+) -> Vec<StatusCode> {
+    futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect()
+}
+
+/// A collection resource's writes as the contract shapes them: `POST {PATH}` creates,
+/// `PATCH {PATH}/{id}` updates and `DELETE {PATH}/{id}` deletes, each sent as `sso` (no
+/// caller for `None`) with a JSON body where it takes one.
+#[allow(async_fn_in_trait)] // test helpers, awaited where they are called
+pub trait Collection {
+    const PATH: &'static str;
+
+    /// The router the requests go through.
+    fn router(&self) -> &Router;
+
+    async fn create(&self, sso: Option<&str>, body: Value) -> TestResponse {
+        request(Method::POST, Self::PATH)
+            .json(&body)
+            .as_caller(sso)
+            .send(self.router())
+            .await
+    }
+
+    async fn patch(&self, sso: Option<&str>, id: impl Display, body: Value) -> TestResponse {
+        request(Method::PATCH, &format!("{}/{id}", Self::PATH))
+            .json(&body)
+            .as_caller(sso)
+            .send(self.router())
+            .await
+    }
+
+    async fn delete(&self, sso: Option<&str>, id: impl Display) -> TestResponse {
+        request(Method::DELETE, &format!("{}/{id}", Self::PATH))
+            .as_caller(sso)
+            .send(self.router())
+            .await
+    }
+}
 
 /// A request under construction.
 pub struct TestRequest {

@@ -30,6 +30,16 @@ pub use runtime::{LambdaProcess, Outcome, RuntimeApi};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The positions revision 4 seeds, in id order.
+pub const SEEDED_POSITIONS: [&str; 6] = [
+    "운영팀",
+    "디자이너",
+    "iOS",
+    "안드로이드",
+    "프론트엔드",
+    "백엔드",
+];
+
 /// Declares `$name`, a function's router (`$router`, with the shared layers) on a fresh
 /// migrated database, as a type of the test crate's own: the crate adds its helpers in
 /// an `impl $name` block. `$name::new().await` builds one.
@@ -47,6 +57,15 @@ macro_rules! test_app {
                 let db = $crate::TestDb::migrated().await;
                 let router = db.router($router).await;
                 Self { router, db }
+            }
+
+            /// [`Self::new`] with an admin and a registered non-admin: see
+            /// `TestDb::insert_admin_and_member`.
+            #[allow(dead_code)]
+            async fn with_admin_and_member() -> Self {
+                let app = Self::new().await;
+                app.db.insert_admin_and_member().await;
+                app
             }
         }
     };

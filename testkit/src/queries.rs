@@ -7,6 +7,7 @@ use shared::AppState;
 use sqlx::{Connection, MySqlConnection};
 
 use crate::PrivateMariaDb;
+use crate::http::TestResponse;
 
 /// A private server with one migrated database, and a connection that reads its
 /// `Com_select` counter.
@@ -37,6 +38,17 @@ impl QueryCounter {
         }
     }
 
+    /// [`QueryCounter::start`], with `make`'s router on it and a connection of the test's
+    /// own for setting up rows.
+    pub async fn start_with(
+        make: impl FnOnce(AppState) -> axum::Router,
+    ) -> (Self, axum::Router, MySqlConnection) {
+        let counter = Self::start().await;
+        let router = counter.router(make).await;
+        let conn = counter.connect().await;
+        (counter, router, conn)
+    }
+
     /// The state a function is built with, on a pool of one connection. Send one request
     /// before counting, so that the connection's set-up statements are not counted.
     pub async fn state(&self) -> AppState {
@@ -62,10 +74,30 @@ impl QueryCounter {
         (output, after - before - self.overhead)
     }
 
+    /// The answer to `GET uri` through `router`, and the SELECTs it ran.
+    pub async fn get(&mut self, router: &axum::Router, uri: &str) -> (TestResponse, i64) {
+        self.selects(crate::http::get(uri).send(router)).await
+    }
+
+    /// Drops `router` (and its pool) first, then stops the server.
+    pub async fn stop_after(self, router: axum::Router) {
+        drop(router);
+        self.stop().await;
+    }
+
     /// Stops the server (it is also killed when the value is dropped).
     pub async fn stop(mut self) {
         self.server.stop().await.expect("stop the private server");
     }
+}
+
+/// Asserts that a route ran `expected` SELECTs for every data set it was tried on
+/// (`counts`, one per data set, small to large): a fixed number, whatever the data.
+pub fn assert_fixed(counts: &[i64], expected: i64, route: &str) {
+    assert!(
+        counts.iter().all(|&count| count == expected),
+        "SELECTs of {route}, small to large: {counts:?}, expected {expected} each"
+    );
 }
 
 async fn com_select(conn: &mut MySqlConnection) -> i64 {

@@ -45,6 +45,60 @@ impl RuntimeApi {
         self.invoke_within(event, Duration::from_secs(30)).await
     }
 
+    /// Invokes the function with an API Gateway HTTP API `event` and returns the status,
+    /// headers and JSON body of its response (see [`crate::http::apigw_response`]).
+    pub async fn invoke_http(&self, event: Value) -> (u16, Value, Value) {
+        crate::http::apigw_response(&self.invoke(event).await.response())
+    }
+
+    /// `method path_and_query` (with a JSON `body`, as `sso`) sent to the function as an
+    /// API Gateway event (see [`crate::http::apigw_event`]): the response's status,
+    /// headers and JSON body.
+    pub async fn http(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+        sso: Option<&str>,
+    ) -> (u16, Value, Value) {
+        let event = crate::http::apigw_event(method, path_and_query, body, sso);
+        self.invoke_http(event).await
+    }
+
+    /// `POST path` of `body` through the function, which only an admin may (see
+    /// [`RuntimeApi::assert_admin_only`]): asserts that `admin` gets a 201 whose
+    /// `location` is `{path}/{id}`, and returns its headers and the created resource.
+    pub async fn assert_admin_creates(
+        &self,
+        path: &str,
+        body: &Value,
+        admin: &str,
+        member: &str,
+    ) -> (Value, Value) {
+        self.assert_admin_only("POST", path, Some(body), member)
+            .await;
+        let (status, headers, created) = self.http("POST", path, Some(body), Some(admin)).await;
+        assert_eq!(status, 201, "{created}");
+        let location = format!("{path}/{}", created["id"]);
+        assert_eq!(headers["location"], location.as_str(), "{headers}");
+        (headers, created)
+    }
+
+    /// Asserts that the function answers an admin-only `method path_and_query` (with a
+    /// JSON `body`) with 401 for no caller and 403 for `member`, a registered non-admin.
+    pub async fn assert_admin_only(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+        member: &str,
+    ) {
+        for (caller, expected) in [(None, 401), (Some(member), 403)] {
+            let (status, _, answer) = self.http(method, path_and_query, body, caller).await;
+            assert_eq!(status, expected, "{caller:?}: {answer}");
+        }
+    }
+
     /// The error a function reported at initialisation, if it did.
     pub fn init_error(&self) -> Option<Value> {
         self.0.init_error()
@@ -111,6 +165,15 @@ impl LambdaProcess {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits (up to 20 s) for a process that must fail its init, and asserts that it has
+    /// exited (`why` says why it had to) and that its logs contain `expected`.
+    pub async fn assert_init_fails(&mut self, why: &str, expected: &str) {
+        self.wait_for_exit(Duration::from_secs(20)).await;
+        assert!(!self.is_running(), "{why}: the process is still running");
+        let logs = self.logs();
+        assert!(logs.contains(expected), "{why}: {logs}");
     }
 
     /// Waits until the process has exited, for at most `limit`.

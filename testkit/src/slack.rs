@@ -161,6 +161,13 @@ impl FakeSlack {
         inner.profiles.insert(id, profile);
     }
 
+    /// Adds `count` alike members, `U0`, `U1`, ..., each `A B <a@example.com>`.
+    pub fn add_alike(&self, count: usize) {
+        for i in 0..count {
+            self.add(member(&format!("U{i}")), profile("A", "B", "a@example.com"));
+        }
+    }
+
     /// Replaces a member's profile.
     pub fn set_profile(&self, id: &str, profile: Value) {
         self.lock().profiles.insert(id.to_owned(), profile);

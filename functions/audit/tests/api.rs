@@ -7,8 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::domain::audit::{Action, Actor, Changes, Entity};
 use sqlx::{MySql, QueryBuilder};
-use testkit::LambdaProcess;
-use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
+use testkit::http::{TestResponse, get, request};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -109,10 +108,13 @@ impl App {
     }
 }
 
+/// The entries of a page.
+fn items(page: &Value) -> &[Value] {
+    page["items"].as_array().expect("items is an array")
+}
+
 fn ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .expect("items is an array")
+    items(page)
         .iter()
         .map(|e| e["id"].as_i64().expect("an integer id"))
         .collect()
@@ -312,9 +314,7 @@ async fn entries_come_newest_first() {
             .await;
     }
     let page = app.page("").await;
-    let actions: Vec<&str> = page["items"]
-        .as_array()
-        .expect("items")
+    let actions: Vec<&str> = items(&page)
         .iter()
         .map(|e| e["action"].as_str().unwrap_or_default())
         .collect();
@@ -340,12 +340,7 @@ async fn a_stored_value_that_is_not_an_object_does_not_break_the_page() {
         )
         .await;
     let page = app.page("").await;
-    let changes: Vec<&Value> = page["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|e| &e["changes"])
-        .collect();
+    let changes: Vec<&Value> = items(&page).iter().map(|e| &e["changes"]).collect();
     assert_eq!(changes, [&json!({}), &json!({}), &json!({"a": [null, 1]})]);
 }
 
@@ -506,27 +501,25 @@ async fn pages_stay_stable_while_entries_are_appended() {
 async fn bad_parameters_are_422_naming_each() {
     let app = app().await;
     let long = "가".repeat(65);
-    let cases: Vec<(String, Vec<&str>)> = vec![
-        ("limit=0".into(), vec!["limit"]),
-        ("limit=1001".into(), vec!["limit"]),
-        ("limit=-5".into(), vec!["limit"]),
-        ("limit=ten".into(), vec!["limit"]),
-        ("limit=".into(), vec!["limit"]),
-        ("cursor=abc".into(), vec!["cursor"]),
-        ("cursor=0".into(), vec!["cursor"]),
-        ("cursor=-1".into(), vec!["cursor"]),
-        ("cursor=".into(), vec!["cursor"]),
-        ("entity=users".into(), vec!["entity"]),
-        ("entity=User".into(), vec!["entity"]),
-        ("entity=".into(), vec!["entity"]),
-        ("actor=".into(), vec!["actor"]),
-        (format!("actor={long}"), vec!["actor"]),
-        (format!("entity_id={long}"), vec!["entity_id"]),
-        (
-            "entity=nope&entity_id=&actor=&limit=0&cursor=x".into(),
-            vec!["entity", "entity_id", "actor", "limit", "cursor"],
-        ),
+    let bad_values: [(&str, &[&str]); 5] = [
+        ("limit", &["0", "1001", "-5", "ten", ""]),
+        ("cursor", &["abc", "0", "-1", ""]),
+        ("entity", &["users", "User", ""]),
+        ("actor", &["", &long]),
+        ("entity_id", &[&long]),
     ];
+    let mut cases: Vec<(String, Vec<&str>)> = bad_values
+        .iter()
+        .flat_map(|(name, values)| {
+            values
+                .iter()
+                .map(move |v| (format!("{name}={v}"), vec![*name]))
+        })
+        .collect();
+    cases.push((
+        "entity=nope&entity_id=&actor=&limit=0&cursor=x".into(),
+        vec!["entity", "entity_id", "actor", "limit", "cursor"],
+    ));
     for (query, names) in cases {
         let response = app.list(&query).await;
         assert_eq!(
@@ -613,30 +606,17 @@ async fn the_users_functions_writes_appear_in_the_log() {
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
     app.db.insert_user("2", "user2", false).await;
-    app.record(
-        "1234",
-        Action::Update,
-        Entity::User,
-        "7",
-        json!({"first_name": "와플🧇"}),
-    )
-    .await;
-    app.record(
-        "slack-sync",
-        Action::Create,
-        Entity::User,
-        "8",
-        json!({"slack_id": "U1"}),
-    )
-    .await;
-    let (runtime, mut process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_audit"),
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .await;
+    for (actor, action, id, changes) in [
+        ("1234", Action::Update, "7", json!({"first_name": "와플🧇"})),
+        ("slack-sync", Action::Create, "8", json!({"slack_id": "U1"})),
+    ] {
+        app.record(actor, action, Entity::User, id, changes).await;
+    }
+    let (runtime, mut process) = app.db.start_lambda(env!("CARGO_BIN_EXE_audit")).await;
 
-    let event = apigw_event("GET", "/api/v1/audit-logs", None, Some(ADMIN));
-    let (status, headers, page) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, headers, page) = runtime
+        .http("GET", "/api/v1/audit-logs", None, Some(ADMIN))
+        .await;
     assert_eq!(status, 200, "{page}");
     assert!(headers["x-request-id"].is_string());
     assert_eq!(ids(&page), app.ids("TRUE").await);
@@ -645,29 +625,27 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
         json!({"first_name": [null, "와플🧇"]})
     );
 
-    let event = apigw_event(
-        "GET",
-        "/api/v1/audit-logs?actor=slack-sync&limit=1",
-        None,
-        Some(ADMIN),
-    );
-    let (status, _, page) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, page) = runtime
+        .http(
+            "GET",
+            "/api/v1/audit-logs?actor=slack-sync&limit=1",
+            None,
+            Some(ADMIN),
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["items"][0]["actor"], "slack-sync");
     assert_eq!(page["next_cursor"], Value::Null);
 
-    let event = apigw_event("GET", "/api/v1/audit-logs?limit=0", None, Some(ADMIN));
-    let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, body) = runtime
+        .http("GET", "/api/v1/audit-logs?limit=0", None, Some(ADMIN))
+        .await;
     assert_eq!(status, 422);
     assert_eq!(body["detail"][0]["loc"], json!(["query", "limit"]));
 
-    let event = apigw_event("GET", "/api/v1/audit-logs", None, Some("2"));
-    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
-    assert_eq!(status, 403);
-
-    let event = apigw_event("GET", "/api/v1/audit-logs", None, None);
-    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
-    assert_eq!(status, 401);
+    runtime
+        .assert_admin_only("GET", "/api/v1/audit-logs", None, "2")
+        .await;
     assert!(process.is_running());
 }
 

@@ -2,7 +2,6 @@
 //! Lambda Runtime API, and the same check as the local server's middleware.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use authorizer::{Decision, Denial, KeyError, Verifier};
 use axum::routing::get;
@@ -10,7 +9,7 @@ use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
 use shared::{Identity, MaybeIdentity};
-use testkit::http::authorizer_event;
+use testkit::http::{TestResponse, authorizer_event};
 use testkit::jwt::{self, Algorithm, ISSUER, Key};
 use testkit::{LambdaProcess, Outcome, RuntimeApi};
 
@@ -39,6 +38,11 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// The decision on `Authorization: Bearer <token>`.
+fn decide_token(token: &str) -> Decision {
+    decide(Some(&bearer(token)))
+}
+
 fn valid_token() -> String {
     jwt::mint(SUB, ISSUER, 3600, Algorithm::RS512)
 }
@@ -58,11 +62,7 @@ fn assert_denied(decision: Decision, why: &str) {
 fn valid_rs512_and_rs256_tokens_authorize_their_subject() {
     for alg in [Algorithm::RS512, Algorithm::RS256] {
         let token = jwt::mint("42", ISSUER, 3600, alg);
-        assert_eq!(
-            decide(Some(&bearer(&token))),
-            Decision::User("42".into()),
-            "{alg:?}"
-        );
+        assert_eq!(decide_token(&token), Decision::User("42".into()), "{alg:?}");
     }
 }
 
@@ -74,16 +74,13 @@ fn no_authorization_header_is_anonymous() {
 #[test]
 fn a_token_expired_two_minutes_ago_is_denied() {
     let token = jwt::mint(SUB, ISSUER, -120, Algorithm::RS512);
-    assert_eq!(
-        decide(Some(&bearer(&token))),
-        Decision::Denied(Denial::Expired)
-    );
+    assert_eq!(decide_token(&token), Decision::Denied(Denial::Expired));
 }
 
 #[test]
 fn a_token_expired_thirty_seconds_ago_is_still_accepted_within_the_leeway() {
     let token = jwt::mint(SUB, ISSUER, -30, Algorithm::RS512);
-    assert_eq!(decide(Some(&bearer(&token))), Decision::User(SUB.into()));
+    assert_eq!(decide_token(&token), Decision::User(SUB.into()));
 }
 
 #[test]
@@ -94,7 +91,7 @@ fn a_token_without_exp_is_denied() {
         Key::Test,
     );
     assert_eq!(
-        decide(Some(&bearer(&token))),
+        decide_token(&token),
         Decision::Denied(Denial::MissingClaim("exp".into()))
     );
 }
@@ -107,12 +104,12 @@ fn a_token_from_another_issuer_is_denied() {
         "",
     ] {
         let token = jwt::mint(SUB, issuer, 3600, Algorithm::RS512);
-        assert_denied(decide(Some(&bearer(&token))), issuer);
+        assert_denied(decide_token(&token), issuer);
     }
     let mut claims = jwt::claims(SUB, ISSUER, 3600);
     claims.as_object_mut().map(|c| c.remove("iss"));
     let token = jwt::mint_claims(claims, Algorithm::RS512, Key::Test);
-    assert_denied(decide(Some(&bearer(&token))), "no iss");
+    assert_denied(decide_token(&token), "no iss");
 }
 
 #[test]
@@ -122,10 +119,7 @@ fn a_token_signed_by_a_foreign_key_is_denied() {
         Algorithm::RS512,
         Key::Foreign,
     );
-    assert_eq!(
-        decide(Some(&bearer(&token))),
-        Decision::Denied(Denial::Signature)
-    );
+    assert_eq!(decide_token(&token), Decision::Denied(Denial::Signature));
 }
 
 #[test]
@@ -135,10 +129,7 @@ fn a_token_whose_claims_were_changed_after_signing_is_denied() {
     let forged_claims = jwt::unsigned(jwt::claims("1", ISSUER, 3600));
     let forged_payload = forged_claims.split('.').nth(1).expect("a payload");
     let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-    assert_eq!(
-        decide(Some(&bearer(&forged))),
-        Decision::Denied(Denial::Signature)
-    );
+    assert_eq!(decide_token(&forged), Decision::Denied(Denial::Signature));
 }
 
 /// The classic key confusion: an HS256 token whose HMAC secret is the public key.
@@ -150,7 +141,7 @@ fn an_hs256_token_signed_with_the_public_key_as_secret_is_denied() {
         for alg in [Algorithm::HS256, Algorithm::HS512] {
             let token = jwt::mint_claims(jwt::claims(SUB, ISSUER, 3600), alg, Key::Hmac(secret));
             assert_eq!(
-                decide(Some(&bearer(&token))),
+                decide_token(&token),
                 Decision::Denied(Denial::Algorithm),
                 "{alg:?}"
             );
@@ -161,7 +152,7 @@ fn an_hs256_token_signed_with_the_public_key_as_secret_is_denied() {
 #[test]
 fn an_unsigned_alg_none_token_is_denied() {
     let token = jwt::unsigned(jwt::claims(SUB, ISSUER, 3600));
-    assert_denied(decide(Some(&bearer(&token))), "alg none");
+    assert_denied(decide_token(&token), "alg none");
     // ...also with a real signature stuck on.
     let signature = valid_token()
         .rsplit('.')
@@ -169,7 +160,7 @@ fn an_unsigned_alg_none_token_is_denied() {
         .unwrap_or_default()
         .to_owned();
     assert_denied(
-        decide(Some(&bearer(&format!("{token}{signature}")))),
+        decide_token(&format!("{token}{signature}")),
         "alg none with a signature",
     );
 }
@@ -179,7 +170,7 @@ fn rsa_algorithms_other_than_rs512_and_rs256_are_denied() {
     for alg in [Algorithm::RS384, Algorithm::PS256, Algorithm::PS512] {
         let token = jwt::mint_claims(jwt::claims(SUB, ISSUER, 3600), alg, Key::Test);
         assert_eq!(
-            decide(Some(&bearer(&token))),
+            decide_token(&token),
             Decision::Denied(Denial::Algorithm),
             "{alg:?}"
         );
@@ -192,7 +183,7 @@ fn a_token_without_a_decimal_sub_is_denied() {
     claims.as_object_mut().map(|c| c.remove("sub"));
     let token = jwt::mint_claims(claims, Algorithm::RS512, Key::Test);
     assert_eq!(
-        decide(Some(&bearer(&token))),
+        decide_token(&token),
         Decision::Denied(Denial::MissingClaim("sub".into()))
     );
 
@@ -209,12 +200,12 @@ fn a_token_without_a_decimal_sub_is_denied() {
         let mut claims = jwt::claims(SUB, ISSUER, 3600);
         claims["sub"] = sub.clone();
         let token = jwt::mint_claims(claims, Algorithm::RS512, Key::Test);
-        assert_denied(decide(Some(&bearer(&token))), &sub.to_string());
+        assert_denied(decide_token(&token), &sub.to_string());
     }
     // The longest id accepted: 20 digits.
     let token = jwt::mint("12345678901234567890", ISSUER, 3600, Algorithm::RS512);
     assert_eq!(
-        decide(Some(&bearer(&token))),
+        decide_token(&token),
         Decision::User("12345678901234567890".into())
     );
 }
@@ -239,7 +230,7 @@ fn only_the_bearer_scheme_with_a_token_passes_and_its_case_does_not_matter() {
         Decision::Denied(Denial::EmptyToken)
     );
     for garbage in ["garbage", "a.b.c", "....", "eyJ.eyJ.sig", "Bearer x"] {
-        assert_denied(decide(Some(&bearer(garbage))), garbage);
+        assert_denied(decide_token(garbage), garbage);
     }
 }
 
@@ -443,16 +434,10 @@ async fn binary_fails_its_init_naming_a_missing_variable() {
     ] {
         let runtime = RuntimeApi::start().await;
         let mut process = spawn(&runtime, &env);
-        process.wait_for_exit(Duration::from_secs(20)).await;
-        assert!(
-            !process.is_running(),
-            "the function must not start without {missing}"
-        );
-        let logs = process.logs();
-        assert!(
-            logs.contains(&format!("{missing} is not set")),
-            "{missing}: {logs}"
-        );
+        let why = format!("the function must not start without {missing}");
+        process
+            .assert_init_fails(&why, &format!("{missing} is not set"))
+            .await;
     }
 }
 
@@ -466,13 +451,12 @@ async fn binary_fails_its_init_on_an_invalid_key() {
             ("WAFFLE_JWT_ISSUER", ISSUER),
         ],
     );
-    process.wait_for_exit(Duration::from_secs(20)).await;
-    assert!(!process.is_running(), "a bad key must fail the init");
-    let logs = process.logs();
-    assert!(
-        logs.contains("WAFFLE_JWT_PUBLIC_KEY: not an RSA public key"),
-        "{logs}"
-    );
+    process
+        .assert_init_fails(
+            "a bad key must fail the init",
+            "WAFFLE_JWT_PUBLIC_KEY: not an RSA public key",
+        )
+        .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -495,20 +479,22 @@ fn app(verifier: Option<Verifier>) -> Router {
     shared::platform::http::with_shared_layers_and(routes, |router| router.layer(auth))
 }
 
+/// `GET path` through `app` with this `Authorization` header.
+async fn get_with_authorization(app: &Router, path: &str, authorization: &str) -> TestResponse {
+    testkit::http::get(path)
+        .header("authorization", authorization)
+        .send(app)
+        .await
+}
+
 #[tokio::test]
 async fn middleware_hands_a_valid_tokens_subject_to_the_handlers() {
     let app = app(Some(verifier()));
-    let response = testkit::http::get("/whoami")
-        .header("authorization", &bearer(&valid_token()))
-        .send(&app)
-        .await;
+    let response = get_with_authorization(&app, "/whoami", &bearer(&valid_token())).await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.json(), json!({"sso_id": SUB}));
 
-    let response = testkit::http::get("/me")
-        .header("authorization", &bearer(&valid_token()))
-        .send(&app)
-        .await;
+    let response = get_with_authorization(&app, "/me", &bearer(&valid_token())).await;
     assert_eq!(response.json(), json!({"sso_id": SUB}));
 }
 
@@ -532,26 +518,21 @@ async fn middleware_ignores_a_forged_waffle_user_id_header() {
 #[tokio::test]
 async fn middleware_replaces_an_authorizer_context_the_request_already_carried() {
     let app = app(Some(verifier()));
-    let response = testkit::http::get("/whoami")
-        .as_user("999")
-        .send(&app)
-        .await;
-    assert_eq!(
-        response.json(),
-        json!({"sso_id": null}),
-        "no token: anonymous"
-    );
-
-    let response = testkit::http::get("/whoami")
-        .as_user("999")
-        .header("authorization", &bearer(&valid_token()))
-        .send(&app)
-        .await;
-    assert_eq!(
-        response.json(),
-        json!({"sso_id": SUB}),
-        "the token's subject"
-    );
+    for (authorization, expected, what) in [
+        (None, json!({"sso_id": null}), "no token: anonymous"),
+        (
+            Some(bearer(&valid_token())),
+            json!({"sso_id": SUB}),
+            "the token's subject",
+        ),
+    ] {
+        let mut request = testkit::http::get("/whoami").as_user("999");
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send(&app).await;
+        assert_eq!(response.json(), expected, "{what}");
+    }
 }
 
 #[tokio::test]
@@ -559,10 +540,7 @@ async fn middleware_answers_a_bad_token_with_403_json() {
     let app = app(Some(verifier()));
     let expired = jwt::mint(SUB, ISSUER, -600, Algorithm::RS512);
     for value in [bearer(&expired), bearer("garbage"), "Basic xyz".to_owned()] {
-        let response = testkit::http::get("/whoami")
-            .header("authorization", &value)
-            .send(&app)
-            .await;
+        let response = get_with_authorization(&app, "/whoami", &value).await;
         assert_eq!(response.status, StatusCode::FORBIDDEN, "{value}");
         assert_eq!(
             response.json(),
@@ -582,13 +560,6 @@ async fn middleware_without_a_key_lets_anonymous_requests_through_and_denies_tok
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.json(), json!({"sso_id": null}));
 
-    let response = testkit::http::get("/whoami")
-        .header("authorization", &bearer(&valid_token()))
-        .send(&app)
-        .await;
-    assert_eq!(response.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        response.json(),
-        json!({"detail": "invalid or expired token"})
-    );
+    let response = get_with_authorization(&app, "/whoami", &bearer(&valid_token())).await;
+    response.assert_error(StatusCode::FORBIDDEN, "invalid or expired token");
 }

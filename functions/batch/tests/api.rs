@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use shared::AppState;
 use shared::domain::batch::{self as runs, Enqueued, SLACK_SYNC, Trigger};
 use slack_sync::SlackSettings;
-use testkit::http::{TestResponse, apigw_event, apigw_response, get, request};
-use testkit::slack::{self, FakeSlack, member, profile};
+use testkit::http::{TestResponse, get, request};
+use testkit::slack::{self, FakeSlack};
 use testkit::{LambdaProcess, TestDb};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -80,13 +80,23 @@ impl App {
         get(uri).as_user(ADMIN).send(&self.router).await
     }
 
+    /// `GET /api/v1/batch/runs/{id}`'s body, as the admin.
+    async fn run(&self, id: impl std::fmt::Display) -> Value {
+        self.admin_get(&format!("/api/v1/batch/runs/{id}"))
+            .await
+            .json()
+    }
+
+    /// The slack-sync job as `GET /api/v1/batch/schedule` shows it.
+    async fn slack_sync_job(&self) -> Value {
+        let schedule = get("/api/v1/batch/schedule").send(&self.router).await;
+        schedule.json()["jobs"][0].clone()
+    }
+
     /// Polls run `id` until it has finished (at most 10 s).
     async fn finished_run(&self, id: i64) -> Value {
         for _ in 0..200 {
-            let run = self
-                .admin_get(&format!("/api/v1/batch/runs/{id}"))
-                .await
-                .json();
+            let run = self.run(id).await;
             if run["finished_at"].is_string() {
                 return run;
             }
@@ -152,7 +162,7 @@ async fn next_run_follows_the_dev_and_prod_schedules_in_seoul_time() {
     ] {
         let app = app_with(Some(expression), None).await;
         let before = OffsetDateTime::now_utc();
-        let job = get("/api/v1/batch/schedule").send(&app.router).await.json()["jobs"][0].clone();
+        let job = app.slack_sync_job().await;
         assert_eq!(job["schedule"], expression);
         assert_eq!(job["timezone"], "Asia/Seoul");
         let text = job["next_run"].as_str().expect("next_run").to_owned();
@@ -176,12 +186,9 @@ async fn last_run_and_status_come_from_the_newest_run() {
     let first = app.enqueue().await.run_id();
     app.finish(first).await;
     let second = app.enqueue().await.run_id();
-    let job = get("/api/v1/batch/schedule").send(&app.router).await.json()["jobs"][0].clone();
+    let job = app.slack_sync_job().await;
     assert_eq!(job["last_status"], "queued");
-    let run = app
-        .admin_get(&format!("/api/v1/batch/runs/{second}"))
-        .await
-        .json();
+    let run = app.run(second).await;
     assert_eq!(
         job["last_run"], run["queued_at"],
         "not started yet: when it was queued"
@@ -189,12 +196,9 @@ async fn last_run_and_status_come_from_the_newest_run() {
     let mut conn = app.db.connect().await;
     assert!(runs::start(&mut conn, second).await.expect("start"));
     app.finish(second).await;
-    let job = get("/api/v1/batch/schedule").send(&app.router).await.json()["jobs"][0].clone();
+    let job = app.slack_sync_job().await;
     assert_eq!(job["last_status"], "succeeded");
-    let run = app
-        .admin_get(&format!("/api/v1/batch/runs/{second}"))
-        .await
-        .json();
+    let run = app.run(second).await;
     assert_eq!(job["last_run"], run["started_at"]);
 }
 
@@ -267,10 +271,7 @@ async fn force_run_takes_exactly_one_of_name_and_tag() {
 #[tokio::test]
 async fn a_forced_run_syncs_in_the_background_and_a_second_one_finds_it_running() {
     let app = app().await;
-    for i in 0..5 {
-        app.slack
-            .add(member(&format!("U{i}")), profile("A", "B", "a@example.com"));
-    }
+    app.slack.add_alike(5);
     // Keeps the run busy for a second, long enough to force again meanwhile.
     app.slack.rate_limit_next("users.list", 1);
     let response = app.force("name=slack-sync", Some(ADMIN)).await;
@@ -392,10 +393,7 @@ async fn a_run_left_active_too_long_is_abandoned_by_the_next_trigger() {
         panic!("a new run");
     };
     assert_ne!(fresh, stale);
-    let old = app
-        .admin_get(&format!("/api/v1/batch/runs/{stale}"))
-        .await
-        .json();
+    let old = app.run(stale).await;
     assert_eq!(old["status"], "failed");
     assert!(
         old["error"]
@@ -446,10 +444,7 @@ async fn the_run_history_is_newest_first() {
         .map(|r| r["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ours, [ids[3], ids[2], ids[1]]);
-    let one = app
-        .admin_get(&format!("/api/v1/batch/runs/{}", ids[0]))
-        .await
-        .json();
+    let one = app.run(ids[0]).await;
     assert_eq!(one["id"], ids[0]);
     assert_eq!(
         one["stats"],
@@ -574,10 +569,7 @@ async fn deployed_a_force_run_invokes_the_sync_function_asynchronously() {
             json!({"run_id": run_id})
         )]
     );
-    let run = app
-        .admin_get(&format!("/api/v1/batch/runs/{run_id}"))
-        .await
-        .json();
+    let run = app.run(run_id).await;
     assert_eq!(run["status"], "queued", "the sync function starts it");
 
     // The invoke failing: 503, and the run is recorded as failed, freeing the job.
@@ -628,19 +620,15 @@ async fn the_lambda_binary_serves_the_schedule_and_hands_force_runs_to_lambda() 
         ],
     )
     .await;
-    let event = apigw_event("GET", "/api/v1/batch/schedule", None, None);
-    let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, body) = runtime
+        .http("GET", "/api/v1/batch/schedule", None, None)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["jobs"][0]["schedule"], "cron(0 12 ? * SAT *)");
     assert_eq!(parse_time(&body["jobs"][0]["next_run"]).hour(), 3);
 
-    let event = apigw_event(
-        "POST",
-        "/api/v1/batch/force-run?name=slack-sync",
-        None,
-        Some(ADMIN),
-    );
-    let (status, _, body) = apigw_response(&runtime.invoke(event).await.response());
+    let force = "/api/v1/batch/force-run?name=slack-sync";
+    let (status, _, body) = runtime.http("POST", force, None, Some(ADMIN)).await;
     assert_eq!(status, 202, "{body}");
     let run_id = body["results"][0]["run_id"].as_i64().expect("run_id");
     assert_eq!(
@@ -651,14 +639,7 @@ async fn the_lambda_binary_serves_the_schedule_and_hands_force_runs_to_lambda() 
             json!({"run_id": run_id})
         )]
     );
-    let event = apigw_event(
-        "POST",
-        "/api/v1/batch/force-run?name=slack-sync",
-        None,
-        Some(MEMBER),
-    );
-    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
-    assert_eq!(status, 403);
+    runtime.assert_admin_only("POST", force, None, MEMBER).await;
 }
 
 #[tokio::test]
@@ -673,9 +654,9 @@ async fn a_schedule_that_cannot_be_computed_fails_the_init() {
             &[("DATABASE_URL", &db.url), (name, value)],
         )
         .await;
-        process.wait_for_exit(Duration::from_secs(20)).await;
-        assert!(!process.is_running(), "{name}={value} must fail the init");
-        let logs = process.logs();
-        assert!(logs.contains(&format!("{name} is invalid")), "{logs}");
+        let why = format!("{name}={value} must fail the init");
+        process
+            .assert_init_fails(&why, &format!("{name} is invalid"))
+            .await;
     }
 }

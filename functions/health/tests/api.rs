@@ -87,14 +87,7 @@ async fn readiness_is_503_while_the_database_is_down_and_recovers_in_the_same_pr
     {
         let pool = state.db.pool().await.expect("pool");
         let mut conn = pool.acquire().await.expect("connect");
-        migrations::run(
-            &mut conn,
-            &migrations::Command::Upgrade {
-                target: migrations::Target::Head,
-            },
-        )
-        .await
-        .expect("migrate");
+        testkit::db::migrate_to_head(&mut conn).await;
     }
     let app = app(state);
     assert_eq!(
@@ -158,10 +151,9 @@ async fn bodies_over_64_kib_are_refused_with_413() {
         .body(body)
         .send(&app)
         .await;
-    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        response.json(),
-        json!({"detail": "request body is larger than 64 KiB"})
+    response.assert_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request body is larger than 64 KiB",
     );
 }
 
@@ -312,14 +304,7 @@ async fn deployed_binary_reads_the_database_from_secrets_manager_over_verified_t
     let name = format!("t_{}", uuid_like());
     let url = server.create_database(&name).await.expect("a database");
     let mut conn = testkit::db::connect(&url).await;
-    migrations::run(
-        &mut conn,
-        &migrations::Command::Upgrade {
-            target: migrations::Target::Head,
-        },
-    )
-    .await
-    .expect("migrate to head");
+    testkit::db::migrate_to_head(&mut conn).await;
     // This private server skips grant tables (testkit::mariadb): the account in the
     // secret logs in whatever it is, and is here to show it never reaches a log.
     let password = format!("pw-{}", uuid_like());
@@ -387,16 +372,12 @@ async fn deployed_binary_fails_its_init_clearly_when_the_secret_is_missing() {
     env.push(("APP_ENV", "prod".into()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env_refs);
-    process.wait_for_exit(Duration::from_secs(20)).await;
-    assert!(
-        !process.is_running(),
-        "the function must not start without its configuration"
-    );
-    let logs = process.logs();
-    assert!(
-        logs.contains("secret prod/waffledotcom was not found in Secrets Manager"),
-        "{logs}"
-    );
+    process
+        .assert_init_fails(
+            "the function must not start without its configuration",
+            "secret prod/waffledotcom was not found in Secrets Manager",
+        )
+        .await;
 }
 
 fn uuid_like() -> String {

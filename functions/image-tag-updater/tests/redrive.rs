@@ -9,20 +9,12 @@ use serde_json::{Value, json};
 use testkit::Moto;
 use testkit::github::{FakeGitHub, RateLimit};
 
-const HOST: &str = "405906814034.dkr.ecr.ap-northeast-2.amazonaws.com";
-const REPOSITORY: &str = "wafflestudio/waffle-world";
-const BRANCH: &str = "main";
+mod common;
+use common::{BRANCH, HOST, REPOSITORY, push_event};
+
 const TOKEN: &str = "ghp_redrive0123456789";
-const SAMPLE: &str = include_str!("../../../testkit/fixtures/ecr-image-action-push.json");
 const EV: &str = "apps/snutt-dev/snutt-ev/deployment.yaml";
 const TIMETABLE: &str = "apps/snutt-dev/snutt-timetable/values.yaml";
-
-fn push_event(repository: &str, tag: &str) -> Value {
-    let mut event: Value = serde_json::from_str(SAMPLE).expect("the sample is JSON");
-    event["detail"]["repository-name"] = json!(repository);
-    event["detail"]["image-tag"] = json!(tag);
-    event
-}
 
 /// What Lambda's on-failure destination sends once retries are spent:
 /// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html

@@ -3,7 +3,6 @@
 //! protocol and the deployed token.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use image_tag_updater::{Answer, Config, Failure, Status, Updater};
 use lambda_runtime::Diagnostic;
@@ -12,11 +11,10 @@ use serde_json::{Value, json};
 use testkit::github::{FakeGitHub, RateLimit};
 use testkit::{LambdaProcess, Moto, Outcome, RuntimeApi};
 
-const HOST: &str = "405906814034.dkr.ecr.ap-northeast-2.amazonaws.com";
-const REPOSITORY: &str = "wafflestudio/waffle-world";
-const BRANCH: &str = "main";
+mod common;
+use common::{BRANCH, HOST, REPOSITORY, push_event};
+
 const TOKEN: &str = "ghp_test9f8e7d6c5b4a39281706never-log-me";
-const SAMPLE: &str = include_str!("../../../testkit/fixtures/ecr-image-action-push.json");
 
 // ---------------------------------------------------------------------------------------
 // The waffle-world the fake holds
@@ -156,20 +154,34 @@ fn updater(github: &FakeGitHub, token: &str) -> Updater {
     .expect("the updater")
 }
 
-/// The sample event, pushing `repository:tag`.
-fn push_event(repository: &str, tag: &str) -> Value {
-    let mut event: Value = serde_json::from_str(SAMPLE).expect("the sample is JSON");
-    event["detail"]["repository-name"] = json!(repository);
-    event["detail"]["image-tag"] = json!(tag);
-    event
-}
-
 fn bytes(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()
 }
 
 fn diagnostic(failure: Failure) -> Diagnostic {
     failure.into()
+}
+
+/// The answer of `updater` to the push of `snutt-dev/snutt-ev:241` (the namespace
+/// waffle-world has manifests for).
+async fn push_241(updater: &Updater) -> Result<Answer, Failure> {
+    updater
+        .process(&push_event("snutt-dev/snutt-ev", "241"))
+        .await
+}
+
+/// How `updater` fails the push of [`push_241`] (`why` it must), as Lambda reports it:
+/// asserts the error type, and that the message says each of `says`.
+async fn assert_push_fails(updater: &Updater, why: &str, error_type: &str, says: &[&str]) {
+    let diagnostic = diagnostic(push_241(updater).await.expect_err(why));
+    assert_eq!(diagnostic.error_type, error_type, "{why}");
+    for part in says {
+        assert!(
+            diagnostic.error_message.contains(part),
+            "{why}: {part} in {}",
+            diagnostic.error_message
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,10 +193,7 @@ async fn a_push_commits_the_new_tag_to_every_manifest_of_its_namespace_at_once()
     let before = github.files(BRANCH);
     let old_head = github.head(BRANCH);
 
-    let answer = updater(&github, TOKEN)
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect("updated");
+    let answer = push_241(&updater(&github, TOKEN)).await.expect("updated");
 
     let head = github.head(BRANCH);
     assert_eq!(
@@ -223,10 +232,7 @@ async fn a_push_commits_the_new_tag_to_every_manifest_of_its_namespace_at_once()
 #[tokio::test]
 async fn the_tree_is_read_once_and_every_call_carries_githubs_headers() {
     let github = fake_github().await;
-    updater(&github, TOKEN)
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect("updated");
+    push_241(&updater(&github, TOKEN)).await.expect("updated");
 
     let gets = github.requests_of(http::Method::GET);
     let trees: Vec<&String> = gets.iter().filter(|u| u.contains("/git/trees/")).collect();
@@ -394,8 +400,7 @@ async fn a_branch_that_moved_before_the_update_is_rebuilt_on_its_new_head() {
     // Someone scales the deployment between our read and our ref update.
     github.move_branch_before_next_update(DEPLOYMENT, deployment("240", 3).as_bytes());
 
-    let answer = updater(&github, TOKEN)
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
+    let answer = push_241(&updater(&github, TOKEN))
         .await
         .expect("updated after a retry");
 
@@ -429,17 +434,8 @@ async fn a_branch_that_keeps_moving_fails_after_a_bounded_number_of_attempts() {
     for n in 0..10 {
         github.move_branch_before_next_update("README.md", format!("busy {n}\n").as_bytes());
     }
-    let failure = updater(&github, TOKEN)
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect_err("gives up");
-    let diagnostic = diagnostic(failure);
-    assert_eq!(diagnostic.error_type, "BranchKeepsMoving");
-    assert!(
-        diagnostic.error_message.contains("5 attempts"),
-        "{}",
-        diagnostic.error_message
-    );
+    let updater = updater(&github, TOKEN);
+    assert_push_fails(&updater, "gives up", "BranchKeepsMoving", &["5 attempts"]).await;
     assert_eq!(
         github.requests_of(http::Method::PATCH).len(),
         image_tag_updater::MAX_ATTEMPTS as usize
@@ -474,10 +470,8 @@ async fn an_unknown_namespace_is_unchanged_and_commits_nothing() {
 #[tokio::test]
 async fn a_bad_token_fails_mentioning_authentication() {
     let github = fake_github().await;
-    let failure = updater(&github, "ghp_revoked")
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect_err("401");
+    let updater = updater(&github, "ghp_revoked");
+    let failure = push_241(&updater).await.expect_err("401");
     let diagnostic = diagnostic(failure);
     assert_eq!(diagnostic.error_type, "GitHubAuthenticationFailed");
     assert!(
@@ -497,30 +491,22 @@ async fn a_spent_rate_limit_fails_saying_when_it_resets() {
     github.set_rate_limit(Some(RateLimit::Primary {
         reset: reset as u64,
     }));
-    let failure = updater(&github, TOKEN)
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect_err("403");
-    let diagnostic = diagnostic(failure);
-    assert_eq!(diagnostic.error_type, "GitHubRateLimited");
     let when = time::OffsetDateTime::from_unix_timestamp(reset)
         .unwrap()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    assert!(
-        diagnostic
-            .error_message
-            .contains(&format!("retry after {when}")),
-        "{}",
-        diagnostic.error_message
-    );
+    let says = format!("retry after {when}");
+    assert_push_fails(
+        &updater(&github, TOKEN),
+        "403",
+        "GitHubRateLimited",
+        &[&says],
+    )
+    .await;
 
     // Once the limit is lifted, the same event goes through.
     github.set_rate_limit(None);
-    let answer = updater(&github, TOKEN)
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect("updated");
+    let answer = push_241(&updater(&github, TOKEN)).await.expect("updated");
     assert_eq!(answer.status, Status::Updated);
 }
 
@@ -528,18 +514,9 @@ async fn a_spent_rate_limit_fails_saying_when_it_resets() {
 async fn too_many_requests_fails_saying_when_to_retry() {
     let github = fake_github().await;
     github.set_rate_limit(Some(RateLimit::TooManyRequests { retry_after: 60 }));
-    let failure = updater(&github, TOKEN)
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect_err("429");
-    let diagnostic = diagnostic(failure);
-    assert_eq!(diagnostic.error_type, "GitHubRateLimited");
-    assert!(
-        diagnostic.error_message.contains("(429)")
-            && diagnostic.error_message.contains("retry after 60 s"),
-        "{}",
-        diagnostic.error_message
-    );
+    let updater = updater(&github, TOKEN);
+    let says = ["(429)", "retry after 60 s"];
+    assert_push_fails(&updater, "429", "GitHubRateLimited", &says).await;
 }
 
 #[tokio::test]
@@ -553,10 +530,7 @@ async fn an_unreachable_github_fails_the_invocation() {
         token: SecretString::from(TOKEN),
     })
     .expect("the updater");
-    let failure = updater
-        .process(&push_event("snutt-dev/snutt-ev", "241"))
-        .await
-        .expect_err("nobody listens");
+    let failure = push_241(&updater).await.expect_err("nobody listens");
     assert_eq!(diagnostic(failure).error_type, "GitHubUnreachable");
 }
 
@@ -625,10 +599,9 @@ async fn the_binary_answers_runtime_api_invocations() {
 async fn the_binary_without_a_token_stops_naming_it() {
     let runtime = RuntimeApi::start().await;
     let mut process = spawn(&runtime, &[]);
-    process.wait_for_exit(Duration::from_secs(20)).await;
-    assert!(!process.is_running());
-    let logs = process.logs();
-    assert!(logs.contains("GITHUB_TOKEN is not set"), "{logs}");
+    process
+        .assert_init_fails("no token", "GITHUB_TOKEN is not set")
+        .await;
 }
 
 /// Deployed: no `GITHUB_TOKEN`, `APP_ENV=dev`, the token read from the secret
@@ -648,13 +621,9 @@ async fn the_deployed_binary_reads_its_token_from_secrets_manager_and_never_logs
 
     // Without the secret the function does not start, and says which secret it missed.
     let mut process = spawn(&runtime, &env);
-    process.wait_for_exit(Duration::from_secs(20)).await;
-    assert!(!process.is_running());
-    let logs = process.logs();
-    assert!(
-        logs.contains("secret ecr-image-tag-updater was not found"),
-        "{logs}"
-    );
+    process
+        .assert_init_fails("no secret", "secret ecr-image-tag-updater was not found")
+        .await;
 
     moto.put_secret(
         "ecr-image-tag-updater",

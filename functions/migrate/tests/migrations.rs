@@ -77,36 +77,40 @@ async fn revisions_one_and_two_reproduce_the_alembic_schema() {
     let mut alembic = alembic_db.connect().await;
     let mut ours = ours_db.connect().await;
 
-    as_old_server(&alembic_db, ALEMBIC_F2B7CE2C8874).await;
-    upgrade(&mut ours, Target::Version(1))
-        .await
-        .expect("upgrade to revision 1");
-    let alembic_schema = schema(&mut alembic).await.without(&BOOKKEEPING);
-    assert_eq!(alembic_schema.table_names(), ALEMBIC_TABLES);
-    assert!(!alembic_schema.has_column("user", "generation"));
-    assert_same_schema(
-        &schema(&mut ours).await.without(&BOOKKEEPING),
-        &alembic_schema,
-        "at revision 1 and f2b7ce2c8874",
-    );
-
-    as_old_server(&alembic_db, ALEMBIC_C8DEA6766159).await;
-    upgrade(&mut ours, Target::Version(2))
-        .await
-        .expect("upgrade to revision 2");
-    let alembic_schema = schema(&mut alembic).await.without(&BOOKKEEPING);
-    assert_eq!(alembic_schema.table_names(), ALEMBIC_TABLES);
-    assert!(alembic_schema.has_column("user", "generation"));
-    assert_same_schema(
-        &schema(&mut ours).await.without(&BOOKKEEPING),
-        &alembic_schema,
-        "at revision 2 and c8dea6766159",
-    );
+    for (sql, revision, version) in [
+        (ALEMBIC_F2B7CE2C8874, "f2b7ce2c8874", 1),
+        (ALEMBIC_C8DEA6766159, "c8dea6766159", 2),
+    ] {
+        as_old_server(&alembic_db, sql).await;
+        upgrade(&mut ours, Target::Version(version))
+            .await
+            .unwrap_or_else(|e| panic!("upgrade to revision {version}: {e:?}"));
+        let alembic_schema = schema(&mut alembic).await.without(&BOOKKEEPING);
+        assert_eq!(alembic_schema.table_names(), ALEMBIC_TABLES);
+        // Revision 2 (c8dea6766159) added the column.
+        assert_eq!(
+            alembic_schema.has_column("user", "generation"),
+            version >= 2,
+            "{revision}"
+        );
+        assert_same_schema(
+            &schema(&mut ours).await.without(&BOOKKEEPING),
+            &alembic_schema,
+            &format!("at revision {version} and {revision}"),
+        );
+    }
 }
 
-/// Takes over the Alembic database on `conn`, at our revision `version`: `status` shows
-/// that revision before, and head after an upgrade that records the take-over.
-async fn take_over(conn: &mut MySqlConnection, version: i64) {
+/// Takes over the Alembic database on `conn` at `alembic` (our revision `version`):
+/// `status` shows that revision before, and head after an upgrade that records the
+/// take-over. Returns the rows before and after.
+async fn take_over(
+    conn: &mut MySqlConnection,
+    alembic: &str,
+    version: i64,
+) -> (Contents, Contents) {
+    assert_eq!(alembic_version(conn).await, [alembic]);
+    let before = contents(conn).await;
     assert_eq!(
         status(conn).await.expect("status before the take-over"),
         at_version(version)
@@ -122,6 +126,7 @@ async fn take_over(conn: &mut MySqlConnection, version: i64) {
         at_head()
     );
     assert_eq!(recorded(conn).await, taken_over_then_migrated(version));
+    (before, contents(conn).await)
 }
 
 /// After a take-over: the names keep their Korean and emoji, the schema is head's, and
@@ -139,14 +144,9 @@ async fn assert_taken_over_cleanly(conn: &mut MySqlConnection) {
 
 #[tokio::test]
 async fn takes_over_an_alembic_database_at_f2b7ce2c8874() {
-    let db = TestDb::new().await;
-    as_old_server(&db, ALEMBIC_F2B7CE2C8874).await;
-    as_old_server(&db, ROWS_THE_OLD_SERVER_WROTE).await;
+    let db = old_server_database(&[ALEMBIC_F2B7CE2C8874, ROWS_THE_OLD_SERVER_WROTE]).await;
     let mut conn = db.connect().await;
-    assert_eq!(alembic_version(&mut conn).await, ["f2b7ce2c8874"]);
-    let before = contents(&mut conn).await;
-    take_over(&mut conn, 1).await;
-    let mut after = contents(&mut conn).await;
+    let (before, mut after) = take_over(&mut conn, "f2b7ce2c8874", 1).await;
     for user in after.get_mut("user").expect("the user table") {
         // Revision 2 added the column; nobody has filled it in yet.
         assert_eq!(user.remove("generation"), Some(None), "{user:?}");
@@ -157,21 +157,12 @@ async fn takes_over_an_alembic_database_at_f2b7ce2c8874() {
 
 #[tokio::test]
 async fn takes_over_an_alembic_database_at_c8dea6766159() {
-    let db = TestDb::new().await;
-    as_old_server(&db, ALEMBIC_F2B7CE2C8874).await;
-    as_old_server(&db, ALEMBIC_C8DEA6766159).await;
-    as_old_server(&db, ROWS_THE_OLD_SERVER_WROTE).await;
-    as_old_server(
-        &db,
+    let (_db, mut conn) = old_server_at_c8dea6766159(
         "UPDATE user SET generation = '20.5' WHERE id = 1;
          UPDATE user SET generation = '21기' WHERE id = 9;",
     )
     .await;
-    let mut conn = db.connect().await;
-    assert_eq!(alembic_version(&mut conn).await, ["c8dea6766159"]);
-    let before = contents(&mut conn).await;
-    take_over(&mut conn, 2).await;
-    let after = contents(&mut conn).await;
+    let (before, after) = take_over(&mut conn, "c8dea6766159", 2).await;
     assert_rows_survive(&before, &after);
     let generations: Vec<(i64, Option<String>)> =
         sqlx::query_as("SELECT id, generation FROM user ORDER BY id")
@@ -191,17 +182,9 @@ async fn takes_over_an_alembic_database_at_c8dea6766159() {
 
 #[tokio::test]
 async fn refuses_an_unknown_alembic_revision_and_changes_nothing() {
-    let db = TestDb::new().await;
-    as_old_server(&db, ALEMBIC_F2B7CE2C8874).await;
-    as_old_server(&db, ALEMBIC_C8DEA6766159).await;
-    as_old_server(&db, ROWS_THE_OLD_SERVER_WROTE).await;
     // A revision the old server made after this code was written.
-    as_old_server(
-        &db,
-        "UPDATE alembic_version SET version_num = '0123456789ab'",
-    )
-    .await;
-    let mut conn = db.connect().await;
+    let (_db, mut conn) =
+        old_server_at_c8dea6766159("UPDATE alembic_version SET version_num = '0123456789ab'").await;
     let schema_before = schema(&mut conn).await;
     let rows_before = contents(&mut conn).await;
     assert!(
@@ -307,21 +290,11 @@ async fn a_run_waits_while_another_holds_the_migration_lock() {
 
 #[tokio::test]
 async fn a_revision_that_failed_halfway_blocks_further_runs() {
-    let (_db, mut conn) = database_at(1).await;
     // Someone added the column by hand, so revision 2 fails on it.
-    execute(
-        &mut conn,
-        "ALTER TABLE user ADD COLUMN generation VARCHAR(30) NULL",
-    )
-    .await;
+    let alter = "ALTER TABLE user ADD COLUMN generation VARCHAR(30) NULL";
+    let (_db, mut conn) = database_at_then(1, alter).await;
 
-    let error = upgrade(&mut conn, Target::Head)
-        .await
-        .expect_err("revision 2 fails");
-    assert!(
-        matches!(error, MigrateError::Revision { version: 2, .. }),
-        "{error:?}"
-    );
+    assert_revision_fails(&mut conn, 2).await;
     assert_eq!(
         recorded(&mut conn).await,
         [
@@ -346,16 +319,7 @@ async fn a_revision_that_failed_halfway_blocks_further_runs() {
         );
     }
     // The dirty revision is neither applied nor pending: `dirty` names it.
-    let dirty = Status {
-        current: Some(1),
-        applied: vec![1],
-        pending: all_versions().into_iter().filter(|v| *v > 2).collect(),
-        dirty: Some(2),
-    };
-    assert_eq!(
-        status(&mut conn).await.expect("status of a dirty database"),
-        dirty
-    );
+    assert_dirty_at(&mut conn, 2).await;
     assert!(
         has_column(&mut conn, "user", "generation").await,
         "nothing was undone"
@@ -381,13 +345,7 @@ async fn a_revision_that_fails_midway_is_recorded_as_dirty() {
     // A leftover table: revision 1 creates `position`, then fails on `team`.
     execute(&mut conn, "CREATE TABLE team (id INT PRIMARY KEY)").await;
 
-    let error = upgrade(&mut conn, Target::Head)
-        .await
-        .expect_err("revision 1 fails");
-    assert!(
-        matches!(error, MigrateError::Revision { version: 1, .. }),
-        "{error:?}"
-    );
+    assert_revision_fails(&mut conn, 1).await;
     assert!(
         has_column(&mut conn, "position", "name").await,
         "revision 1 ran up to `team`"
@@ -408,16 +366,7 @@ async fn a_revision_that_fails_midway_is_recorded_as_dirty() {
         matches!(error, MigrateError::Dirty { version: 1 }),
         "{error:?}"
     );
-    let dirty = Status {
-        current: None,
-        applied: vec![],
-        pending: all_versions().into_iter().filter(|&v| v != 1).collect(),
-        dirty: Some(1),
-    };
-    assert_eq!(
-        status(&mut conn).await.expect("status of a dirty database"),
-        dirty
-    );
+    assert_dirty_at(&mut conn, 1).await;
 
     // The other repair the message describes: undo by hand, forget the revision.
     execute(
@@ -439,27 +388,12 @@ async fn upgrade_to_a_version_and_downgrade_to_a_version() {
     assert_eq!(status_at_1, at_version(1));
     assert_eq!(status_at_1.pending, all_versions()[1..]);
     assert!(!has_column(&mut conn, "user", "generation").await);
-    assert_eq!(
-        upgrade(&mut conn, Target::Version(1))
-            .await
-            .expect("upgrade to 1 again"),
-        at_version(1),
-        "upgrading to the current revision changes nothing"
-    );
+    // Upgrading to the current revision changes nothing.
+    assert_upgrades(&mut conn, Target::Version(1), at_version(1)).await;
 
-    assert_eq!(
-        upgrade(&mut conn, Target::Version(2))
-            .await
-            .expect("upgrade to 2"),
-        at_version(2)
-    );
+    assert_upgrades(&mut conn, Target::Version(2), at_version(2)).await;
     assert!(has_column(&mut conn, "user", "generation").await);
-    assert_eq!(
-        upgrade(&mut conn, Target::Head)
-            .await
-            .expect("upgrade to head"),
-        at_head()
-    );
+    assert_upgrades_to_head(&mut conn, "upgrade to head").await;
 
     let error = upgrade(&mut conn, Target::Version(1))
         .await
@@ -469,12 +403,7 @@ async fn upgrade_to_a_version_and_downgrade_to_a_version() {
         "{error:?}"
     );
 
-    assert_eq!(
-        downgrade(&mut conn, Target::Version(1))
-            .await
-            .expect("downgrade to 1"),
-        at_version(1)
-    );
+    assert_downgrades(&mut conn, Target::Version(1), at_version(1)).await;
     assert!(!has_column(&mut conn, "user", "generation").await);
     let error = downgrade(&mut conn, Target::Version(2))
         .await
@@ -515,12 +444,7 @@ async fn upgrade_to_a_version_and_downgrade_to_a_version() {
     );
     assert_eq!(status(&mut conn).await.expect("status"), at_version(1));
 
-    assert_eq!(
-        downgrade(&mut conn, Target::Version(0))
-            .await
-            .expect("downgrade to 0"),
-        at_base()
-    );
+    assert_downgrades(&mut conn, Target::Version(0), at_base()).await;
     assert_eq!(schema(&mut conn).await.table_names(), ["schema_migrations"]);
 }
 
@@ -556,21 +480,23 @@ async fn binary_answers_lambda_runtime_api_invocations() {
     assert_eq!(answer["pending"], json!([]));
     assert_eq!(answer, status_json(&at_head()));
 
-    let outcome = runtime.invoke(json!({"command": "explode"})).await;
-    assert_error(outcome, "InvalidCommand", "explode");
-    assert!(
-        function.is_running(),
-        "an invalid event must not end the process"
-    );
-
-    let outcome = runtime
-        .invoke(json!({"command": "downgrade", "target": 999}))
-        .await;
-    assert_error(outcome, "MigrationFailed", "999");
-    assert!(
-        function.is_running(),
-        "a failed migration must not end the process"
-    );
+    for (event, error_type, word, what) in [
+        (
+            json!({"command": "explode"}),
+            "InvalidCommand",
+            "explode",
+            "an invalid event",
+        ),
+        (
+            json!({"command": "downgrade", "target": 999}),
+            "MigrationFailed",
+            "999",
+            "a failed migration",
+        ),
+    ] {
+        assert_error(runtime.invoke(event).await, error_type, word);
+        assert!(function.is_running(), "{what} must not end the process");
+    }
 
     let answer = runtime
         .invoke(json!({"command": "downgrade", "target": 1}))
@@ -633,9 +559,53 @@ async fn database_at(version: i64) -> (TestDb, MySqlConnection) {
     (db, conn)
 }
 
+/// [`database_at`] `version`, where `sql` then ran.
+async fn database_at_then(version: i64, sql: &str) -> (TestDb, MySqlConnection) {
+    let (db, mut conn) = database_at(version).await;
+    execute(&mut conn, sql).await;
+    (db, conn)
+}
+
 /// An upgrade to head (`what` names it) succeeds and answers head's status.
 async fn assert_upgrades_to_head(conn: &mut MySqlConnection, what: &str) {
     assert_eq!(upgrade(conn, Target::Head).await.expect(what), at_head());
+}
+
+/// An upgrade to `target` succeeds and answers `expected`.
+async fn assert_upgrades(conn: &mut MySqlConnection, target: Target, expected: Status) {
+    let status = upgrade(conn, target).await;
+    let status = status.unwrap_or_else(|e| panic!("upgrade to {target:?}: {e:?}"));
+    assert_eq!(status, expected);
+}
+
+/// A downgrade to `target` succeeds and answers `expected`.
+async fn assert_downgrades(conn: &mut MySqlConnection, target: Target, expected: Status) {
+    let status = downgrade(conn, target).await;
+    let status = status.unwrap_or_else(|e| panic!("downgrade to {target:?}: {e:?}"));
+    assert_eq!(status, expected);
+}
+
+/// An upgrade to head fails in revision `version`, which it then records as dirty.
+async fn assert_revision_fails(conn: &mut MySqlConnection, version: i64) {
+    match upgrade(conn, Target::Head).await {
+        Err(MigrateError::Revision { version: v, .. }) if v == version => {}
+        other => panic!("revision {version} fails, got {other:?}"),
+    }
+}
+
+/// `status` of a database whose revision `version` failed halfway: the revisions below
+/// it applied, the ones above pending, and `version` neither, named as dirty.
+async fn assert_dirty_at(conn: &mut MySqlConnection, version: i64) {
+    let (applied, rest): (Vec<i64>, Vec<i64>) =
+        all_versions().into_iter().partition(|&v| v < version);
+    let expected = Status {
+        current: applied.last().copied(),
+        applied,
+        pending: rest.into_iter().filter(|&v| v != version).collect(),
+        dirty: Some(version),
+    };
+    let actual = status(conn).await.expect("status of a dirty database");
+    assert_eq!(actual, expected);
 }
 
 /// `outcome` is an error of type `error_type` whose message names `word`.
@@ -765,6 +735,29 @@ async fn assert_goes_to_base_and_back(conn: &mut MySqlConnection) {
 /// Runs `sql` on a connection like the old server's (mysqlclient under SQLAlchemy): in
 /// the server's default sql_mode. sqlx asks for IGNORE_SPACE, under which alembic's
 /// unquoted `position (` and `user (` parse as the functions POSITION() and USER().
+/// A fresh database the old server wrote: `scripts` run as it would have, in order.
+async fn old_server_database(scripts: &[&str]) -> TestDb {
+    let db = TestDb::new().await;
+    for sql in scripts {
+        as_old_server(&db, sql).await;
+    }
+    db
+}
+
+/// A fresh database the old server brought to c8dea6766159 and wrote its rows in, then
+/// ran `then` on; and a connection to it.
+async fn old_server_at_c8dea6766159(then: &str) -> (TestDb, MySqlConnection) {
+    let db = old_server_database(&[
+        ALEMBIC_F2B7CE2C8874,
+        ALEMBIC_C8DEA6766159,
+        ROWS_THE_OLD_SERVER_WROTE,
+        then,
+    ])
+    .await;
+    let conn = db.connect().await;
+    (db, conn)
+}
+
 async fn as_old_server(db: &TestDb, sql: &str) {
     let mut conn = db.connect().await;
     execute(&mut conn, "SET SESSION sql_mode = @@GLOBAL.sql_mode").await;
@@ -1061,9 +1054,8 @@ fn text(row: &MySqlRow, index: usize) -> Option<String> {
 
 #[tokio::test]
 async fn seeding_positions_keeps_the_ones_that_exist() {
-    let (_db, mut conn) = database_at(3).await;
-    execute(
-        &mut conn,
+    let (_db, mut conn) = database_at_then(
+        3,
         "INSERT INTO `position` (id, name) VALUES (40, '백엔드'), (41, 'IOS'), (42, 'Data')",
     )
     .await;

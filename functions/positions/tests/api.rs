@@ -3,31 +3,24 @@
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::http::{INVALID_IDS, TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, QueryCounter};
-
-/// The seeded positions (revision 4), in id order.
-const SEEDED: [&str; 6] = [
-    "운영팀",
-    "디자이너",
-    "iOS",
-    "안드로이드",
-    "프론트엔드",
-    "백엔드",
-];
-
-const ADMIN: &str = "900";
-const MEMBER: &str = "901";
+use testkit::db::{ADMIN, MEMBER, audit_entry};
+use testkit::http::{Collection, INVALID_IDS, assert_admin_only, assert_raw_bodies, get, race};
+use testkit::{QueryCounter, SEEDED_POSITIONS};
 
 testkit::test_app!(App, positions::router);
 
 /// A migrated database with an admin (SSO id `ADMIN`) and a registered non-admin
 /// (`MEMBER`).
 async fn app() -> App {
-    let app = App::new().await;
-    app.db.insert_user(ADMIN, "admin", true).await;
-    app.db.insert_user(MEMBER, "member", false).await;
-    app
+    App::with_admin_and_member().await
+}
+
+impl Collection for App {
+    const PATH: &'static str = "/api/v1/positions";
+
+    fn router(&self) -> &axum::Router {
+        &self.router
+    }
 }
 
 impl App {
@@ -40,48 +33,22 @@ impl App {
             .expect("the position exists")
     }
 
-    /// Links user `user_id` to the position named `name`.
-    async fn hold(&self, user_id: i64, name: &str) {
+    /// Inserts a non-admin user holding the positions named `positions`; returns its id.
+    async fn holder(&self, sso: &str, username: &str, positions: &[&str]) -> i64 {
+        let user_id = self.db.insert_user(sso, username, false).await;
         let mut conn = self.db.connect().await;
-        sqlx::query(
-            "INSERT INTO position_user_association (position_id, user_id) \
-             SELECT id, ? FROM `position` WHERE name = ?",
-        )
-        .bind(user_id)
-        .bind(name)
-        .execute(&mut conn)
-        .await
-        .expect("link");
-    }
-
-    async fn create(&self, sso: Option<&str>, body: Value) -> TestResponse {
-        request(Method::POST, "/api/v1/positions")
-            .json(&body)
-            .as_caller(sso)
-            .send(&self.router)
+        for name in positions {
+            sqlx::query(
+                "INSERT INTO position_user_association (position_id, user_id) \
+                 SELECT id, ? FROM `position` WHERE name = ?",
+            )
+            .bind(user_id)
+            .bind(name)
+            .execute(&mut conn)
             .await
-    }
-
-    async fn rename(
-        &self,
-        sso: Option<&str>,
-        id: impl std::fmt::Display,
-        body: Value,
-    ) -> TestResponse {
-        let path = format!("/api/v1/positions/{id}");
-        request(Method::PATCH, &path)
-            .json(&body)
-            .as_caller(sso)
-            .send(&self.router)
-            .await
-    }
-
-    async fn delete(&self, sso: Option<&str>, id: impl std::fmt::Display) -> TestResponse {
-        let path = format!("/api/v1/positions/{id}");
-        request(Method::DELETE, &path)
-            .as_caller(sso)
-            .send(&self.router)
-            .await
+            .expect("link");
+        }
+        user_id
     }
 
     async fn list(&self) -> Vec<Value> {
@@ -99,11 +66,8 @@ impl App {
 #[tokio::test]
 async fn anyone_lists_the_seeded_positions_in_id_order_with_user_counts() {
     let app = app().await;
-    let kim = app.db.insert_user("1", "kim", false).await;
-    let lee = app.db.insert_user("2", "lee", false).await;
-    app.hold(kim, "백엔드").await;
-    app.hold(lee, "백엔드").await;
-    app.hold(lee, "iOS").await;
+    app.holder("1", "kim", &["백엔드"]).await;
+    app.holder("2", "lee", &["백엔드", "iOS"]).await;
 
     for caller in [None, Some(MEMBER), Some(ADMIN)] {
         let response = get("/api/v1/positions")
@@ -113,7 +77,7 @@ async fn anyone_lists_the_seeded_positions_in_id_order_with_user_counts() {
         assert_eq!(response.status, StatusCode::OK, "{caller:?}");
         let items = response.json()["items"].as_array().cloned().unwrap();
         let names: Vec<&str> = items.iter().map(|p| p["name"].as_str().unwrap()).collect();
-        assert_eq!(names, SEEDED, "{caller:?}");
+        assert_eq!(names, SEEDED_POSITIONS, "{caller:?}");
         let ids: Vec<i64> = items.iter().map(|p| p["id"].as_i64().unwrap()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
         let counts: Vec<i64> = items
@@ -133,9 +97,7 @@ async fn anyone_lists_the_seeded_positions_in_id_order_with_user_counts() {
 /// 66 positions and 200 users.
 #[tokio::test]
 async fn the_list_runs_one_query_whatever_the_number_of_positions_and_users() {
-    let mut counter = QueryCounter::start().await;
-    let router = counter.router(positions::router).await;
-    let mut conn = counter.connect().await;
+    let (mut counter, router, mut conn) = QueryCounter::start_with(positions::router).await;
 
     let mut selects = Vec::new();
     for (positions, users) in [(0, 3), (60, 200)] {
@@ -164,21 +126,15 @@ async fn the_list_runs_one_query_whatever_the_number_of_positions_and_users() {
 
         // Warm the pool so that connection set-up statements are not counted.
         get("/api/v1/positions").send(&router).await;
-        let (response, count) = counter
-            .selects(get("/api/v1/positions").send(&router))
-            .await;
+        let (response, count) = counter.get(&router, "/api/v1/positions").await;
         assert_eq!(response.status, StatusCode::OK);
         let items = response.json()["items"].as_array().map(Vec::len);
         assert_eq!(items, Some(6 + positions));
         selects.push(count);
     }
-    assert_eq!(
-        selects,
-        [1, 1],
-        "SELECTs for the small and the large data set"
-    );
-    drop(router);
-    counter.stop().await;
+    assert_eq!(selects.len(), 2, "a small and a large data set");
+    testkit::queries::assert_fixed(&selects, 1, "GET /positions");
+    counter.stop_after(router).await;
 }
 
 // --- Creating -----------------------------------------------------------------------
@@ -186,18 +142,13 @@ async fn the_list_runs_one_query_whatever_the_number_of_positions_and_users() {
 #[tokio::test]
 async fn only_admins_create_positions() {
     let app = app().await;
-    let anonymous = app.create(None, json!({"name": "데브옵스"})).await;
-    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    assert!(anonymous.json()["detail"].is_string());
-    let member = app.create(Some(MEMBER), json!({"name": "데브옵스"})).await;
-    assert_eq!(member.status, StatusCode::FORBIDDEN);
+    assert_admin_only(MEMBER, async |sso| {
+        app.create(sso, json!({"name": "데브옵스"})).await
+    })
+    .await;
     let unregistered = app.create(Some("12345"), json!({"name": "데브옵스"})).await;
     assert_eq!(unregistered.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM `position`").await,
-        6,
-        "nothing created"
-    );
+    assert_eq!(app.db.count("position").await, 6, "nothing created");
     assert!(app.db.audit_log().await.is_empty());
 
     let created = app.create(Some(ADMIN), json!({"name": "데브옵스"})).await;
@@ -221,13 +172,13 @@ async fn creating_a_position_records_who_created_it() {
     let id = created.json()["id"].as_i64().unwrap();
     assert_eq!(
         app.db.audit_log().await,
-        [json!({
-            "actor": ADMIN,
-            "action": "create",
-            "entity": "position",
-            "entity_id": id.to_string(),
-            "changes": {"name": [null, "DevOps"]},
-        })]
+        [audit_entry(
+            ADMIN,
+            "create",
+            "position",
+            id,
+            json!({"name": [null, "DevOps"]})
+        )]
     );
 }
 
@@ -243,7 +194,7 @@ async fn duplicate_names_are_409_compared_case_insensitively_and_not_audited() {
             "{name}"
         );
     }
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_eq!(app.db.count("position").await, 6);
     assert!(
         app.db.audit_log().await.is_empty(),
         "a failed write records nothing"
@@ -254,19 +205,13 @@ async fn duplicate_names_are_409_compared_case_insensitively_and_not_audited() {
 async fn racing_creations_of_one_name_let_exactly_one_win() {
     let app = app().await;
     let attempts = (0..8).map(|_| app.create(Some(ADMIN), json!({"name": "Contested"})));
-    let mut statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status)
-        .collect();
+    let mut statuses = race(attempts).await;
     statuses.sort();
     let mut expected = vec![StatusCode::CONFLICT; 7];
     expected.insert(0, StatusCode::CREATED);
     assert_eq!(statuses, expected);
     assert_eq!(
-        app.db
-            .scalar("SELECT COUNT(*) FROM `position` WHERE name = 'Contested'")
-            .await,
+        app.db.count_where("position", "name = 'Contested'").await,
         1
     );
     assert_eq!(
@@ -333,11 +278,7 @@ async fn names_are_1_to_50_characters_and_not_blank() {
         "every bad field at once: {}",
         both.json()
     );
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM `position`").await,
-        8,
-        "only the two good names"
-    );
+    assert_eq!(app.db.count("position").await, 8, "only the two good names");
 }
 
 #[tokio::test]
@@ -364,28 +305,12 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
         ),
     ];
     let id = app.position_id("iOS").await;
-    for (what, body, expected) in cases {
-        for (method, path) in [
-            (Method::POST, "/api/v1/positions".to_owned()),
-            (Method::PATCH, format!("/api/v1/positions/{id}")),
-        ] {
-            let response = request(method.clone(), &path)
-                .as_user(ADMIN)
-                .header("content-type", "application/json")
-                .header("content-length", &body.len().to_string())
-                .body(body.clone())
-                .send(&app.router)
-                .await;
-            assert_eq!(
-                response.status,
-                expected,
-                "{method} {what}: {}",
-                response.json()
-            );
-            assert!(!response.json()["detail"].is_null(), "{what}: a detail");
-        }
-    }
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    let targets = [
+        (Method::POST, "/api/v1/positions".to_owned()),
+        (Method::PATCH, format!("/api/v1/positions/{id}")),
+    ];
+    assert_raw_bodies(&app.router, ADMIN, &targets, cases).await;
+    assert_eq!(app.db.count("position").await, 6);
     assert_eq!(
         app.list()
             .await
@@ -401,18 +326,17 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
 #[tokio::test]
 async fn renaming_keeps_the_holders_and_records_old_and_new_names() {
     let app = app().await;
-    let kim = app.db.insert_user("1", "kim", false).await;
-    app.hold(kim, "프론트엔드").await;
+    app.holder("1", "kim", &["프론트엔드"]).await;
     let id = app.position_id("프론트엔드").await;
 
-    let anonymous = app.rename(None, id, json!({"name": "Web"})).await;
-    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    let member = app.rename(Some(MEMBER), id, json!({"name": "Web"})).await;
-    assert_eq!(member.status, StatusCode::FORBIDDEN);
+    assert_admin_only(MEMBER, async |sso| {
+        app.patch(sso, id, json!({"name": "Web"})).await
+    })
+    .await;
     assert_eq!(app.position_id("프론트엔드").await, id, "unchanged");
 
     let renamed = app
-        .rename(Some(ADMIN), id, json!({"name": "웹 프론트엔드"}))
+        .patch(Some(ADMIN), id, json!({"name": "웹 프론트엔드"}))
         .await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.json());
     assert_eq!(renamed.json(), json!({"id": id, "name": "웹 프론트엔드"}));
@@ -424,23 +348,23 @@ async fn renaming_keeps_the_holders_and_records_old_and_new_names() {
     );
     assert_eq!(
         app.db.audit_log().await,
-        [json!({
-            "actor": ADMIN,
-            "action": "update",
-            "entity": "position",
-            "entity_id": id.to_string(),
-            "changes": {"name": ["프론트엔드", "웹 프론트엔드"]},
-        })]
+        [audit_entry(
+            ADMIN,
+            "update",
+            "position",
+            id,
+            json!({"name": ["프론트엔드", "웹 프론트엔드"]})
+        )]
     );
 
     let same = app
-        .rename(Some(ADMIN), id, json!({"name": "웹 프론트엔드"}))
+        .patch(Some(ADMIN), id, json!({"name": "웹 프론트엔드"}))
         .await;
     assert_eq!(same.status, StatusCode::OK);
     assert_eq!(app.db.audit_log().await.len(), 1, "no change, no entry");
 
     let recased = app
-        .rename(
+        .patch(
             Some(ADMIN),
             app.position_id("iOS").await,
             json!({"name": "IOS"}),
@@ -458,16 +382,14 @@ async fn renaming_keeps_the_holders_and_records_old_and_new_names() {
 async fn renaming_to_a_taken_name_is_409_and_changes_nothing() {
     let app = app().await;
     let id = app.position_id("디자이너").await;
-    let taken = app
-        .rename(Some(ADMIN), id, json!({"name": "BACKEND"}))
-        .await;
+    let taken = app.patch(Some(ADMIN), id, json!({"name": "BACKEND"})).await;
     assert_eq!(
         taken.status,
         StatusCode::OK,
         "BACKEND is free: {}",
         taken.json()
     );
-    let clash = app.rename(Some(ADMIN), id, json!({"name": "ios"})).await;
+    let clash = app.patch(Some(ADMIN), id, json!({"name": "ios"})).await;
     assert_eq!(clash.status, StatusCode::CONFLICT);
     assert_eq!(clash.json(), json!({"detail": "name is already taken"}));
     assert_eq!(app.position_id("BACKEND").await, id, "the name stays");
@@ -477,10 +399,10 @@ async fn renaming_to_a_taken_name_is_409_and_changes_nothing() {
         "only the successful rename"
     );
 
-    let invalid = app.rename(Some(ADMIN), id, json!({"name": " "})).await;
+    let invalid = app.patch(Some(ADMIN), id, json!({"name": " "})).await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(invalid.detail("loc"), [json!(["body", "name"])]);
-    let unknown = app.rename(Some(ADMIN), id, json!({"title": "x"})).await;
+    let unknown = app.patch(Some(ADMIN), id, json!({"title": "x"})).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown.detail("loc").contains(&json!(["body", "title"])));
 }
@@ -490,46 +412,33 @@ async fn renaming_to_a_taken_name_is_409_and_changes_nothing() {
 #[tokio::test]
 async fn deleting_a_position_keeps_its_users_and_removes_only_their_links() {
     let app = app().await;
-    let kim = app.db.insert_user("1", "kim", false).await;
-    let lee = app.db.insert_user("2", "lee", false).await;
-    app.hold(kim, "안드로이드").await;
-    app.hold(lee, "안드로이드").await;
-    app.hold(lee, "백엔드").await;
+    app.holder("1", "kim", &["안드로이드"]).await;
+    app.holder("2", "lee", &["안드로이드", "백엔드"]).await;
     let id = app.position_id("안드로이드").await;
 
-    assert_eq!(app.delete(None, id).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.delete(Some(MEMBER), id).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_admin_only(MEMBER, async |sso| app.delete(sso, id).await).await;
+    assert_eq!(app.db.count("position").await, 6);
 
     let deleted = app.delete(Some(ADMIN), id).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(deleted.bytes.is_empty());
     let names: Vec<Value> = app.list().await.iter().map(|p| p["name"].clone()).collect();
     assert!(!names.contains(&json!("안드로이드")), "{names:?}");
+    assert_eq!(app.db.count("user").await, 4, "users stay");
     assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
-        4,
-        "users stay"
-    );
-    assert_eq!(
-        app.db
-            .scalar("SELECT COUNT(*) FROM position_user_association")
-            .await,
+        app.db.count("position_user_association").await,
         1,
         "only lee's other position is left"
     );
     assert_eq!(
         app.db.audit_log().await,
-        [json!({
-            "actor": ADMIN,
-            "action": "delete",
-            "entity": "position",
-            "entity_id": id.to_string(),
-            "changes": {"name": ["안드로이드", null]},
-        })]
+        [audit_entry(
+            ADMIN,
+            "delete",
+            "position",
+            id,
+            json!({"name": ["안드로이드", null]})
+        )]
     );
 
     let again = app.delete(Some(ADMIN), id).await;
@@ -541,7 +450,7 @@ async fn deleting_a_position_keeps_its_users_and_removes_only_their_links() {
 #[tokio::test]
 async fn unknown_positions_are_404_and_bad_ids_422() {
     let app = app().await;
-    let rename = app.rename(Some(ADMIN), 424242, json!({"name": "x"})).await;
+    let rename = app.patch(Some(ADMIN), 424242, json!({"name": "x"})).await;
     assert_eq!(rename.status, StatusCode::NOT_FOUND);
     assert_eq!(rename.json(), json!({"detail": "position not found"}));
     assert_eq!(
@@ -550,7 +459,7 @@ async fn unknown_positions_are_404_and_bad_ids_422() {
     );
 
     for bad in INVALID_IDS.into_iter().chain(["2147483648"]) {
-        let rename = app.rename(Some(ADMIN), bad, json!({"name": "x"})).await;
+        let rename = app.patch(Some(ADMIN), bad, json!({"name": "x"})).await;
         assert_eq!(rename.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert_eq!(rename.detail("loc"), [json!(["path", "id"])], "{bad}");
         let delete = app.delete(Some(ADMIN), bad).await;
@@ -558,7 +467,7 @@ async fn unknown_positions_are_404_and_bad_ids_422() {
         assert_eq!(delete.detail("loc"), [json!(["path", "id"])], "{bad}");
     }
     assert!(app.db.audit_log().await.is_empty());
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
+    assert_eq!(app.db.count("position").await, 6);
 }
 
 // --- Audit failures -----------------------------------------------------------------
@@ -566,32 +475,21 @@ async fn unknown_positions_are_404_and_bad_ids_422() {
 #[tokio::test]
 async fn nothing_is_written_when_the_audit_entry_cannot_be() {
     let app = app().await;
-    app.db
-        .sql(
-            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced'",
-        )
-        .await;
+    app.db.refuse_audit_writes("forced").await;
     let id = app.position_id("디자이너").await;
 
     let created = app.create(Some(ADMIN), json!({"name": "Doomed"})).await;
-    assert_eq!(created.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(created.json(), json!({"detail": "Internal server error"}));
-    assert_eq!(
-        app.db
-            .scalar("SELECT COUNT(*) FROM `position` WHERE name = 'Doomed'")
-            .await,
-        0
-    );
+    created.assert_internal_error();
+    assert_eq!(app.db.count_where("position", "name = 'Doomed'").await, 0);
 
-    let renamed = app.rename(Some(ADMIN), id, json!({"name": "Doomed"})).await;
+    let renamed = app.patch(Some(ADMIN), id, json!({"name": "Doomed"})).await;
     assert_eq!(renamed.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(app.position_id("디자이너").await, id, "the old name stays");
 
     let deleted = app.delete(Some(ADMIN), id).await;
     assert_eq!(deleted.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `position`").await, 6);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+    assert_eq!(app.db.count("position").await, 6);
+    assert_eq!(app.db.count("audit_log").await, 0);
 }
 
 // --- Lambda -------------------------------------------------------------------------
@@ -599,31 +497,19 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
 #[tokio::test]
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
-    let (runtime, mut process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_positions"),
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .await;
+    let (runtime, mut process) = app.db.start_lambda(env!("CARGO_BIN_EXE_positions")).await;
 
-    let event = apigw_event("GET", "/api/v1/positions", None, None);
-    let (status, headers, list) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, headers, list) = runtime.http("GET", "/api/v1/positions", None, None).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["items"].as_array().map(Vec::len), Some(6));
     assert!(headers["x-request-id"].is_string());
 
+    // No authorizer context, no identity: 401; a non-admin: 403.
     let body = json!({"name": "Lambda"});
-    let event = apigw_event("POST", "/api/v1/positions", Some(&body), None);
-    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
-    assert_eq!(status, 401, "no authorizer context, no identity");
-
-    let event = apigw_event("POST", "/api/v1/positions", Some(&body), Some(ADMIN));
-    let (status, headers, created) = apigw_response(&runtime.invoke(event).await.response());
-    assert_eq!(status, 201, "{created}");
+    let (_, created) = runtime
+        .assert_admin_creates("/api/v1/positions", &body, ADMIN, MEMBER)
+        .await;
     assert_eq!(created["name"], "Lambda");
-    assert_eq!(
-        headers["location"],
-        json!(format!("/api/v1/positions/{}", created["id"]))
-    );
     assert_eq!(app.db.audit_log().await[0]["actor"], ADMIN);
     assert!(process.is_running());
 }

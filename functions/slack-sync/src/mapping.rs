@@ -198,14 +198,7 @@ mod tests {
     use serde_json::json;
 
     fn seeded() -> Positions {
-        Positions::new([
-            "운영팀",
-            "디자이너",
-            "iOS",
-            "안드로이드",
-            "프론트엔드",
-            "백엔드",
-        ])
+        Positions::new(testkit::SEEDED_POSITIONS)
     }
 
     fn member(id: &str) -> Member {

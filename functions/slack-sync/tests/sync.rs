@@ -10,7 +10,7 @@ use shared::domain::batch::{self, Enqueued, RunStatus, SLACK_SYNC, Trigger};
 use shared::domain::users::repo;
 use slack_sync::{Outcome, SlackSettings};
 use testkit::slack::{self, FakeSlack, member, profile};
-use testkit::{LambdaProcess, TestDb};
+use testkit::{LambdaProcess, RuntimeApi, TestDb};
 
 // Fields drop in order: the state (and its pool) before the database.
 struct Env {
@@ -28,6 +28,14 @@ async fn env() -> Env {
     }
 }
 
+/// [`env`] with one member on the fake, `U1` (`A B`, a@example.com).
+async fn env_with_u1() -> Env {
+    let env = env().await;
+    env.slack
+        .add(member("U1"), profile("A", "B", "a@example.com"));
+    env
+}
+
 /// Quick retries, so that tests of them take milliseconds.
 fn settings(slack: &FakeSlack, token: &str) -> SlackSettings {
     let mut settings = SlackSettings::new(slack.base_url(), Some(SecretString::from(token)));
@@ -37,6 +45,20 @@ fn settings(slack: &FakeSlack, token: &str) -> SlackSettings {
 }
 
 impl Env {
+    /// The function's binary on this database and fake Slack, with `token`.
+    async fn start_binary(&self, token: &str) -> (RuntimeApi, LambdaProcess) {
+        let base_url = self.slack.base_url();
+        LambdaProcess::start(
+            env!("CARGO_BIN_EXE_slack-sync"),
+            &[
+                ("DATABASE_URL", &self.db.url),
+                ("SLACK_API_BASE_URL", &base_url),
+                ("SLACK_API_TOKEN", token),
+            ],
+        )
+        .await
+    }
+
     /// A manual run with the fake's token, carried out to the end.
     async fn sync(&self) -> Outcome {
         self.sync_with(&settings(&self.slack, slack::TOKEN)).await
@@ -163,61 +185,36 @@ async fn new_members_are_created_with_every_mapping_rule_applied() {
     env.slack
         .add(member("U01AB2CD3EF"), sample["profile"].clone());
 
-    let cases: Vec<(&str, Value)> = vec![
-        // phone forms
-        (
-            "UPHONE1",
-            json!({"first_name": "P1", "last_name": "K", "phone": "+82 10-1234-5678"}),
-        ),
-        (
-            "UPHONE2",
-            json!({"first_name": "P2", "last_name": "K", "phone": "011 123 4567"}),
-        ),
-        (
-            "UPHONE3",
-            json!({"first_name": "P3", "last_name": "K", "phone": "016-1234-5678"}),
-        ),
-        (
-            "UPHONE4",
-            json!({"first_name": "P4", "last_name": "K", "phone": "017-123-4567"}),
-        ),
-        (
-            "UPHONE5",
-            json!({"first_name": "P5", "last_name": "K", "phone": "02-880-1234"}),
-        ),
-        (
-            "UPHONE6",
-            json!({"first_name": "P6", "last_name": "K", "phone": "call me"}),
-        ),
-        // GitHub links
-        (
-            "UGH1",
-            json!({"first_name": "G1", "fields": fields("https://www.github.com/octo-cat/repo", "", "")}),
-        ),
-        (
-            "UGH2",
-            json!({"first_name": "G2", "fields": fields("https://octo.github.io/", "", "")}),
-        ),
-        (
-            "UGH3",
-            json!({"first_name": "G3", "fields": fields("http://github.com/octo", "", "")}),
-        ),
-        (
-            "UGH4",
-            json!({"first_name": "G4", "fields": fields("https://github.com/-octo-", "", "")}),
-        ),
-        (
-            "UGH5",
-            json!({"first_name": "G5", "fields": fields("https://[::1", "", "")}),
-        ),
-        (
-            "UGH6",
-            json!({"first_name": "G6", "fields": fields("octo", "", "")}),
-        ),
-        (
-            "UGH7",
-            json!({"first_name": "G7", "fields": fields("https://gitlab.com/octo", "", "")}),
-        ),
+    // Phone numbers and GitHub links: as typed on the profile, and what is kept.
+    let phones = [
+        ("+82 10-1234-5678", json!("01012345678")),
+        ("011 123 4567", json!("0111234567")),
+        ("016-1234-5678", json!("01612345678")),
+        ("017-123-4567", Value::Null),
+        ("02-880-1234", Value::Null),
+        ("call me", Value::Null),
+    ];
+    let github_links = [
+        ("https://www.github.com/octo-cat/repo", json!("octo-cat")),
+        ("https://octo.github.io/", json!("octo")),
+        ("http://github.com/octo", Value::Null),
+        ("https://github.com/-octo-", Value::Null),
+        ("https://[::1", Value::Null),
+        ("octo", Value::Null),
+        ("https://gitlab.com/octo", Value::Null),
+    ];
+    let mut cases: Vec<(String, Value)> = Vec::new();
+    for (i, (phone, _)) in phones.iter().enumerate() {
+        let n = i + 1;
+        let profile = json!({"first_name": format!("P{n}"), "last_name": "K", "phone": phone});
+        cases.push((format!("UPHONE{n}"), profile));
+    }
+    for (i, (link, _)) in github_links.iter().enumerate() {
+        let n = i + 1;
+        let profile = json!({"first_name": format!("G{n}"), "fields": fields(link, "", "")});
+        cases.push((format!("UGH{n}"), profile));
+    }
+    cases.extend([
         // generations
         (
             "UGEN1",
@@ -250,7 +247,8 @@ async fn new_members_are_created_with_every_mapping_rule_applied() {
             "UBAD",
             json!({"first_name": "B", "email": "not-an-email", "image_192": "ftp://x/y.png"}),
         ),
-    ];
+    ]
+    .map(|(id, profile)| (id.to_owned(), profile)));
     for (id, profile) in &cases {
         env.slack.add(member(id), profile.clone());
     }
@@ -280,26 +278,13 @@ async fn new_members_are_created_with_every_mapping_rule_applied() {
             "sns_accounts": [],
         })
     );
-    for (id, phone) in [
-        ("UPHONE1", json!("01012345678")),
-        ("UPHONE2", json!("0111234567")),
-        ("UPHONE3", json!("01612345678")),
-        ("UPHONE4", Value::Null),
-        ("UPHONE5", Value::Null),
-        ("UPHONE6", Value::Null),
-    ] {
-        assert_eq!(env.user(id).await["phone_number"], phone, "{id}");
+    for (i, (phone, kept)) in phones.iter().enumerate() {
+        let id = format!("UPHONE{}", i + 1);
+        assert_eq!(&env.user(&id).await["phone_number"], kept, "{id}: {phone}");
     }
-    for (id, login) in [
-        ("UGH1", json!("octo-cat")),
-        ("UGH2", json!("octo")),
-        ("UGH3", Value::Null),
-        ("UGH4", Value::Null),
-        ("UGH5", Value::Null),
-        ("UGH6", Value::Null),
-        ("UGH7", Value::Null),
-    ] {
-        assert_eq!(env.user(id).await["github_id"], login, "{id}");
+    for (i, (link, login)) in github_links.iter().enumerate() {
+        let id = format!("UGH{}", i + 1);
+        assert_eq!(&env.user(&id).await["github_id"], login, "{id}: {link}");
     }
     assert_eq!(env.user("UGEN1").await["generation"], "19");
     assert_eq!(env.user("UGEN2").await["generation"], Value::Null);
@@ -385,9 +370,7 @@ async fn deleted_members_bots_slackbot_and_unconfirmed_emails_are_skipped() {
 
 #[tokio::test]
 async fn a_429_waits_as_long_as_retry_after_says_then_retries() {
-    let env = env().await;
-    env.slack
-        .add(member("U1"), profile("A", "B", "a@example.com"));
+    let env = env_with_u1().await;
     env.slack
         .add(member("U2"), profile("C", "D", "c@example.com"));
     env.slack.rate_limit_next("users.profile.get", 1);
@@ -412,9 +395,7 @@ async fn a_429_waits_as_long_as_retry_after_says_then_retries() {
 
 #[tokio::test]
 async fn a_5xx_is_retried_and_the_run_succeeds() {
-    let env = env().await;
-    env.slack
-        .add(member("U1"), profile("A", "B", "a@example.com"));
+    let env = env_with_u1().await;
     env.slack.fail_next("users.list", 500);
     env.slack.fail_next("users.profile.get", 503);
     let outcome = env.sync().await;
@@ -426,9 +407,7 @@ async fn a_5xx_is_retried_and_the_run_succeeds() {
 
 #[tokio::test]
 async fn a_timeout_is_retried_and_the_run_succeeds() {
-    let env = env().await;
-    env.slack
-        .add(member("U1"), profile("A", "B", "a@example.com"));
+    let env = env_with_u1().await;
     env.slack
         .stall_next("users.profile.get", Duration::from_secs(3));
     let mut quick = settings(&env.slack, slack::TOKEN);
@@ -479,10 +458,7 @@ async fn a_profile_that_never_answers_counts_failed_and_the_run_goes_on() {
 #[tokio::test]
 async fn invalid_auth_fails_the_run_at_once_with_a_clear_error() {
     let env = env().await;
-    for i in 0..30 {
-        env.slack
-            .add(member(&format!("U{i}")), profile("A", "B", "a@example.com"));
-    }
+    env.slack.add_alike(30);
     let outcome = env.sync_with(&settings(&env.slack, "xoxb-revoked")).await;
     assert_eq!(outcome.status, "failed");
     let error = outcome.error.clone().unwrap_or_default();
@@ -635,9 +611,7 @@ async fn existing_users_get_only_slacks_non_empty_values_and_keep_the_rest() {
 
 #[tokio::test]
 async fn a_run_is_not_carried_out_twice() {
-    let env = env().await;
-    env.slack
-        .add(member("U1"), profile("A", "B", "a@example.com"));
+    let env = env_with_u1().await;
     let pool = env.state.db.pool().await.expect("pool");
     let Enqueued::Queued(id) = batch::enqueue(pool, SLACK_SYNC, Trigger::Manual, Some("1"))
         .await
@@ -674,19 +648,8 @@ fn scheduler_event() -> Value {
 
 #[tokio::test]
 async fn the_lambda_binary_runs_scheduled_and_forced_runs() {
-    let env = env().await;
-    env.slack
-        .add(member("U1"), profile("A", "B", "a@example.com"));
-    let base_url = env.slack.base_url();
-    let (runtime, _process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_slack-sync"),
-        &[
-            ("DATABASE_URL", &env.db.url),
-            ("SLACK_API_BASE_URL", &base_url),
-            ("SLACK_API_TOKEN", slack::TOKEN),
-        ],
-    )
-    .await;
+    let env = env_with_u1().await;
+    let (runtime, _process) = env.start_binary(slack::TOKEN).await;
     let answer = runtime.invoke(scheduler_event()).await.response();
     assert_eq!(answer["status"], "succeeded", "{answer}");
     assert_eq!(answer["stats"], stats(1, 0, 0, 0, 0));
@@ -735,19 +698,8 @@ async fn the_lambda_binary_runs_scheduled_and_forced_runs() {
 
 #[tokio::test]
 async fn the_lambda_binary_reports_a_failed_run_as_an_error() {
-    let env = env().await;
-    env.slack
-        .add(member("U1"), profile("A", "B", "a@example.com"));
-    let base_url = env.slack.base_url();
-    let (runtime, _process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_slack-sync"),
-        &[
-            ("DATABASE_URL", &env.db.url),
-            ("SLACK_API_BASE_URL", &base_url),
-            ("SLACK_API_TOKEN", "xoxb-wrong"),
-        ],
-    )
-    .await;
+    let env = env_with_u1().await;
+    let (runtime, _process) = env.start_binary("xoxb-wrong").await;
     match runtime.invoke(scheduler_event()).await {
         testkit::Outcome::Error(error) => {
             assert_eq!(error["errorType"], "SyncFailed", "{error}");

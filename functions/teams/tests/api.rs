@@ -3,21 +3,35 @@
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::http::{TestRequest, TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, QueryCounter};
-
-const ADMIN: &str = "900";
-const MEMBER: &str = "901";
+use testkit::QueryCounter;
+use testkit::db::{ADMIN, MEMBER, audit_entry};
+use testkit::http::{
+    Collection, TestRequest, TestResponse, assert_admin_only, assert_raw_bodies, get, race, request,
+};
 
 testkit::test_app!(App, teams::router);
 
 /// A migrated database with an admin (SSO id `ADMIN`) and a registered non-admin
 /// (`MEMBER`).
 async fn app() -> App {
-    let app = App::new().await;
-    app.user(ADMIN, "admin", true).await;
-    app.user(MEMBER, "member", false).await;
-    app
+    App::with_admin_and_member().await
+}
+
+/// [`app`] with a team "Web" (with `introduction`) and a user kim (SSO id 1) in no team;
+/// returns the app and their ids.
+async fn app_with_team_and_kim(introduction: Option<&str>) -> (App, i64, i64) {
+    let app = app().await;
+    let team = app.team("Web", introduction).await;
+    let kim = app.user("1", "kim", false).await;
+    (app, team, kim)
+}
+
+impl Collection for App {
+    const PATH: &'static str = "/api/v1/teams";
+
+    fn router(&self) -> &axum::Router {
+        &self.router
+    }
 }
 
 impl App {
@@ -64,27 +78,6 @@ impl App {
 
     async fn send(&self, request: TestRequest, sso: Option<&str>) -> TestResponse {
         request.as_caller(sso).send(&self.router).await
-    }
-
-    async fn create(&self, sso: Option<&str>, body: Value) -> TestResponse {
-        self.send(request(Method::POST, "/api/v1/teams").json(&body), sso)
-            .await
-    }
-
-    async fn patch(
-        &self,
-        sso: Option<&str>,
-        id: impl std::fmt::Display,
-        body: Value,
-    ) -> TestResponse {
-        let path = format!("/api/v1/teams/{id}");
-        self.send(request(Method::PATCH, &path).json(&body), sso)
-            .await
-    }
-
-    async fn delete(&self, sso: Option<&str>, id: impl std::fmt::Display) -> TestResponse {
-        let path = format!("/api/v1/teams/{id}");
-        self.send(request(Method::DELETE, &path), sso).await
     }
 
     async fn membership(
@@ -148,9 +141,7 @@ async fn anyone_lists_teams_in_id_order_with_member_counts() {
 
 #[tokio::test]
 async fn anyone_reads_a_team_with_its_members_in_user_id_order() {
-    let app = app().await;
-    let team = app.team("Web", Some("intro")).await;
-    let kim = app.user("1", "kim", false).await;
+    let (app, team, kim) = app_with_team_and_kim(Some("intro")).await;
     let lee = app.user("2", "lee", false).await;
     app.user("3", "park", false).await;
     // Joined in reverse order: the answer is still in user id order.
@@ -187,9 +178,7 @@ async fn anyone_reads_a_team_with_its_members_in_user_id_order() {
 /// teams with 60 members each.
 #[tokio::test]
 async fn reads_run_a_fixed_number_of_queries_whatever_the_number_of_teams_and_members() {
-    let mut counter = QueryCounter::start().await;
-    let router = counter.router(teams::router).await;
-    let mut conn = counter.connect().await;
+    let (mut counter, router, mut conn) = QueryCounter::start_with(teams::router).await;
 
     let mut list_selects = Vec::new();
     let mut show_selects = Vec::new();
@@ -219,28 +208,20 @@ async fn reads_run_a_fixed_number_of_queries_whatever_the_number_of_teams_and_me
 
         // Warm the pool so that connection set-up statements are not counted.
         get("/api/v1/teams").send(&router).await;
-        let (list, count) = counter.selects(get("/api/v1/teams").send(&router)).await;
+        let (list, count) = counter.get(&router, "/api/v1/teams").await;
         assert_eq!(list.json()["items"].as_array().map(Vec::len), Some(teams));
         assert_eq!(list.json()["items"][0]["member_count"], json!(users));
         list_selects.push(count);
 
         let path = format!("/api/v1/teams/{first}");
-        let (team, count) = counter.selects(get(&path).send(&router)).await;
+        let (team, count) = counter.get(&router, &path).await;
         assert_eq!(team.json()["members"].as_array().map(Vec::len), Some(users));
         show_selects.push(count);
     }
-    assert_eq!(
-        list_selects,
-        [1, 1],
-        "SELECTs of GET /teams, small and large"
-    );
-    assert_eq!(
-        show_selects,
-        [2, 2],
-        "SELECTs of GET /teams/{{id}}, small and large"
-    );
-    drop(router);
-    counter.stop().await;
+    assert_eq!(list_selects.len(), 2, "a small and a large data set");
+    testkit::queries::assert_fixed(&list_selects, 1, "GET /teams");
+    testkit::queries::assert_fixed(&show_selects, 2, "GET /teams/{id}");
+    counter.stop_after(router).await;
 }
 
 // --- Creating -----------------------------------------------------------------------
@@ -249,15 +230,8 @@ async fn reads_run_a_fixed_number_of_queries_whatever_the_number_of_teams_and_me
 async fn only_admins_create_teams_and_the_creation_is_audited() {
     let app = app().await;
     let body = json!({"name": "와플스튜디오 웹팀", "introduction": "웹을 만듭니다 🧇"});
-    assert_eq!(
-        app.create(None, body.clone()).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.create(Some(MEMBER), body.clone()).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 0);
+    assert_admin_only(MEMBER, async |sso| app.create(sso, body.clone()).await).await;
+    assert_eq!(app.db.count("team").await, 0);
     assert!(app.db.audit_log().await.is_empty());
 
     let created = app.create(Some(ADMIN), body).await;
@@ -275,13 +249,13 @@ async fn only_admins_create_teams_and_the_creation_is_audited() {
     assert_eq!(app.show(id).await, team, "GET shows what POST answered");
     assert_eq!(
         app.db.audit_log().await,
-        [json!({
-            "actor": ADMIN,
-            "action": "create",
-            "entity": "team",
-            "entity_id": id.to_string(),
-            "changes": {"name": [null, "와플스튜디오 웹팀"], "introduction": [null, "웹을 만듭니다 🧇"]},
-        })]
+        [audit_entry(
+            ADMIN,
+            "create",
+            "team",
+            id,
+            json!({"name": [null, "와플스튜디오 웹팀"], "introduction": [null, "웹을 만듭니다 🧇"]})
+        )]
     );
 
     let bare = app
@@ -362,7 +336,7 @@ async fn team_names_are_1_to_30_characters_and_introductions_at_most_1000() {
         "every bad field: {}",
         both.json()
     );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
+    assert_eq!(app.db.count("team").await, 1);
     assert_eq!(app.db.audit_log().await.len(), 1);
 }
 
@@ -382,28 +356,12 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
     ];
-    for (what, body, expected) in cases {
-        for (method, path) in [
-            (Method::POST, "/api/v1/teams".to_owned()),
-            (Method::PATCH, format!("/api/v1/teams/{team}")),
-        ] {
-            let response = request(method.clone(), &path)
-                .as_user(ADMIN)
-                .header("content-type", "application/json")
-                .header("content-length", &body.len().to_string())
-                .body(body.clone())
-                .send(&app.router)
-                .await;
-            assert_eq!(
-                response.status,
-                expected,
-                "{method} {what}: {}",
-                response.json()
-            );
-            assert!(!response.json()["detail"].is_null(), "{what}: a detail");
-        }
-    }
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
+    let targets = [
+        (Method::POST, "/api/v1/teams".to_owned()),
+        (Method::PATCH, format!("/api/v1/teams/{team}")),
+    ];
+    assert_raw_bodies(&app.router, ADMIN, &targets, cases).await;
+    assert_eq!(app.db.count("team").await, 1);
     assert!(app.db.audit_log().await.is_empty());
 }
 
@@ -416,16 +374,10 @@ async fn patch_changes_only_what_is_sent_and_null_clears_the_introduction() {
     let kim = app.user("1", "kim", false).await;
     app.join(team, kim).await;
 
-    assert_eq!(
-        app.patch(None, team, json!({"name": "X"})).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.patch(Some(MEMBER), team, json!({"name": "X"}))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+    assert_admin_only(MEMBER, async |sso| {
+        app.patch(sso, team, json!({"name": "X"})).await
+    })
+    .await;
     assert_eq!(app.show(team).await["name"], "Web", "unchanged");
 
     let renamed = app.patch(Some(ADMIN), team, json!({"name": "웹팀"})).await;
@@ -451,20 +403,20 @@ async fn patch_changes_only_what_is_sent_and_null_clears_the_introduction() {
     assert_eq!(
         app.db.audit_log().await,
         [
-            json!({
-                "actor": ADMIN,
-                "action": "update",
-                "entity": "team",
-                "entity_id": team.to_string(),
-                "changes": {"name": ["Web", "웹팀"]},
-            }),
-            json!({
-                "actor": ADMIN,
-                "action": "update",
-                "entity": "team",
-                "entity_id": team.to_string(),
-                "changes": {"introduction": ["old intro", null]},
-            }),
+            audit_entry(
+                ADMIN,
+                "update",
+                "team",
+                team,
+                json!({"name": ["Web", "웹팀"]})
+            ),
+            audit_entry(
+                ADMIN,
+                "update",
+                "team",
+                team,
+                json!({"introduction": ["old intro", null]})
+            ),
         ],
         "one entry per change, none for a patch that changes nothing"
     );
@@ -517,12 +469,8 @@ async fn deleting_a_team_keeps_its_members_as_users() {
     app.join(web, kim).await;
     app.join(other, kim).await;
 
-    assert_eq!(app.delete(None, web).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.delete(Some(MEMBER), web).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 2);
+    assert_admin_only(MEMBER, async |sso| app.delete(sso, web).await).await;
+    assert_eq!(app.db.count("team").await, 2);
 
     let deleted = app.delete(Some(ADMIN), web).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
@@ -534,11 +482,7 @@ async fn deleting_a_team_keeps_its_members_as_users() {
             .status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
-        3,
-        "users stay"
-    );
+    assert_eq!(app.db.count("user").await, 3, "users stay");
     assert_eq!(
         app.memberships().await,
         [(other, kim)],
@@ -546,13 +490,13 @@ async fn deleting_a_team_keeps_its_members_as_users() {
     );
     assert_eq!(
         app.db.audit_log().await,
-        [json!({
-            "actor": ADMIN,
-            "action": "delete",
-            "entity": "team",
-            "entity_id": web.to_string(),
-            "changes": {"name": ["Web", null], "introduction": ["intro", null]},
-        })]
+        [audit_entry(
+            ADMIN,
+            "delete",
+            "team",
+            web,
+            json!({"name": ["Web", null], "introduction": ["intro", null]})
+        )]
     );
 
     let again = app.delete(Some(ADMIN), web).await;
@@ -567,20 +511,12 @@ async fn deleting_a_team_keeps_its_members_as_users() {
 
 #[tokio::test]
 async fn adding_a_member_twice_is_204_both_times_with_one_row_and_one_entry() {
-    let app = app().await;
-    let team = app.team("Web", None).await;
-    let kim = app.user("1", "kim", false).await;
+    let (app, team, kim) = app_with_team_and_kim(None).await;
 
-    assert_eq!(
-        app.membership(Method::PUT, None, team, kim).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.membership(Method::PUT, Some(MEMBER), team, kim)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+    assert_admin_only(MEMBER, async |sso| {
+        app.membership(Method::PUT, sso, team, kim).await
+    })
+    .await;
     assert!(app.memberships().await.is_empty());
 
     for attempt in 1..=2 {
@@ -592,28 +528,22 @@ async fn adding_a_member_twice_is_204_both_times_with_one_row_and_one_entry() {
     assert_eq!(app.show(team).await["members"], json!([member(kim, "kim")]));
     assert_eq!(
         app.db.audit_log().await,
-        [json!({
-            "actor": ADMIN,
-            "action": "add",
-            "entity": "team_member",
-            "entity_id": format!("{team}:{kim}"),
-            "changes": {"team_id": [null, team], "user_id": [null, kim]},
-        })],
+        [audit_entry(
+            ADMIN,
+            "add",
+            "team_member",
+            format!("{team}:{kim}"),
+            json!({"team_id": [null, team], "user_id": [null, kim]})
+        )],
         "only the membership actually added is recorded"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_additions_of_one_member_all_succeed_with_one_row() {
-    let app = app().await;
-    let team = app.team("Web", None).await;
-    let kim = app.user("1", "kim", false).await;
+    let (app, team, kim) = app_with_team_and_kim(None).await;
     let attempts = (0..8).map(|_| app.membership(Method::PUT, Some(ADMIN), team, kim));
-    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses = race(attempts).await;
     assert!(
         statuses.iter().all(|s| *s == StatusCode::NO_CONTENT),
         "{statuses:?}"
@@ -624,23 +554,15 @@ async fn racing_additions_of_one_member_all_succeed_with_one_row() {
 
 #[tokio::test]
 async fn removing_a_member_twice_is_204_both_times_and_recorded_once() {
-    let app = app().await;
-    let team = app.team("Web", None).await;
-    let kim = app.user("1", "kim", false).await;
+    let (app, team, kim) = app_with_team_and_kim(None).await;
     let lee = app.user("2", "lee", false).await;
     app.join(team, kim).await;
     app.join(team, lee).await;
 
-    assert_eq!(
-        app.membership(Method::DELETE, None, team, kim).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.membership(Method::DELETE, Some(MEMBER), team, kim)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+    assert_admin_only(MEMBER, async |sso| {
+        app.membership(Method::DELETE, sso, team, kim).await
+    })
+    .await;
     assert_eq!(app.memberships().await.len(), 2);
 
     for attempt in 1..=2 {
@@ -648,55 +570,35 @@ async fn removing_a_member_twice_is_204_both_times_and_recorded_once() {
         assert_eq!(response.status, StatusCode::NO_CONTENT, "attempt {attempt}");
     }
     assert_eq!(app.memberships().await, [(team, lee)]);
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
-        4,
-        "the user stays"
-    );
+    assert_eq!(app.db.count("user").await, 4, "the user stays");
     assert_eq!(
         app.db.audit_log().await,
-        [json!({
-            "actor": ADMIN,
-            "action": "remove",
-            "entity": "team_member",
-            "entity_id": format!("{team}:{kim}"),
-            "changes": {"team_id": [team, null], "user_id": [kim, null]},
-        })]
+        [audit_entry(
+            ADMIN,
+            "remove",
+            "team_member",
+            format!("{team}:{kim}"),
+            json!({"team_id": [team, null], "user_id": [kim, null]})
+        )]
     );
 }
 
 #[tokio::test]
 async fn memberships_of_unknown_teams_or_users_are_404() {
-    let app = app().await;
-    let team = app.team("Web", None).await;
-    let kim = app.user("1", "kim", false).await;
+    let (app, team, kim) = app_with_team_and_kim(None).await;
     for method in [Method::PUT, Method::DELETE] {
-        let no_team = app
-            .membership(method.clone(), Some(ADMIN), 424242, kim)
-            .await;
-        assert_eq!(no_team.status, StatusCode::NOT_FOUND, "{method}");
-        assert_eq!(
-            no_team.json(),
-            json!({"detail": "team not found"}),
-            "{method}"
-        );
-        let no_user = app
-            .membership(method.clone(), Some(ADMIN), team, 424242)
-            .await;
-        assert_eq!(no_user.status, StatusCode::NOT_FOUND, "{method}");
-        assert_eq!(
-            no_user.json(),
-            json!({"detail": "user not found"}),
-            "{method}"
-        );
-        let neither = app
-            .membership(method.clone(), Some(ADMIN), 424242, 434343)
-            .await;
-        assert_eq!(
-            neither.json(),
-            json!({"detail": "team not found"}),
-            "{method}"
-        );
+        for (what, team_id, user_id, detail) in [
+            ("no team", 424242, kim, "team not found"),
+            ("no user", team, 424242, "user not found"),
+            ("neither", 424242, 434343, "team not found"),
+        ] {
+            let response = app
+                .membership(method.clone(), Some(ADMIN), team_id, user_id)
+                .await;
+            assert_eq!(response.status, StatusCode::NOT_FOUND, "{method} {what}");
+            let expected = json!({ "detail": detail });
+            assert_eq!(response.json(), expected, "{method} {what}");
+        }
     }
     assert!(app.memberships().await.is_empty());
     assert!(app.db.audit_log().await.is_empty());
@@ -704,9 +606,7 @@ async fn memberships_of_unknown_teams_or_users_are_404() {
 
 #[tokio::test]
 async fn membership_ids_are_positive_integers_each_reported() {
-    let app = app().await;
-    let team = app.team("Web", None).await;
-    let kim = app.user("1", "kim", false).await;
+    let (app, team, kim) = app_with_team_and_kim(None).await;
     for method in [Method::PUT, Method::DELETE] {
         for (team_part, user_part, expected) in [
             (
@@ -747,27 +647,14 @@ async fn membership_ids_are_positive_integers_each_reported() {
 
 #[tokio::test]
 async fn nothing_is_written_when_the_audit_entry_cannot_be() {
-    let app = app().await;
-    let team = app.team("Web", Some("intro")).await;
-    let kim = app.user("1", "kim", false).await;
+    let (app, team, kim) = app_with_team_and_kim(Some("intro")).await;
     let lee = app.user("2", "lee", false).await;
     app.join(team, lee).await;
-    app.db
-        .sql(
-            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced'",
-        )
-        .await;
+    app.db.refuse_audit_writes("forced").await;
 
     let created = app.create(Some(ADMIN), json!({"name": "Doomed"})).await;
-    assert_eq!(created.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(created.json(), json!({"detail": "Internal server error"}));
-    assert_eq!(
-        app.db
-            .scalar("SELECT COUNT(*) FROM team WHERE name = 'Doomed'")
-            .await,
-        0
-    );
+    created.assert_internal_error();
+    assert_eq!(app.db.count_where("team", "name = 'Doomed'").await, 0);
 
     let patched = app
         .patch(Some(ADMIN), team, json!({"name": "Doomed"}))
@@ -785,8 +672,8 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
         json!({"id": team, "name": "Web", "introduction": "intro", "members": [member(lee, "lee")]}),
         "the team, its name and its members are as before"
     );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM team").await, 1);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+    assert_eq!(app.db.count("team").await, 1);
+    assert_eq!(app.db.count("audit_log").await, 0);
 }
 
 // --- Lambda -------------------------------------------------------------------------
@@ -795,36 +682,27 @@ async fn nothing_is_written_when_the_audit_entry_cannot_be() {
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
     let kim = app.user("1", "kim", false).await;
-    let (runtime, mut process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_teams"),
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .await;
+    let (runtime, mut process) = app.db.start_lambda(env!("CARGO_BIN_EXE_teams")).await;
 
+    // A non-admin in the authorizer context: 403; no context at all: 401.
     let body = json!({"name": "Lambda", "introduction": "람다"});
-    let event = apigw_event("POST", "/api/v1/teams", Some(&body), Some(MEMBER));
-    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
-    assert_eq!(status, 403, "a non-admin in the authorizer context");
-
-    let event = apigw_event("POST", "/api/v1/teams", Some(&body), Some(ADMIN));
-    let (status, headers, created) = apigw_response(&runtime.invoke(event).await.response());
-    assert_eq!(status, 201, "{created}");
+    let (headers, created) = runtime
+        .assert_admin_creates("/api/v1/teams", &body, ADMIN, MEMBER)
+        .await;
     let id = created["id"].as_i64().expect("an id");
-    assert_eq!(headers["location"], json!(format!("/api/v1/teams/{id}")));
     assert!(headers["x-request-id"].is_string());
 
     let path = format!("/api/v1/teams/{id}/members/{kim}");
-    let event = apigw_event("PUT", &path, None, Some(ADMIN));
-    let (status, _, _) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, _) = runtime.http("PUT", &path, None, Some(ADMIN)).await;
     assert_eq!(status, 204);
 
-    let event = apigw_event("GET", &format!("/api/v1/teams/{id}"), None, None);
-    let (status, _, team) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, team) = runtime
+        .http("GET", &format!("/api/v1/teams/{id}"), None, None)
+        .await;
     assert_eq!(status, 200, "{team}");
     assert_eq!(team["members"], json!([member(kim, "kim")]));
 
-    let event = apigw_event("GET", "/api/v1/teams", None, None);
-    let (status, _, list) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, list) = runtime.http("GET", "/api/v1/teams", None, None).await;
     assert_eq!(status, 200);
     assert_eq!(list["items"][0]["member_count"], 1);
     assert_eq!(

@@ -4,8 +4,11 @@ use std::collections::BTreeSet;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::http::{INVALID_IDS, TestResponse, apigw_event, apigw_response, get, request};
-use testkit::{LambdaProcess, PrivateMariaDb};
+use testkit::PrivateMariaDb;
+use testkit::http::{
+    INVALID_IDS, TestResponse, apigw_event, assert_admin_only, assert_raw_bodies, get, race,
+    request,
+};
 
 testkit::test_app!(App, users::router);
 
@@ -13,13 +16,21 @@ async fn app() -> App {
     App::new().await
 }
 
+/// [`app`] where SSO id `1` has registered as `username`: the app and their detail.
+async fn app_with_user(username: &str) -> (App, Value) {
+    let app = app().await;
+    let user = app.register("1", username).await;
+    (app, user)
+}
+
 impl App {
     /// Registers `sso` with `username` and returns the answer's body.
     async fn register(&self, sso: &str, username: &str) -> Value {
-        let response = request(Method::POST, "/api/v1/users")
-            .as_user(sso)
-            .json(&json!({"username": username, "first_name": "Waffle", "last_name": "Kim"}))
-            .send(&self.router)
+        let response = self
+            .post_user(
+                Some(sso),
+                json!({"username": username, "first_name": "Waffle", "last_name": "Kim"}),
+            )
             .await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.json());
         response.json()
@@ -36,6 +47,46 @@ impl App {
         user
     }
 
+    /// `POST /api/v1/users` with `body` as `sso` (no caller for `None`).
+    async fn post_user(&self, sso: Option<&str>, body: Value) -> TestResponse {
+        request(Method::POST, "/api/v1/users")
+            .as_caller(sso)
+            .json(&body)
+            .send(&self.router)
+            .await
+    }
+
+    /// `DELETE path` as `sso` (no caller for `None`).
+    async fn delete(&self, sso: Option<&str>, path: &str) -> TestResponse {
+        request(Method::DELETE, path)
+            .as_caller(sso)
+            .send(&self.router)
+            .await
+    }
+
+    /// `GET uri` accepting `encodings` (an `accept-encoding` header).
+    async fn get_accepting(&self, uri: &str, encodings: &str) -> TestResponse {
+        get(uri)
+            .header("accept-encoding", encodings)
+            .send(&self.router)
+            .await
+    }
+
+    /// `GET /api/v1/users`, anonymously: the answer, which must be a 200.
+    async fn list(&self) -> TestResponse {
+        let response = get("/api/v1/users").send(&self.router).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.json());
+        response
+    }
+
+    /// `GET /api/v1/users/me` as `sso`.
+    async fn me(&self, sso: &str) -> TestResponse {
+        get("/api/v1/users/me")
+            .as_user(sso)
+            .send(&self.router)
+            .await
+    }
+
     async fn patch(&self, sso: &str, id: &Value, body: Value) -> TestResponse {
         request(Method::PATCH, &format!("/api/v1/users/{id}"))
             .as_user(sso)
@@ -43,6 +94,11 @@ impl App {
             .send(&self.router)
             .await
     }
+}
+
+/// The least a registration sends: `username`, and a first and a last name.
+fn registration(username: &str) -> Value {
+    json!({"username": username, "first_name": "A", "last_name": "B"})
 }
 
 const SUMMARY_KEYS: [&str; 14] = [
@@ -143,7 +199,7 @@ async fn registration_takes_the_sso_id_from_the_token_only() {
     assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
         app.db
-            .scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '1234' AND username = 'waffle.kim'")
+            .count_where("user", "sso_id = '1234' AND username = 'waffle.kim'")
             .await,
         1
     );
@@ -152,34 +208,33 @@ async fn registration_takes_the_sso_id_from_the_token_only() {
 #[tokio::test]
 async fn registration_needs_an_identity() {
     let app = app().await;
-    let response = request(Method::POST, "/api/v1/users")
-        .json(&json!({"username": "nobody", "first_name": "N", "last_name": ""}))
-        .send(&app.router)
+    let response = app
+        .post_user(
+            None,
+            json!({"username": "nobody", "first_name": "N", "last_name": ""}),
+        )
         .await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     assert!(response.json()["detail"].is_string());
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
 }
 
 #[tokio::test]
 async fn registering_twice_or_a_taken_username_is_a_conflict() {
     let app = app().await;
     app.register("1", "waffle").await;
-    let again = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "other", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
-        .await;
+    let again = app.post_user(Some("1"), registration("other")).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
         again.json(),
         json!({"detail": "you are already registered"})
     );
 
-    let taken = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "WAFFLE", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
+    let taken = app
+        .post_user(
+            Some("2"),
+            json!({"username": "WAFFLE", "first_name": "A", "last_name": "B"}),
+        )
         .await;
     assert_eq!(
         taken.status,
@@ -187,23 +242,17 @@ async fn registering_twice_or_a_taken_username_is_a_conflict() {
         "usernames compare case-insensitively"
     );
     assert_eq!(taken.json(), json!({"detail": "username is already taken"}));
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.count("user").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_registrations_of_one_username_let_exactly_one_win() {
     let app = app().await;
-    let attempts = (0..10).map(|i| {
-        request(Method::POST, "/api/v1/users")
-            .as_user(&format!("{}", 100 + i))
-            .json(&json!({"username": "contested", "first_name": "A", "last_name": "B"}))
-            .send(&app.router)
-    });
-    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status)
-        .collect();
+    let ssos: Vec<String> = (0..10).map(|i| format!("{}", 100 + i)).collect();
+    let attempts = ssos
+        .iter()
+        .map(|sso| app.post_user(Some(sso), registration("contested")));
+    let statuses = race(attempts).await;
     assert_eq!(
         statuses
             .iter()
@@ -220,7 +269,7 @@ async fn racing_registrations_of_one_username_let_exactly_one_win() {
         9,
         "{statuses:?}"
     );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.count("user").await, 1);
 }
 
 #[tokio::test]
@@ -265,7 +314,7 @@ async fn registration_reports_every_bad_field_at_once() {
             "{error}"
         );
     }
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
 }
 
 #[tokio::test]
@@ -273,11 +322,7 @@ async fn lengths_count_characters_and_emoji_round_trip() {
     let app = app().await;
     let name = "가".repeat(30);
     let intro = "🧇".repeat(1000);
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "korean", "first_name": name, "last_name": "", "introduction": intro}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("1"), json!({"username": "korean", "first_name": name, "last_name": "", "introduction": intro})).await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.json());
     let id = response.json()["id"].clone();
     let shown = get(&format!("/api/v1/users/{id}"))
@@ -291,34 +336,27 @@ async fn lengths_count_characters_and_emoji_round_trip() {
 #[tokio::test]
 async fn admin_only_fields_cannot_be_set_at_registration() {
     let app = app().await;
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "sneaky", "first_name": "A", "last_name": "B", "is_admin": true}))
-        .send(&app.router)
+    let response = app
+        .post_user(
+            Some("1"),
+            json!({"username": "sneaky", "first_name": "A", "last_name": "B", "is_admin": true}),
+        )
         .await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
     assert_eq!(
         response.json(),
         json!({"detail": "only admins may set is_admin"})
     );
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
 }
 
 #[tokio::test]
 async fn unknown_positions_are_refused_by_index() {
     let app = app().await;
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "posit", "first_name": "A", "last_name": "B", "positions": ["백엔드", "Astronaut"]}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("1"), json!({"username": "posit", "first_name": "A", "last_name": "B", "positions": ["백엔드", "Astronaut"]})).await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(response.detail("loc"), [json!(["body", "positions", 1])]);
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM `user`").await,
-        0,
-        "nothing half-written"
-    );
+    assert_eq!(app.db.count("user").await, 0, "nothing half-written");
 }
 
 // --- Reading ------------------------------------------------------------------------
@@ -327,17 +365,11 @@ async fn unknown_positions_are_refused_by_index() {
 async fn me_is_the_callers_detail() {
     let app = app().await;
     let created = app.register("77", "me.myself").await;
-    let response = get("/api/v1/users/me")
-        .as_user("77")
-        .send(&app.router)
-        .await;
+    let response = app.me("77").await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.json(), created);
 
-    let unregistered = get("/api/v1/users/me")
-        .as_user("78")
-        .send(&app.router)
-        .await;
+    let unregistered = app.me("78").await;
     assert_eq!(unregistered.status, StatusCode::NOT_FOUND);
     assert_eq!(
         unregistered.json(),
@@ -350,8 +382,7 @@ async fn me_is_the_callers_detail() {
 
 #[tokio::test]
 async fn one_user_is_a_summary_except_for_themself_and_admins() {
-    let app = app().await;
-    let user = app.register("1", "subject").await;
+    let (app, user) = app_with_user("subject").await;
     app.register("2", "bystander").await;
     app.admin("3").await;
     let path = format!("/api/v1/users/{}", user["id"]);
@@ -388,8 +419,7 @@ async fn unknown_and_invalid_ids() {
 
 #[tokio::test]
 async fn patch_changes_only_what_is_sent_and_null_clears() {
-    let app = app().await;
-    let user = app.register("1", "patchme").await;
+    let (app, user) = app_with_user("patchme").await;
     let id = &user["id"];
     let set = app
         .patch("1", id, json!({"image_url": "https://img.example.com/a.png", "department": "컴퓨터공학부", "github_id": "waffle-kim"}))
@@ -411,8 +441,7 @@ async fn patch_changes_only_what_is_sent_and_null_clears() {
 
 #[tokio::test]
 async fn patch_replaces_positions_and_sns_accounts() {
-    let app = app().await;
-    let user = app.register("1", "linked").await;
+    let (app, user) = app_with_user("linked").await;
     let id = &user["id"];
     let first = app
         .patch("1", id, json!({"positions": ["프론트엔드", "디자이너"], "sns_accounts": [{"name": "a", "url": "https://a.com"}, {"name": "b", "url": "https://b.com"}]}))
@@ -446,13 +475,12 @@ async fn patch_replaces_positions_and_sns_accounts() {
         .collect();
     let too_many = app.patch("1", id, json!({"sns_accounts": eleven})).await;
     assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM sns_account").await, 0);
+    assert_eq!(app.db.count("sns_account").await, 0);
 }
 
 #[tokio::test]
 async fn non_admin_cannot_set_admin_only_fields_and_nothing_changes() {
-    let app = app().await;
-    let user = app.register("1", "plain").await;
+    let (app, user) = app_with_user("plain").await;
     for field in [
         "is_admin",
         "is_member",
@@ -479,11 +507,7 @@ async fn non_admin_cannot_set_admin_only_fields_and_nothing_changes() {
             json!({"detail": format!("only admins may set {field}")})
         );
     }
-    let after = get("/api/v1/users/me")
-        .as_user("1")
-        .send(&app.router)
-        .await
-        .json();
+    let after = app.me("1").await.json();
     assert_eq!(after["first_name"], "Waffle");
     assert_eq!(after["is_admin"], false);
 }
@@ -506,21 +530,17 @@ async fn only_admins_add_or_remove_the_organisers_position() {
     let forbidden = json!({"detail": "only admins may add or remove the position 운영팀"});
 
     // Registering with 운영팀: refused, no user, no audit entry.
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("1")
-        .json(&json!({"username": "eager", "first_name": "A", "last_name": "B", "positions": ["백엔드", "운영팀"]}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("1"), json!({"username": "eager", "first_name": "A", "last_name": "B", "positions": ["백엔드", "운영팀"]})).await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
     assert_eq!(response.json(), forbidden);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 0);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+    assert_eq!(app.db.count("user").await, 0);
+    assert_eq!(app.db.count("audit_log").await, 0);
 
     // A member adding 운영팀 to their own positions: refused, nothing else changes either.
     let user = app.register("1", "member").await;
     let id = &user["id"];
     app.patch("1", id, json!({"positions": ["백엔드"]})).await;
-    let entries = app.db.scalar("SELECT COUNT(*) FROM audit_log").await;
+    let entries = app.db.count("audit_log").await;
     for positions in [json!(["백엔드", "운영팀"]), json!(["운영팀", "운영팀"])] {
         let response = app
             .patch(
@@ -532,17 +552,10 @@ async fn only_admins_add_or_remove_the_organisers_position() {
         assert_eq!(response.status, StatusCode::FORBIDDEN, "{positions}");
         assert_eq!(response.json(), forbidden);
     }
-    let me = get("/api/v1/users/me")
-        .as_user("1")
-        .send(&app.router)
-        .await
-        .json();
+    let me = app.me("1").await.json();
     assert_eq!(me["first_name"], "Waffle");
     assert_eq!(position_names(&me), ["백엔드"]);
-    assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM audit_log").await,
-        entries
-    );
+    assert_eq!(app.db.count("audit_log").await, entries);
 
     // An admin gives it; the member may then change their other positions, but may
     // neither drop 운영팀 (by a list without it, or by null) nor be denied it silently.
@@ -574,8 +587,7 @@ async fn only_admins_add_or_remove_the_organisers_position() {
 
 #[tokio::test]
 async fn positions_take_at_most_twenty_entries_as_sent() {
-    let app = app().await;
-    let user = app.register("1", "many").await;
+    let (app, user) = app_with_user("many").await;
     let id = &user["id"];
     let twenty: Vec<&str> = ["백엔드", "iOS"].into_iter().cycle().take(20).collect();
     let ok = app.patch("1", id, json!({"positions": twenty})).await;
@@ -597,29 +609,20 @@ async fn positions_take_at_most_twenty_entries_as_sent() {
         assert_eq!(response.detail("loc"), [json!(["body", "positions"])]);
         assert_eq!(response.json()["detail"][0]["type"], "too_long");
     }
-    let me = get("/api/v1/users/me")
-        .as_user("1")
-        .send(&app.router)
-        .await
-        .json();
+    let me = app.me("1").await.json();
     let mut names = position_names(&me);
     names.sort();
     assert_eq!(names, ["iOS", "백엔드"]);
     assert_eq!(me["first_name"], "Waffle");
 
-    let response = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "toomany", "first_name": "A", "last_name": "B", "positions": twenty_one}))
-        .send(&app.router)
-        .await;
+    let response = app.post_user(Some("2"), json!({"username": "toomany", "first_name": "A", "last_name": "B", "positions": twenty_one})).await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM `user`").await, 1);
+    assert_eq!(app.db.count("user").await, 1);
 }
 
 #[tokio::test]
 async fn only_the_user_themself_or_an_admin_may_patch() {
-    let app = app().await;
-    let user = app.register("1", "target").await;
+    let (app, user) = app_with_user("target").await;
     app.register("2", "intruder").await;
     app.admin("3").await;
 
@@ -667,10 +670,7 @@ async fn admin_links_a_slack_synced_row_to_an_sso_id() {
         .patch("3", &id, json!({"sso_id": "555", "username": "synced.row"}))
         .await;
     assert_eq!(linked.status, StatusCode::OK, "{}", linked.json());
-    let me = get("/api/v1/users/me")
-        .as_user("555")
-        .send(&app.router)
-        .await;
+    let me = app.me("555").await;
     assert_eq!(me.json()["id"], id);
 
     let taken = app.patch("3", &id, json!({"sso_id": "3"})).await;
@@ -691,11 +691,7 @@ async fn a_conflicting_patch_changes_nothing() {
         )
         .await;
     assert_eq!(response.status, StatusCode::CONFLICT);
-    let after = get("/api/v1/users/me")
-        .as_user("2")
-        .send(&app.router)
-        .await
-        .json();
+    let after = app.me("2").await.json();
     assert_eq!(
         (after["username"].clone(), after["first_name"].clone()),
         (json!("second"), json!("Waffle"))
@@ -706,8 +702,7 @@ async fn a_conflicting_patch_changes_nothing() {
 
 #[tokio::test]
 async fn only_admins_delete_and_the_links_go_with_the_user() {
-    let app = app().await;
-    let user = app.register("1", "doomed").await;
+    let (app, user) = app_with_user("doomed").await;
     app.admin("3").await;
     let path = format!("/api/v1/users/{}", user["id"]);
     app.patch(
@@ -726,25 +721,8 @@ async fn only_admins_delete_and_the_links_go_with_the_user() {
         ))
         .await;
 
-    assert_eq!(
-        request(Method::DELETE, &path)
-            .send(&app.router)
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        request(Method::DELETE, &path)
-            .as_user("1")
-            .send(&app.router)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    let deleted = request(Method::DELETE, &path)
-        .as_user("3")
-        .send(&app.router)
-        .await;
+    assert_admin_only("1", async |sso| app.delete(sso, &path).await).await;
+    let deleted = app.delete(Some("3"), &path).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(deleted.bytes.is_empty());
     for table in [
@@ -752,32 +730,21 @@ async fn only_admins_delete_and_the_links_go_with_the_user() {
         "sns_account",
         "team_user_association",
     ] {
-        assert_eq!(
-            app.db
-                .scalar(&format!("SELECT COUNT(*) FROM {table}"))
-                .await,
-            0,
-            "{table}"
-        );
+        assert_eq!(app.db.count(table).await, 0, "{table}");
     }
+    assert_eq!(app.db.count("team").await, 1, "the team stays");
     assert_eq!(
-        app.db.scalar("SELECT COUNT(*) FROM team").await,
-        1,
-        "the team stays"
-    );
-    assert_eq!(
-        request(Method::DELETE, &path)
-            .as_user("3")
-            .send(&app.router)
-            .await
-            .status,
+        app.delete(Some("3"), &path).await.status,
         StatusCode::NOT_FOUND
     );
 }
 
 // --- Listing ------------------------------------------------------------------------
 
-async fn seed_members(app: &App, count: usize) {
+/// [`app`] with `count` members registered through the API, each with a position, a
+/// generation and a last name of their own.
+async fn app_with_members(count: usize) -> App {
+    let app = app().await;
     for i in 0..count {
         let sso = format!("{}", 1000 + i);
         let user = app.register(&sso, &format!("member{i:03}")).await;
@@ -789,14 +756,13 @@ async fn seed_members(app: &App, count: usize) {
         let generation = if i % 3 == 0 { "19" } else { "20.5" };
         app.patch(&sso, &user["id"], json!({"positions": [position], "generation": generation, "last_name": format!("Park{i}")})).await;
     }
+    app
 }
 
 #[tokio::test]
 async fn the_list_is_a_bare_array_of_summaries_in_id_order() {
-    let app = app().await;
-    seed_members(&app, 5).await;
-    let response = get("/api/v1/users").send(&app.router).await;
-    assert_eq!(response.status, StatusCode::OK);
+    let app = app_with_members(5).await;
+    let response = app.list().await;
     let users = response.json();
     let users = users.as_array().expect("a bare array");
     assert_eq!(users.len(), 5);
@@ -813,8 +779,7 @@ async fn the_list_is_a_bare_array_of_summaries_in_id_order() {
 
 #[tokio::test]
 async fn filters_narrow_the_list_and_the_total() {
-    let app = app().await;
-    seed_members(&app, 6).await;
+    let app = app_with_members(6).await;
     app.db
         .sql("UPDATE `user` SET is_active = FALSE WHERE username = 'member000'")
         .await;
@@ -869,8 +834,7 @@ async fn filters_narrow_the_list_and_the_total() {
 
 #[tokio::test]
 async fn pages_visit_every_matching_user_exactly_once() {
-    let app = app().await;
-    seed_members(&app, 7).await;
+    let app = app_with_members(7).await;
     for query in [
         "limit=2",
         "limit=3&position=%ED%94%84%EB%A1%A0%ED%8A%B8%EC%97%94%EB%93%9C",
@@ -924,9 +888,8 @@ async fn pages_visit_every_matching_user_exactly_once() {
 
 #[tokio::test]
 async fn etag_gives_304_until_something_changes() {
-    let app = app().await;
-    let user = app.register("1", "cached").await;
-    let first = get("/api/v1/users").send(&app.router).await;
+    let (app, user) = app_with_user("cached").await;
+    let first = app.list().await;
     let etag = first.header("etag").expect("an ETag").to_owned();
     let again = get("/api/v1/users")
         .header("if-none-match", &etag)
@@ -1043,8 +1006,7 @@ async fn com_select(conn: &mut sqlx::MySqlConnection) -> i64 {
 
 #[tokio::test]
 async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
-    let app = app().await;
-    let user = app.register("1", "robust").await;
+    let (app, user) = app_with_user("robust").await;
     let path = format!("/api/v1/users/{}", user["id"]);
     let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     let huge = json!({"introduction": "x".repeat(70 * 1024)}).to_string();
@@ -1086,22 +1048,8 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
     ];
-    for (what, body, expected) in cases {
-        let response = request(Method::PATCH, &path)
-            .as_user("1")
-            .header("content-type", "application/json")
-            .header("content-length", &body.len().to_string())
-            .body(body)
-            .send(&app.router)
-            .await;
-        assert_eq!(response.status, expected, "{what}: {}", response.json());
-        assert!(!response.json()["detail"].is_null(), "{what}: a detail");
-    }
-    let after = get("/api/v1/users/me")
-        .as_user("1")
-        .send(&app.router)
-        .await
-        .json();
+    assert_raw_bodies(&app.router, "1", &[(Method::PATCH, path)], cases).await;
+    let after = app.me("1").await.json();
     assert_eq!(after["first_name"], "Waffle", "nothing changed");
 }
 
@@ -1110,36 +1058,36 @@ async fn malformed_bodies_are_4xx_with_a_detail_never_5xx() {
 #[tokio::test]
 async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let app = app().await;
-    let (runtime, mut process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_users"),
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .await;
+    let (runtime, mut process) = app.db.start_lambda(env!("CARGO_BIN_EXE_users")).await;
 
     let body = json!({"username": "lambda.user", "first_name": "Lambda", "last_name": "Kim"});
-    let event = apigw_event("POST", "/api/v1/users", Some(&body), Some("4242"));
-    let (status, _, created) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, created) = runtime
+        .http("POST", "/api/v1/users", Some(&body), Some("4242"))
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["sso_id"], "4242");
 
-    let event = apigw_event(
-        "GET",
-        &format!("/api/v1/users/{}", created["id"]),
-        None,
-        None,
-    );
-    let (status, headers, shown) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, headers, shown) = runtime
+        .http(
+            "GET",
+            &format!("/api/v1/users/{}", created["id"]),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(keys(&shown), summary_keys());
     assert!(headers["x-request-id"].is_string());
 
-    let event = apigw_event("GET", "/api/v1/users/me", None, Some("4242"));
-    let (status, _, me) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, _, me) = runtime
+        .http("GET", "/api/v1/users/me", None, Some("4242"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(me["username"], "lambda.user");
 
-    let event = apigw_event("GET", "/api/v1/users?limit=1", None, None);
-    let (status, headers, list) = apigw_response(&runtime.invoke(event).await.response());
+    let (status, headers, list) = runtime
+        .http("GET", "/api/v1/users?limit=1", None, None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     assert_eq!(headers["x-total-count"], "1");
@@ -1150,8 +1098,7 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
 
 #[tokio::test]
 async fn every_user_write_is_audited_with_its_changes() {
-    let app = app().await;
-    let user = app.register("1", "audited").await;
+    let (app, user) = app_with_user("audited").await;
     app.admin("9").await;
     let id = user["id"].to_string();
     app.patch(
@@ -1200,11 +1147,7 @@ async fn a_failed_write_leaves_no_audit_entry() {
     let app = app().await;
     app.register("1", "taken").await;
     let before = app.db.audit_rows().await.len();
-    let conflict = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "taken", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
-        .await;
+    let conflict = app.post_user(Some("2"), registration("taken")).await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     let invalid = app.patch("1", &json!(1), json!({"username": "x"})).await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -1213,39 +1156,19 @@ async fn a_failed_write_leaves_no_audit_entry() {
 
 #[tokio::test]
 async fn when_the_audit_entry_cannot_be_written_neither_is_the_change() {
-    let app = app().await;
-    let user = app.register("1", "guarded").await;
-    app.db
-        .sql(
-            "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log FOR EACH ROW \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit refused'",
-        )
-        .await;
+    let (app, user) = app_with_user("guarded").await;
+    app.db.refuse_audit_writes("audit refused").await;
     let patched = app
         .patch("1", &user["id"], json!({"first_name": "Changed"}))
         .await;
-    assert_eq!(patched.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(patched.json(), json!({"detail": "Internal server error"}));
-    let registered = request(Method::POST, "/api/v1/users")
-        .as_user("2")
-        .json(&json!({"username": "unsaved", "first_name": "A", "last_name": "B"}))
-        .send(&app.router)
-        .await;
+    patched.assert_internal_error();
+    let registered = app.post_user(Some("2"), registration("unsaved")).await;
     assert_eq!(registered.status, StatusCode::INTERNAL_SERVER_ERROR);
 
     app.db.sql("DROP TRIGGER audit_fails").await;
-    let after = get("/api/v1/users/me")
-        .as_user("1")
-        .send(&app.router)
-        .await
-        .json();
+    let after = app.me("1").await.json();
     assert_eq!(after["first_name"], "Waffle", "the update was rolled back");
-    assert_eq!(
-        app.db
-            .scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '2'")
-            .await,
-        0
-    );
+    assert_eq!(app.db.count_where("user", "sso_id = '2'").await, 0);
 }
 
 // --- Compression, absolute links, the list cache -------------------------------------
@@ -1265,30 +1188,29 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
     plain
 }
 
-/// `n` members written directly: a list of them is well over 1 KiB.
-async fn many(app: &App, n: usize) {
+/// [`app`] with `n` members written directly (a list of 12 is well over 1 KiB).
+async fn app_with_many(n: usize) -> App {
+    let app = app().await;
     for i in 0..n {
         app.db
             .insert_user(&format!("{}", 700 + i), &format!("many{i:03}"), false)
             .await;
     }
+    app
 }
 
 #[tokio::test]
 async fn lists_are_compressed_as_accept_encoding_allows_and_revalidate() {
-    let app = app().await;
-    many(&app, 12).await;
-    let plain = get("/api/v1/users").send(&app.router).await;
-    assert_eq!(plain.status, StatusCode::OK);
+    let app = app_with_many(12).await;
+    let plain = app.list().await;
     assert!(plain.bytes.len() >= 1024, "{} bytes", plain.bytes.len());
     assert_eq!(plain.header("content-encoding"), None);
     assert_eq!(plain.header("vary"), Some("accept-encoding"));
     let strong = plain.header("etag").expect("an ETag").to_owned();
     assert!(strong.starts_with('"'), "{strong}");
 
-    let br = get("/api/v1/users")
-        .header("accept-encoding", "gzip, deflate, br")
-        .send(&app.router)
+    let br = app
+        .get_accepting("/api/v1/users", "gzip, deflate, br")
         .await;
     assert_eq!(br.header("content-encoding"), Some("br"));
     assert_eq!(br.header("vary"), Some("accept-encoding"));
@@ -1298,17 +1220,13 @@ async fn lists_are_compressed_as_accept_encoding_allows_and_revalidate() {
     assert_eq!(br.header("etag"), Some(weak.as_str()));
     assert_eq!(br.header("x-total-count"), Some("12"));
 
-    let gzip = get("/api/v1/users")
-        .header("accept-encoding", "br;q=0, gzip;q=0.8, identity;q=0.5")
-        .send(&app.router)
+    let gzip = app
+        .get_accepting("/api/v1/users", "br;q=0, gzip;q=0.8, identity;q=0.5")
         .await;
     assert_eq!(gzip.header("content-encoding"), Some("gzip"));
     assert_eq!(gunzip(&gzip.bytes), plain.bytes);
 
-    let refused = get("/api/v1/users")
-        .header("accept-encoding", "br;q=0, gzip;q=0")
-        .send(&app.router)
-        .await;
+    let refused = app.get_accepting("/api/v1/users", "br;q=0, gzip;q=0").await;
     assert_eq!(refused.header("content-encoding"), None);
     assert_eq!(refused.bytes, plain.bytes);
 
@@ -1326,10 +1244,7 @@ async fn lists_are_compressed_as_accept_encoding_allows_and_revalidate() {
     }
 
     // Under 1 KiB, the answer goes as it is.
-    let small = get("/api/v1/users?limit=1")
-        .header("accept-encoding", "br")
-        .send(&app.router)
-        .await;
+    let small = app.get_accepting("/api/v1/users?limit=1", "br").await;
     assert!(small.bytes.len() < 1024);
     assert_eq!(small.header("content-encoding"), None);
     assert!(small.json().is_array());
@@ -1337,8 +1252,7 @@ async fn lists_are_compressed_as_accept_encoding_allows_and_revalidate() {
 
 #[tokio::test]
 async fn other_answers_over_1_kib_are_compressed_by_the_shared_layer() {
-    let app = app().await;
-    let user = app.register("1", "long.intro").await;
+    let (app, user) = app_with_user("long.intro").await;
     let intro = "와플 ".repeat(300);
     app.patch("1", &user["id"], json!({"introduction": intro}))
         .await;
@@ -1355,8 +1269,7 @@ async fn other_answers_over_1_kib_are_compressed_by_the_shared_layer() {
 
 #[tokio::test]
 async fn next_links_are_absolute_with_the_callers_host_whatever_the_cache_holds() {
-    let app = app().await;
-    many(&app, 3).await;
+    let app = app_with_many(3).await;
     for host in ["localhost:8000", "127.0.0.1:3000", "localhost:8000"] {
         let page = get("/api/v1/users?limit=1&x=ignored")
             .header("host", host)
@@ -1382,33 +1295,27 @@ async fn next_links_are_absolute_with_the_callers_host_whatever_the_cache_holds(
 
 #[tokio::test]
 async fn an_unchanged_list_is_served_from_the_cache_and_a_write_refreshes_it() {
-    let app = app().await;
-    many(&app, 2).await;
-    let first = get("/api/v1/users").send(&app.router).await;
+    let app = app_with_many(2).await;
+    let first = app.list().await;
     // A change behind the version's back (the triggers dropped) stays unseen: the
     // answer comes from the cache. Put back, the next write shows everything.
     app.db
         .sql("DROP TRIGGER `user_after_update_directory`; UPDATE `user` SET first_name = 'Hidden'")
         .await;
-    let cached = get("/api/v1/users").send(&app.router).await;
+    let cached = app.list().await;
     assert_eq!(cached.bytes, first.bytes);
     app.db
         .sql("UPDATE directory_version SET version = version + 1")
         .await;
-    let fresh = get("/api/v1/users").send(&app.router).await;
+    let fresh = app.list().await;
     assert_eq!(fresh.json()[0]["first_name"], "Hidden");
 }
 
 #[tokio::test]
 async fn compressed_lists_cross_api_gateway_as_base64_with_public_links() {
     use base64::Engine;
-    let app = app().await;
-    many(&app, 12).await;
-    let (runtime, _process) = LambdaProcess::start(
-        env!("CARGO_BIN_EXE_users"),
-        &[("DATABASE_URL", &app.db.url)],
-    )
-    .await;
+    let app = app_with_many(12).await;
+    let (runtime, _process) = app.db.start_lambda(env!("CARGO_BIN_EXE_users")).await;
     let mut event = apigw_event("GET", "/api/v1/users?limit=10", None, None);
     event["requestContext"]["domainName"] = "api.wafflestudio.test".into();
     event["headers"]["host"] = "evil.example".into();

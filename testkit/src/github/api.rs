@@ -59,6 +59,18 @@ fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "Not Found")
 }
 
+/// `found` as JSON, or GitHub's 404.
+fn json_or_404(found: Option<Value>) -> Response {
+    match found {
+        Some(value) => Json(value).into_response(),
+        None => not_found(),
+    }
+}
+
+/// `/repos/{owner}/{repo}/git/{kind}/{key}`: the fake serves one repository, so only
+/// the key (a sha or a ref name) counts.
+type GitPath = Path<(String, String, String)>;
+
 /// Records the request, then checks what GitHub checks before any route: a User-Agent,
 /// the API version, the rate limit, the token, the repository.
 async fn gate(State(repo): State<Shared>, request: Request, next: Next) -> Response {
@@ -156,15 +168,10 @@ fn ref_json(repo: &Repo, reference: &str, sha: &str) -> Value {
     })
 }
 
-async fn get_ref(
-    State(repo): State<Shared>,
-    Path((_, _, reference)): Path<(String, String, String)>,
-) -> Response {
+async fn get_ref(State(repo): State<Shared>, Path((_, _, reference)): GitPath) -> Response {
     let repo = lock(&repo);
-    match repo.refs.get(&reference) {
-        Some(sha) => Json(ref_json(&repo, &reference, sha)).into_response(),
-        None => not_found(),
-    }
+    let sha = repo.refs.get(&reference);
+    json_or_404(sha.map(|sha| ref_json(&repo, &reference, sha)))
 }
 
 fn commit_json(repo: &Repo, c: &CommitInfo) -> Value {
@@ -182,15 +189,12 @@ fn commit_json(repo: &Repo, c: &CommitInfo) -> Value {
     })
 }
 
-async fn get_commit(
-    State(repo): State<Shared>,
-    Path((_, _, sha)): Path<(String, String, String)>,
-) -> Response {
+async fn get_commit(State(repo): State<Shared>, Path((_, _, sha)): GitPath) -> Response {
     let repo = lock(&repo);
-    match repo.objects.get(&sha) {
-        Some(Object::Commit(c)) => Json(commit_json(&repo, c)).into_response(),
-        _ => not_found(),
-    }
+    let Some(Object::Commit(c)) = repo.objects.get(&sha) else {
+        return not_found();
+    };
+    Json(commit_json(&repo, c)).into_response()
 }
 
 fn tree_json(repo: &Repo, sha: &str, recursive: bool) -> Value {
@@ -220,7 +224,7 @@ fn tree_json(repo: &Repo, sha: &str, recursive: bool) -> Value {
 
 async fn get_tree(
     State(repo): State<Shared>,
-    Path((_, _, sha)): Path<(String, String, String)>,
+    Path((_, _, sha)): GitPath,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let repo = lock(&repo);
@@ -234,10 +238,7 @@ async fn get_tree(
     Json(tree_json(&repo, &sha, recursive)).into_response()
 }
 
-async fn get_blob(
-    State(repo): State<Shared>,
-    Path((_, _, sha)): Path<(String, String, String)>,
-) -> Response {
+async fn get_blob(State(repo): State<Shared>, Path((_, _, sha)): GitPath) -> Response {
     let repo = lock(&repo);
     let Some(Object::Blob(content)) = repo.objects.get(&sha) else {
         return not_found();
@@ -397,7 +398,7 @@ async fn create_commit(State(repo): State<Shared>, Json(body): Json<Value>) -> R
 
 async fn update_ref(
     State(repo): State<Shared>,
-    Path((_, _, reference)): Path<(String, String, String)>,
+    Path((_, _, reference)): GitPath,
     Json(body): Json<Value>,
 ) -> Response {
     let mut repo = lock(&repo);
