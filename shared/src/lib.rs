@@ -1,5 +1,7 @@
 //! The common crate of every waffledotcom function.
 
+pub mod admin_write;
+pub mod api;
 pub mod audit;
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -14,6 +16,8 @@ pub mod identity;
 pub mod input;
 pub mod migrations;
 pub mod openapi;
+pub mod process;
+pub mod responses;
 pub mod state;
 pub mod telemetry;
 pub mod users;
