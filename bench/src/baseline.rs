@@ -122,10 +122,10 @@ pub async fn run(
 
     let old_url = seed::seed(server_url, "bench_baseline", users as i64).await?;
     let mut conn = sqlx::MySqlConnection::connect(&old_url).await?;
-    shared::migrations::run(
+    shared::platform::migrations::run(
         &mut conn,
-        &shared::migrations::Command::Downgrade {
-            target: shared::migrations::Target::Version(revision),
+        &shared::platform::migrations::Command::Downgrade {
+            target: shared::platform::migrations::Target::Version(revision),
         },
     )
     .await

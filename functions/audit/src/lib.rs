@@ -8,10 +8,11 @@
 mod entries;
 mod query;
 
+use axum::Json;
 use axum::extract::RawQuery;
-use axum::{Json, Router};
 use shared::domain::admin::Admin;
-use shared::platform::openapi::{AdminErrors, ErrorBody, ValidationErrorBody};
+use shared::platform::openapi::AdminErrors;
+use shared::platform::responses::{BadParams, BadQuery};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,14 +20,7 @@ use utoipa_axum::routes;
 use entries::AuditPage;
 use query::{Cursor, ListQuery};
 
-pub fn router(state: AppState) -> Router {
-    api().with_state(state).into()
-}
-
-/// The OpenAPI description of every route `router` serves.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
-}
+shared::router_and_openapi!();
 
 /// The routes and their documentation, registered together so that they cannot diverge.
 fn api() -> OpenApiRouter<AppState> {
@@ -56,9 +50,9 @@ fn api() -> OpenApiRouter<AppState> {
     security(("waffle_sso" = [])),
     responses(
         (status = 200, description = "A page of entries, newest first.", body = AuditPage),
-        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        BadQuery,
         AdminErrors,
-        (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
+        BadParams,
     ),
 )]
 async fn list_entries(

@@ -4,9 +4,8 @@ use lambda_runtime::service_fn;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::platform::telemetry::init();
     // Once per cold start; a missing or bad key fails the init, naming the variable.
-    let verifier = authorizer::Verifier::from_env().inspect_err(|error| {
-        tracing::error!(%error, "cannot start: configuration failed");
-    })?;
+    let verifier =
+        authorizer::Verifier::from_env().inspect_err(shared::platform::process::start_failed)?;
     let verifier = &verifier;
     lambda_runtime::run(service_fn(move |event| authorizer::handle(verifier, event))).await
 }

@@ -25,6 +25,7 @@ use shared::platform::input::{RuleError, query};
 use shared::platform::openapi::{
     AdminErrors, DbUnavailable, ErrorBody, NoToken, NotAdmin, ValidationErrorBody,
 };
+use shared::platform::responses::{BadId, BadParams, BadQuery};
 use shared::{AppState, Error, FieldError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -102,7 +103,7 @@ fn api() -> OpenApiRouter<BatchState> {
     ),
     responses(
         (status = 200, description = "The jobs.", body = ScheduleAnswer),
-        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        BadQuery,
         (status = 422, description = "A bad parameter value.", body = ValidationErrorBody),
         DbUnavailable,
     ),
@@ -126,8 +127,7 @@ async fn schedule(
     let last_runs = if jobs.is_empty() {
         Vec::new()
     } else {
-        let pool = state.db.pool().await?;
-        let mut conn = pool.acquire().await?;
+        let mut conn = state.db.acquire().await?;
         batch::last_runs(&mut conn, &jobs).await?
     };
     let now = OffsetDateTime::now_utc();
@@ -171,7 +171,7 @@ async fn schedule(
     security(("waffle_sso" = [])),
     responses(
         (status = 202, description = "Queued, or already running.", body = ForceRunAnswer),
-        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        BadQuery,
         NoToken,
         NotAdmin,
         (status = 404, description = "No job of that name, or none with that tag.", body = ErrorBody),
@@ -264,9 +264,9 @@ async fn force_run(
     security(("waffle_sso" = [])),
     responses(
         (status = 200, description = "The runs, newest first.", body = RunPage),
-        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
+        BadQuery,
         AdminErrors,
-        (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
+        BadParams,
     ),
 )]
 async fn list_runs(
@@ -300,7 +300,7 @@ async fn list_runs(
         (status = 200, description = "The run.", body = Run),
         AdminErrors,
         (status = 404, description = "No such run.", body = ErrorBody),
-        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        BadId,
     ),
 )]
 async fn show_run(Admin(mut admin): Admin, Path(id): Path<String>) -> Result<Json<Run>, Error> {

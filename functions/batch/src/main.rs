@@ -4,14 +4,12 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::platform::telemetry::init();
-    let state = shared::AppState::from_env().await.inspect_err(|error| {
-        tracing::error!(%error, "cannot start: configuration failed");
-    })?;
+    let state = shared::AppState::from_env()
+        .await
+        .inspect_err(shared::platform::process::start_failed)?;
     let batch = batch::Batch::from_env(&state.config)
         .await
-        .inspect_err(|error| {
-            tracing::error!(%error, "cannot start: configuration failed");
-        })?;
+        .inspect_err(shared::platform::process::start_failed)?;
     tracing::info!(dispatcher = ?batch.dispatcher, "batch function ready");
     lambda_http::run(shared::platform::http::with_shared_layers(
         batch::router_with(state, batch),

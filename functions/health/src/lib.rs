@@ -1,8 +1,8 @@
 //! `GET /api/v1/health` (liveness, no database) and `GET /api/v1/health/ready`
 //! (database reachable and every migration applied).
 
+use axum::Json;
 use axum::extract::State;
-use axum::{Json, Router};
 use serde::Serialize;
 use shared::platform::openapi::ErrorBody;
 use shared::{AppState, Error, platform::migrations};
@@ -10,14 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub fn router(state: AppState) -> Router {
-    api().with_state(state).into()
-}
-
-/// The OpenAPI description of every route `router` serves.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
-}
+shared::router_and_openapi!();
 
 /// The routes and their documentation, registered together so that they cannot diverge.
 fn api() -> OpenApiRouter<AppState> {

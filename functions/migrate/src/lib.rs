@@ -48,8 +48,7 @@ impl From<Failure> for lambda_runtime::Diagnostic {
 
 /// Runs one command against the database, holding the migration lock.
 pub async fn execute(db: &Database, command: &Command) -> Result<Status, Failure> {
-    let pool = db.pool().await?;
-    let mut conn = pool.acquire().await.map_err(shared::Error::from)?;
+    let mut conn = db.acquire().await?;
     let status = migrations::run(&mut conn, command).await?;
     tracing::info!(?command, ?status, "migrate finished");
     Ok(status)

@@ -6,26 +6,15 @@ use std::process::ExitCode;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use shared::platform::process::BoxError;
 
+/// Started by the Lambda runtime: serve events. Otherwise: a command line.
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::platform::telemetry::init();
-    // Started by the Lambda runtime: serve events. Otherwise: a command line.
-    let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        serve().await
-    } else {
-        command_line().await
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("migrate: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    shared::platform::process::serve_or_command_line("migrate", serve, command_line).await
 }
 
-async fn serve() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn serve() -> Result<(), BoxError> {
     // A configuration error does not stop the function: a deploy's custom resource
     // request must still be answered (FAILED, naming the error), or CloudFormation waits.
     let state = shared::AppState::for_migrations().await.map_err(|error| {
@@ -40,7 +29,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
-async fn command_line() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn command_line() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `new` writes files in the repository: no configuration, no database.
     if let [cmd, name] = args.as_slice()

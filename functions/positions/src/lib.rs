@@ -6,29 +6,23 @@
 mod model;
 mod repo;
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
-use serde_json::Value;
+use axum::http::StatusCode;
+use axum::response::Response;
 use shared::domain::admin::Admin;
-use shared::domain::audit::{self, Action, Changes, Entity};
+use shared::domain::audit::Entity;
+use shared::platform::api::created;
 use shared::platform::extract::{JsonObject, PathId};
-use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody, ValidationErrorBody};
+use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody};
+use shared::platform::responses::{BadFields, BadFieldsOrId, BadId, BodyErrors, Deleted};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use model::{Position, PositionBody, PositionList};
 
-pub fn router(state: AppState) -> Router {
-    api().with_state(state).into()
-}
-
-/// The OpenAPI description of every route `router` serves.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
-}
+shared::router_and_openapi!();
 
 /// The routes and their documentation, registered together so that they cannot diverge.
 fn api() -> OpenApiRouter<AppState> {
@@ -51,8 +45,7 @@ fn api() -> OpenApiRouter<AppState> {
     ),
 )]
 async fn list_positions(State(state): State<AppState>) -> Result<Json<PositionList>, Error> {
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = state.db.acquire().await?;
     let items = repo::list(&mut conn).await?;
     Ok(Json(PositionList { items }))
 }
@@ -71,31 +64,22 @@ async fn list_positions(State(state): State<AppState>) -> Result<Json<PositionLi
         (status = 201, description = "Created.", body = Position, headers(
             ("Location" = String, description = "`/api/v1/positions/{id}` of the new position."),
         )),
-        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        BodyErrors,
         AdminErrors,
         (status = 409, description = "A position of that name exists.", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
+        BadFields,
     ),
 )]
 async fn create(Admin(mut admin): Admin, JsonObject(body): JsonObject) -> Result<Response, Error> {
     let PositionBody { name } = PositionBody::parse(&body)?;
-    let actor = admin.actor();
-    let id = admin
-        .transaction(async |tx| {
+    let (id, position) = admin
+        .create_audited(Entity::Position, async |tx| {
             // Uniqueness is the unique key's job: a taken name is a 409 and nothing is written.
             let id = repo::insert(tx, &name).await?;
-            let mut changes = Changes::new();
-            changes.field("name", Value::Null, &name);
-            audit::record(tx, &actor, Action::Create, Entity::Position, id, &changes).await?;
-            Ok(id)
+            Ok((id, Position { id, name }))
         })
         .await?;
-    let mut response = (StatusCode::CREATED, Json(Position { id, name })).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/positions/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(created(&format!("/api/v1/positions/{id}"), position))
 }
 
 /// `PATCH /positions/{id}`: renames; a rename to the current name changes nothing and
@@ -112,12 +96,11 @@ async fn create(Admin(mut admin): Admin, JsonObject(body): JsonObject) -> Result
     request_body = PositionBody,
     responses(
         (status = 200, description = "The position after the rename.", body = Position),
-        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        BodyErrors,
         AdminErrors,
         (status = 404, description = "No such position.", body = ErrorBody),
         (status = 409, description = "Another position has that name.", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "Invalid fields (one entry per field) or a bad id.", body = ValidationErrorBody),
+        BadFieldsOrId,
     ),
 )]
 async fn rename(
@@ -126,22 +109,19 @@ async fn rename(
     JsonObject(body): JsonObject,
 ) -> Result<Json<Position>, Error> {
     let PositionBody { name } = PositionBody::parse(&body)?;
-    let actor = admin.actor();
+    let renamed = Position { id, name };
+    let audit = admin.audit(Entity::Position);
     admin
         .transaction(async |tx| {
-            let old = repo::lock(tx, id)
-                .await?
-                .ok_or_else(|| Error::not_found("position"))?;
-            let mut changes = Changes::new();
-            changes.field("name", &old, &name);
-            if !changes.is_empty() {
-                repo::rename(tx, id, &name).await?;
-                audit::record(tx, &actor, Action::Update, Entity::Position, id, &changes).await?;
-            }
-            Ok(())
+            let before = audit.locked(repo::lock(tx, id).await?)?;
+            audit
+                .update(tx, id, &before, &renamed, async |tx| {
+                    repo::rename(tx, id, &renamed.name).await
+                })
+                .await
         })
         .await?;
-    Ok(Json(Position { id, name }))
+    Ok(Json(renamed))
 }
 
 /// `DELETE /positions/{id}`: the users stay; only their links to the position go.
@@ -155,24 +135,15 @@ async fn rename(
     params(("id" = i32, Path, minimum = 1, description = "The position's id.")),
     security(("waffle_sso" = [])),
     responses(
-        (status = 204, description = "Deleted."),
+        Deleted,
         AdminErrors,
         (status = 404, description = "No such position.", body = ErrorBody),
-        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        BadId,
     ),
 )]
 async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCode, Error> {
-    let actor = admin.actor();
     admin
-        .transaction(async |tx| {
-            let name = repo::lock(tx, id)
-                .await?
-                .ok_or_else(|| Error::not_found("position"))?;
-            repo::delete(tx, id).await?;
-            let mut changes = Changes::new();
-            changes.field("name", &name, Value::Null);
-            audit::record(tx, &actor, Action::Delete, Entity::Position, id, &changes).await
-        })
+        .delete_audited(Entity::Position, id, repo::lock, repo::delete)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,8 +2,9 @@
 //! value, and the views. Each type also describes itself in the OpenAPI document.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use shared::Error;
+use shared::domain::admin_write::Audited;
 use shared::platform::input::{self, Field, Mode, Rule};
 use utoipa::ToSchema;
 
@@ -27,11 +28,18 @@ pub struct PositionList {
 }
 
 /// A position as created or renamed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Position {
     pub id: i32,
     #[schema(examples("백엔드"))]
     pub name: String,
+}
+
+/// The audit log records a position's name.
+impl Audited for Position {
+    fn audit_state(&self) -> Value {
+        json!({ "name": self.name })
+    }
 }
 
 /// The body of `POST /positions` and `PATCH /positions/{id}`: the position's name.

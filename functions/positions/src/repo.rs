@@ -4,7 +4,7 @@
 use shared::Error;
 use sqlx::MySqlConnection;
 
-use crate::model::PositionSummary;
+use crate::model::{Position, PositionSummary};
 
 /// Every position with the number of its holders, in id order: one query, whatever the
 /// number of positions and users.
@@ -28,12 +28,12 @@ pub async fn insert(conn: &mut MySqlConnection, name: &str) -> Result<i32, Error
     Ok(i32::try_from(result.last_insert_id()).map_err(anyhow::Error::from)?)
 }
 
-/// The name of position `id`, locked until the transaction ends (so that concurrent
-/// renames queue, and each audit entry's old name is the previous new one). `None` if
-/// there is no such position.
-pub async fn lock(conn: &mut MySqlConnection, id: i32) -> Result<Option<String>, Error> {
+/// Position `id`, locked until the transaction ends (so that concurrent renames queue,
+/// and each audit entry's old name is the previous new one). `None` if there is no such
+/// position.
+pub async fn lock(conn: &mut MySqlConnection, id: i32) -> Result<Option<Position>, Error> {
     Ok(
-        sqlx::query_scalar("SELECT name FROM `position` WHERE id = ? FOR UPDATE")
+        sqlx::query_as("SELECT id, name FROM `position` WHERE id = ? FOR UPDATE")
             .bind(id)
             .fetch_optional(conn)
             .await?,

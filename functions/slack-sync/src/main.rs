@@ -3,35 +3,21 @@ use std::process::ExitCode;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::domain::batch::Trigger;
+use shared::platform::process::BoxError;
 use slack_sync::SlackSettings;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
+/// Started by the Lambda runtime: serve events. Otherwise: a command line for ops.
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::platform::telemetry::init();
-    // Started by the Lambda runtime: serve events. Otherwise: a command line for ops.
-    let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        serve().await
-    } else {
-        command_line().await
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("slack-sync: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    shared::platform::process::serve_or_command_line("slack-sync", serve, command_line).await
 }
 
 async fn serve() -> Result<(), BoxError> {
-    let state = shared::AppState::from_env().await.inspect_err(|error| {
-        tracing::error!(%error, "cannot start: configuration failed");
-    })?;
-    let settings = SlackSettings::from_env(&state.config).inspect_err(|error| {
-        tracing::error!(%error, "cannot start: configuration failed");
-    })?;
+    let state = shared::AppState::from_env()
+        .await
+        .inspect_err(shared::platform::process::start_failed)?;
+    let settings = SlackSettings::from_env(&state.config)
+        .inspect_err(shared::platform::process::start_failed)?;
     let (state, settings) = (&state, &settings);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         slack_sync::handle(state, settings, event).await

@@ -7,29 +7,24 @@
 mod model;
 mod repo;
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::Value;
-use shared::domain::admin::Admin;
-use shared::domain::audit::{self, Action, Changes, Entity};
+use shared::domain::admin::{Admin, AdminCaller};
+use shared::domain::audit::{Action, Changes, Entity};
+use shared::platform::api::created;
 use shared::platform::extract::{JsonObject, PathId, PathIds};
 use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody, ValidationErrorBody};
+use shared::platform::responses::{BadFields, BadFieldsOrId, BadId, BodyErrors, Deleted};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use model::{Team, TeamCreateBody, TeamList, TeamPatchBody, TeamRow};
+use model::{MembershipPath, Team, TeamCreateBody, TeamList, TeamPatchBody, TeamRow};
 
-pub fn router(state: AppState) -> Router {
-    api().with_state(state).into()
-}
-
-/// The OpenAPI description of every route `router` serves.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
-}
+shared::router_and_openapi!();
 
 /// The routes and their documentation, registered together so that they cannot diverge.
 fn api() -> OpenApiRouter<AppState> {
@@ -53,8 +48,7 @@ fn api() -> OpenApiRouter<AppState> {
     ),
 )]
 async fn list_teams(State(state): State<AppState>) -> Result<Json<TeamList>, Error> {
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = state.db.acquire().await?;
     let items = repo::list(&mut conn).await?;
     Ok(Json(TeamList { items }))
 }
@@ -71,13 +65,12 @@ async fn list_teams(State(state): State<AppState>) -> Result<Json<TeamList>, Err
     responses(
         (status = 200, description = "The team.", body = Team),
         (status = 404, description = "No such team.", body = ErrorBody),
-        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        BadId,
         DbUnavailable,
     ),
 )]
 async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<Team>, Error> {
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = state.db.acquire().await?;
     let row = repo::find(&mut conn, id)
         .await?
         .ok_or_else(|| Error::not_found("team"))?;
@@ -99,41 +92,28 @@ async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<
         (status = 201, description = "Created.", body = Team, headers(
             ("Location" = String, description = "`/api/v1/teams/{id}` of the new team."),
         )),
-        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        BodyErrors,
         AdminErrors,
-        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
+        BadFields,
     ),
 )]
 async fn create(Admin(mut admin): Admin, JsonObject(body): JsonObject) -> Result<Response, Error> {
     let TeamCreateBody { name, introduction } = TeamCreateBody::parse(&body)?;
-    let actor = admin.actor();
-    let id = admin
-        .transaction(async |tx| {
+    let (id, row) = admin
+        .create_audited(Entity::Team, async |tx| {
             let id = repo::insert(tx, &name, introduction.as_deref()).await?;
-            let mut changes = Changes::new();
-            changes.field("name", Value::Null, &name).field(
-                "introduction",
-                Value::Null,
-                &introduction,
-            );
-            audit::record(tx, &actor, Action::Create, Entity::Team, id, &changes).await?;
-            Ok(id)
+            let row = TeamRow {
+                id,
+                name,
+                introduction,
+            };
+            Ok((id, row))
         })
         .await?;
-    let team = Team::new(
-        TeamRow {
-            id,
-            name,
-            introduction,
-        },
-        Vec::new(),
-    );
-    let mut response = (StatusCode::CREATED, Json(team)).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/teams/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(created(
+        &format!("/api/v1/teams/{id}"),
+        Team::new(row, Vec::new()),
+    ))
 }
 
 /// `PATCH /teams/{id}`: absent fields stay, `null` clears the introduction. A patch that
@@ -150,11 +130,10 @@ async fn create(Admin(mut admin): Admin, JsonObject(body): JsonObject) -> Result
     request_body = TeamPatchBody,
     responses(
         (status = 200, description = "The team after the change.", body = Team),
-        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        BodyErrors,
         AdminErrors,
         (status = 404, description = "No such team.", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "Invalid fields (one entry per field) or a bad id.", body = ValidationErrorBody),
+        BadFieldsOrId,
     ),
 )]
 async fn update(
@@ -163,23 +142,16 @@ async fn update(
     JsonObject(body): JsonObject,
 ) -> Result<Json<Team>, Error> {
     let patch = TeamPatchBody::parse(&body)?;
-    let actor = admin.actor();
+    let audit = admin.audit(Entity::Team);
     let team = admin
         .transaction(async |tx| {
-            let before = repo::lock(tx, id)
-                .await?
-                .ok_or_else(|| Error::not_found("team"))?;
+            let before = audit.locked(repo::lock(tx, id).await?)?;
             let after = patch.apply(&before);
-            let mut changes = Changes::new();
-            changes.field("name", &before.name, &after.name).field(
-                "introduction",
-                &before.introduction,
-                &after.introduction,
-            );
-            if !changes.is_empty() {
-                repo::update(tx, &after).await?;
-                audit::record(tx, &actor, Action::Update, Entity::Team, id, &changes).await?;
-            }
+            audit
+                .update(tx, id, &before, &after, async |tx| {
+                    repo::update(tx, &after).await
+                })
+                .await?;
             let members = repo::members(tx, id).await?;
             Ok(Team::new(after, members))
         })
@@ -198,28 +170,15 @@ async fn update(
     params(("id" = i32, Path, minimum = 1, description = "The team's id.")),
     security(("waffle_sso" = [])),
     responses(
-        (status = 204, description = "Deleted."),
+        Deleted,
         AdminErrors,
         (status = 404, description = "No such team.", body = ErrorBody),
-        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        BadId,
     ),
 )]
 async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCode, Error> {
-    let actor = admin.actor();
     admin
-        .transaction(async |tx| {
-            let before = repo::lock(tx, id)
-                .await?
-                .ok_or_else(|| Error::not_found("team"))?;
-            repo::delete(tx, id).await?;
-            let mut changes = Changes::new();
-            changes.field("name", &before.name, Value::Null).field(
-                "introduction",
-                &before.introduction,
-                Value::Null,
-            );
-            audit::record(tx, &actor, Action::Delete, Entity::Team, id, &changes).await
-        })
+        .delete_audited(Entity::Team, id, repo::lock, repo::delete)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -233,10 +192,7 @@ async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCod
     tag = "teams",
     summary = "Add a member",
     description = "Admins only. Idempotent: adding a member again changes nothing and still answers 204.",
-    params(
-        ("id" = i32, Path, minimum = 1, description = "The team's id."),
-        ("user_id" = i32, Path, minimum = 1, description = "The user's id."),
-    ),
+    params(MembershipPath),
     security(("waffle_sso" = [])),
     responses(
         (status = 204, description = "The user is a member."),
@@ -246,20 +202,10 @@ async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCod
     ),
 )]
 async fn add_member(
-    Admin(mut admin): Admin,
+    Admin(admin): Admin,
     PathIds(team_id, user_id): PathIds,
 ) -> Result<StatusCode, Error> {
-    let actor = admin.actor();
-    admin
-        .transaction(async |tx| {
-            hold_team_and_user(tx, team_id, user_id).await?;
-            if repo::add_member(tx, team_id, user_id).await? {
-                record_membership(tx, &actor, Action::Add, team_id, user_id).await?;
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    change_membership(admin, Action::Add, team_id, user_id).await
 }
 
 /// `DELETE /teams/{id}/members/{user_id}`: idempotent; only a membership actually
@@ -271,10 +217,7 @@ async fn add_member(
     tag = "teams",
     summary = "Remove a member",
     description = "Admins only. Idempotent: removing a user who is not a member changes nothing and still answers 204.",
-    params(
-        ("id" = i32, Path, minimum = 1, description = "The team's id."),
-        ("user_id" = i32, Path, minimum = 1, description = "The user's id."),
-    ),
+    params(MembershipPath),
     security(("waffle_sso" = [])),
     responses(
         (status = 204, description = "The user is not a member."),
@@ -284,40 +227,41 @@ async fn add_member(
     ),
 )]
 async fn remove_member(
-    Admin(mut admin): Admin,
+    Admin(admin): Admin,
     PathIds(team_id, user_id): PathIds,
 ) -> Result<StatusCode, Error> {
-    let actor = admin.actor();
-    admin
-        .transaction(async |tx| {
-            hold_team_and_user(tx, team_id, user_id).await?;
-            if repo::remove_member(tx, team_id, user_id).await? {
-                record_membership(tx, &actor, Action::Remove, team_id, user_id).await?;
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    change_membership(admin, Action::Remove, team_id, user_id).await
 }
 
-/// The audit entry of a membership added (`[null, id]`) or removed (`[id, null]`),
+/// Adds (`Action::Add`) or removes (`Action::Remove`) a membership, in one transaction
+/// with its entry: 404 unless both the team and the user exist; only a membership
+/// actually added or removed is written and recorded, as `[null, id]` or `[id, null]`
 /// under `entity_id` `<team_id>:<user_id>`.
-async fn record_membership(
-    tx: &mut sqlx::MySqlConnection,
-    actor: &audit::Actor,
+async fn change_membership(
+    mut admin: AdminCaller,
     action: Action,
     team_id: i32,
     user_id: i32,
-) -> Result<(), Error> {
-    let mut changes = Changes::new();
-    for (field, id) in [("team_id", team_id), ("user_id", user_id)] {
-        match action {
-            Action::Remove => changes.field(field, id, Value::Null),
-            _ => changes.field(field, Value::Null, id),
-        };
-    }
-    let entity_id = format!("{team_id}:{user_id}");
-    audit::record(tx, actor, action, Entity::TeamMember, entity_id, &changes).await
+) -> Result<StatusCode, Error> {
+    let audit = admin.audit(Entity::TeamMember);
+    admin
+        .transaction(async |tx| {
+            hold_team_and_user(tx, team_id, user_id).await?;
+            if !repo::change_membership(tx, action, team_id, user_id).await? {
+                return Ok(());
+            }
+            let mut changes = Changes::new();
+            for (field, id) in [("team_id", team_id), ("user_id", user_id)] {
+                match action {
+                    Action::Remove => changes.field(field, id, Value::Null),
+                    _ => changes.field(field, Value::Null, id),
+                };
+            }
+            let entity_id = format!("{team_id}:{user_id}");
+            audit.record(tx, action, entity_id, &changes).await
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// 404 unless both exist; then neither can be deleted until the transaction ends.

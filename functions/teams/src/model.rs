@@ -2,10 +2,11 @@
 //! and the views. Each type also describes itself in the OpenAPI document.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use shared::Error;
+use shared::domain::admin_write::Audited;
 use shared::platform::input::{self, Field, Mode, Patch, Rule};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// The longest team name, in characters (the column is `VARCHAR(30)`).
 pub const NAME_MAX: usize = 30;
@@ -36,6 +37,13 @@ pub struct TeamRow {
     pub id: i32,
     pub name: String,
     pub introduction: Option<String>,
+}
+
+/// The audit log records a team's name and introduction.
+impl Audited for TeamRow {
+    fn audit_state(&self) -> Value {
+        json!({ "name": self.name, "introduction": self.introduction })
+    }
 }
 
 /// One team with its members.
@@ -72,6 +80,19 @@ pub struct TeamMember {
     pub last_name: String,
     #[schema(required)]
     pub image_url: Option<String>,
+}
+
+/// The path of a membership route, `/teams/{id}/members/{user_id}` (`PathIds` reads it).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documentation only.
+pub struct MembershipPath {
+    /// The team's id.
+    #[param(minimum = 1)]
+    id: i32,
+    /// The user's id.
+    #[param(minimum = 1)]
+    user_id: i32,
 }
 
 /// A team's writable fields.

@@ -2,6 +2,7 @@
 //! transaction), so that the write and its audit entry commit together.
 
 use shared::Error;
+use shared::domain::audit::Action;
 use sqlx::MySqlConnection;
 
 use crate::model::{TeamMember, TeamRow, TeamSummary};
@@ -113,31 +114,22 @@ async fn hold(conn: &mut MySqlConnection, sql: &'static str, id: i32) -> Result<
     Ok(found.is_some())
 }
 
-/// Makes user `user_id` a member of team `team_id`; `false` if they already were (the
-/// primary key leaves the existing row as it is, also against a racing request). Hold
-/// both rows first (`hold_team`, `hold_user`): `IGNORE` would also quietly skip a row
-/// whose team or user is gone.
-pub async fn add_member(
+/// Adds user `user_id` to team `team_id` (`Action::Add`) or ends that membership
+/// (`Action::Remove`); `false` if there was nothing to do: already a member (the primary
+/// key leaves the existing row as it is, also against a racing request), or not one.
+/// Hold both rows first (`hold_team`, `hold_user`): `IGNORE` would also quietly skip a
+/// row whose team or user is gone.
+pub async fn change_membership(
     conn: &mut MySqlConnection,
+    action: Action,
     team_id: i32,
     user_id: i32,
 ) -> Result<bool, Error> {
-    let result =
-        sqlx::query("INSERT IGNORE INTO team_user_association (team_id, user_id) VALUES (?, ?)")
-            .bind(team_id)
-            .bind(user_id)
-            .execute(conn)
-            .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// Ends user `user_id`'s membership of team `team_id`; `false` if there was none.
-pub async fn remove_member(
-    conn: &mut MySqlConnection,
-    team_id: i32,
-    user_id: i32,
-) -> Result<bool, Error> {
-    let result = sqlx::query("DELETE FROM team_user_association WHERE team_id = ? AND user_id = ?")
+    let sql = match action {
+        Action::Remove => "DELETE FROM team_user_association WHERE team_id = ? AND user_id = ?",
+        _ => "INSERT IGNORE INTO team_user_association (team_id, user_id) VALUES (?, ?)",
+    };
+    let result = sqlx::query(sql)
         .bind(team_id)
         .bind(user_id)
         .execute(conn)

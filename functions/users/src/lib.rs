@@ -11,19 +11,22 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::{FromRef, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::{Json, Router};
 use lambda_http::request::RequestContext;
 use serde_json::Value;
 use shared::domain::admin::Admin;
-use shared::domain::audit::{self, Action, Actor, Changes, Entity};
+use shared::domain::admin_write::Audit;
+use shared::domain::audit::{Action, Actor, Changes, Entity};
 use shared::domain::users::input::{guard_organisers, refuse_admin_only};
 use shared::domain::users::{Mode, UserInput, UserRow, UserView, Visibility, repo};
+use shared::platform::api::created;
 use shared::platform::db::in_transaction;
 use shared::platform::extract::{JsonObject, PathId};
-use shared::platform::openapi::{
-    AdminErrors, DbUnavailable, ErrorBody, NoToken, ValidationErrorBody,
+use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody, NoToken};
+use shared::platform::responses::{
+    BadFields, BadFieldsOrId, BadId, BadParams, BadQuery, BodyErrors, Deleted,
 };
 use shared::{AppState, Error, Identity, MaybeIdentity};
 use sqlx::MySqlConnection;
@@ -102,8 +105,8 @@ fn api() -> OpenApiRouter<UsersState> {
         (status = 304, description = "`If-None-Match` names the current answer.", headers(
             ("ETag" = String, description = "The current tag."),
         )),
-        (status = 400, description = "The query string cannot be parsed.", body = ErrorBody),
-        (status = 422, description = "A bad parameter value, one entry per parameter.", body = ValidationErrorBody),
+        BadQuery,
+        BadParams,
         DbUnavailable,
     ),
 )]
@@ -116,8 +119,7 @@ async fn list_users(
 ) -> Result<Response, Error> {
     let query = list::ListQuery::parse(raw.as_deref())?;
     let key = query.key();
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = state.db.acquire().await?;
     // The version is read before the list: see `cache` for why that order is safe.
     let version = repo::directory_version(&mut conn).await?;
     let answer = match cache.get(&key, version) {
@@ -186,8 +188,7 @@ async fn build_list(
     ),
 )]
 async fn me(State(state): State<AppState>, identity: Identity) -> Result<Json<UserView>, Error> {
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = state.db.acquire().await?;
     let row = repo::find_by_sso(&mut conn, &identity.sso_id)
         .await?
         .ok_or_else(|| Error::NotFound("you are not registered".into()))?;
@@ -208,7 +209,7 @@ async fn me(State(state): State<AppState>, identity: Identity) -> Result<Json<Us
         (status = 200, description = "The summary; the detail for the user themself and admins.", body = inline(schema::SummaryOrDetail)),
         (status = 403, description = "The token was denied.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        BadId,
         DbUnavailable,
     ),
 )]
@@ -217,8 +218,7 @@ async fn show(
     PathId(id): PathId,
     MaybeIdentity(identity): MaybeIdentity,
 ) -> Result<Json<UserView>, Error> {
-    let pool = state.db.pool().await?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = state.db.acquire().await?;
     let row = repo::find(&mut conn, id)
         .await?
         .ok_or_else(|| Error::not_found("user"))?;
@@ -249,12 +249,11 @@ async fn show(
         (status = 201, description = "Registered.", body = schema::UserDetailView, headers(
             ("Location" = String, description = "`/api/v1/users/{id}` of the new user."),
         )),
-        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        BodyErrors,
         NoToken,
         (status = 403, description = "The token was denied, or the body sets an admin-only field or the position 운영팀. Nothing is written.", body = ErrorBody),
         (status = 409, description = "The caller is already registered, or the username (or another unique value) is taken.", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "Invalid fields, one entry per field.", body = ValidationErrorBody),
+        BadFields,
         DbUnavailable,
     ),
 )]
@@ -266,6 +265,7 @@ async fn register(
     // No one is an admin before registering.
     refuse_admin_only(&body, false)?;
     let input = UserInput::parse(&body, Mode::Create)?;
+    let audit = audit_of(&identity);
     let pool = state.db.pool().await?;
     // The answer is read inside the transaction: once it commits, nothing is left that
     // could fail and tell the caller 503 about a registration that happened.
@@ -279,27 +279,14 @@ async fn register(
         // No one is an admin before registering.
         guard_organisers(false, &Value::Null, &created)?;
         let changes = Changes::between(&Value::Null, &created);
-        audit::record(
-            tx,
-            &actor(&identity),
-            Action::Create,
-            Entity::User,
-            id,
-            &changes,
-        )
-        .await?;
+        audit.record(tx, Action::Create, id, &changes).await?;
         let row = repo::find(tx, id).await?.ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("user {id} vanished after its insert"))
         })?;
         Ok((id, view(tx, row, Visibility::Detail).await?))
     })
     .await?;
-    let location = HeaderValue::from_str(&format!("/api/v1/users/{id}")).ok();
-    let mut response = (StatusCode::CREATED, Json(detail)).into_response();
-    if let Some(location) = location {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(created(&format!("/api/v1/users/{id}"), detail))
 }
 
 /// `PATCH /users/{id}`: the user themself or an admin; absent fields stay, `null`
@@ -317,13 +304,12 @@ async fn register(
     request_body = schema::UserPatchBody,
     responses(
         (status = 200, description = "The user after the change.", body = schema::UserDetailView),
-        (status = 400, description = "The body is not JSON.", body = ErrorBody),
+        BodyErrors,
         NoToken,
         (status = 403, description = "The token was denied; the caller is neither the user nor an admin; or a non-admin sets an admin-only field or adds or removes the position 운영팀. Nothing changes.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
         (status = 409, description = "The username (or another unique value) is taken.", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "Invalid fields (one entry per field) or a bad id.", body = ValidationErrorBody),
+        BadFieldsOrId,
         DbUnavailable,
     ),
 )]
@@ -333,6 +319,7 @@ async fn update(
     identity: Identity,
     JsonObject(body): JsonObject,
 ) -> Result<Json<UserView>, Error> {
+    let audit = audit_of(&identity);
     let pool = state.db.pool().await?;
     // As in `register`, the answer is read before the commit.
     let detail = in_transaction(pool, async |tx| {
@@ -361,15 +348,7 @@ async fn update(
         let after = repo::audit_state(tx, id).await?.unwrap_or_default();
         guard_organisers(is_admin, &before, &after)?;
         let changes = Changes::between(&before, &after);
-        audit::record(
-            tx,
-            &actor(&identity),
-            Action::Update,
-            Entity::User,
-            id,
-            &changes,
-        )
-        .await?;
+        audit.record(tx, Action::Update, id, &changes).await?;
         let row = repo::find(tx, id)
             .await?
             .ok_or_else(|| Error::not_found("user"))?;
@@ -390,34 +369,30 @@ async fn update(
     params(("id" = i32, Path, minimum = 1, description = "The user's id.")),
     security(("waffle_sso" = [])),
     responses(
-        (status = 204, description = "Deleted."),
+        Deleted,
         AdminErrors,
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 422, description = "The id is not a positive integer.", body = ValidationErrorBody),
+        BadId,
     ),
 )]
 async fn remove(Admin(mut admin): Admin, PathId(id): PathId) -> Result<StatusCode, Error> {
-    let actor = admin.actor();
-    admin
-        .transaction(async |tx| {
-            // Locked first, as in `update`: of racing deletes one wins and the others find no
-            // user (404, no second entry), and the entry holds the user as last written.
-            if !repo::lock(tx, id).await? {
-                return Err(Error::not_found("user"));
-            }
-            let before = repo::audit_state(tx, id)
-                .await?
-                .ok_or_else(|| Error::not_found("user"))?;
-            repo::delete(tx, id).await?;
-            let changes = Changes::between(&before, &Value::Null);
-            audit::record(tx, &actor, Action::Delete, Entity::User, id, &changes).await
-        })
-        .await?;
+    // Locked first, as in `update`: of racing deletes one wins and the others find no
+    // user (404, no second entry), and the entry holds the user as last written.
+    let lock = async |tx: &mut MySqlConnection, id| {
+        if repo::lock(tx, id).await? {
+            repo::audit_state(tx, id).await
+        } else {
+            Ok(None)
+        }
+    };
+    let delete = async |tx: &mut MySqlConnection, id| repo::delete(tx, id).await.map(drop);
+    admin.delete_audited(Entity::User, id, lock, delete).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn actor(identity: &Identity) -> Actor {
-    Actor::User(identity.sso_id.clone())
+/// The caller's entries about users.
+fn audit_of(identity: &Identity) -> Audit {
+    Audit::new(Actor::User(identity.sso_id.clone()), Entity::User)
 }
 
 /// One user's view with its links (three more queries).

@@ -3,6 +3,7 @@
 //! [`crate::platform`], never the other way round.
 
 pub mod admin;
+pub mod admin_write;
 pub mod audit;
 pub mod batch;
 pub mod users;

@@ -64,6 +64,11 @@ impl Database {
         }
         Ok(&self.pool)
     }
+
+    /// A connection of the pool, for a handler's reads.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::MySql>, Error> {
+        Ok(self.pool().await?.acquire().await?)
+    }
 }
 
 /// Runs `work` in a transaction: committed when it succeeds, rolled back at once when it

@@ -59,9 +59,9 @@ pub fn with_shared_layers_and(routes: Router, inner: impl FnOnce(Router) -> Rout
 /// (payload 2.0). A configuration error is logged in words and fails the init.
 pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
     crate::platform::telemetry::init();
-    let state = AppState::from_env().await.inspect_err(|error| {
-        tracing::error!(%error, "cannot start: configuration failed");
-    })?;
+    let state = AppState::from_env()
+        .await
+        .inspect_err(crate::platform::process::start_failed)?;
     lambda_http::run(with_shared_layers(router(state))).await
 }
 

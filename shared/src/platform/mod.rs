@@ -6,6 +6,7 @@
 //! Nothing here knows the member directory's tables or names `crate::domain`
 //! (checked by a test in `lib.rs`).
 
+pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod compress;
@@ -18,5 +19,7 @@ pub mod identity;
 pub mod input;
 pub mod migrations;
 pub mod openapi;
+pub mod process;
+pub mod responses;
 pub mod state;
 pub mod telemetry;
