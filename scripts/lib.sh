@@ -82,14 +82,21 @@ stop_private_db() {
 # A virtualenv under target/venv with moto's server mode (AWS APIs on loopback),
 # openapi-spec-validator (checks the docs function's OpenAPI document) and schemathesis
 # (fuzzes the local server against that document).
+# A Python virtualenv at $1, installing python3 and its venv module where they are missing.
+make_venv() {
+  local venv="$1"
+  [ -x "$venv/bin/python" ] && return
+  command -v python3 >/dev/null || as_root_or_explain "python3" apt_install python3 python3-venv
+  python3 -m venv "$venv" 2>/dev/null || {
+    as_root_or_explain "python3-venv" apt_install python3-venv
+    python3 -m venv "$venv"
+  }
+}
+
 ensure_python_tools() {
   local venv="$ROOT/target/venv"
   if [ ! -x "$venv/bin/moto_server" ]; then
-    command -v python3 >/dev/null || as_root_or_explain "python3" apt_install python3 python3-venv
-    python3 -m venv "$venv" 2>/dev/null || {
-      as_root_or_explain "python3-venv" apt_install python3-venv
-      python3 -m venv "$venv"
-    }
+    make_venv "$venv"
     log "installing moto[server] into target/venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' >&2
   fi
@@ -110,14 +117,7 @@ ensure_python_tools() {
 # tools so their pins never fight).
 DEPLOY_VENV="$ROOT/target/deploy-venv"
 deploy_venv() {
-  local venv="$DEPLOY_VENV"
-  if [ ! -x "$venv/bin/python" ]; then
-    command -v python3 >/dev/null || as_root_or_explain "python3" apt_install python3 python3-venv
-    python3 -m venv "$venv" 2>/dev/null || {
-      as_root_or_explain "python3-venv" apt_install python3-venv
-      python3 -m venv "$venv"
-    }
-  fi
+  make_venv "$DEPLOY_VENV"
 }
 
 # What scripts/package builds with, hash-locked (deploy/requirements-build.txt: the

@@ -218,60 +218,54 @@ fn value(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u32, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
 
     fn seoul() -> Zone {
         Zone::parse("Asia/Seoul").unwrap()
     }
 
-    fn next(expr: &str, after: OffsetDateTime, zone: Zone) -> Option<OffsetDateTime> {
-        Cron::parse(expr).unwrap().next_after(after, zone)
+    /// `table`: one case a line, `<expression> @ <instant> -> <next firing>` (UTC
+    /// instants; `never` for none).
+    fn check(zone: &str, table: &str) {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute][optional [:[second]]]"
+        );
+        let at = |text: &str| PrimitiveDateTime::parse(text.trim(), format).unwrap();
+        for line in table.lines().filter(|l| !l.trim().is_empty()) {
+            let (expr, times) = line.split_once('@').unwrap();
+            let (after, expected) = times.split_once("->").unwrap();
+            let expected = (expected.trim() != "never").then(|| at(expected).assume_utc());
+            let next = Cron::parse(expr.trim())
+                .unwrap()
+                .next_after(at(after).assume_utc(), Zone::parse(zone).unwrap());
+            assert_eq!(next, expected, "in {zone}: {line}");
+        }
     }
 
     #[test]
     fn dev_runs_saturday_noon_in_seoul_which_is_three_utc() {
-        let dev = "cron(0 12 ? * SAT *)";
-        // 2026-11-28 is a Saturday.
-        assert_eq!(
-            next(dev, datetime!(2026-11-28 02:59 UTC), seoul()),
-            Some(datetime!(2026-11-28 03:00 UTC))
-        );
-        assert_eq!(
-            next(dev, datetime!(2026-11-28 03:00:01 UTC), seoul()),
-            Some(datetime!(2026-12-05 03:00 UTC))
-        );
-        assert_eq!(
-            next(dev, datetime!(2026-11-28 03:00 UTC), seoul()),
-            Some(datetime!(2026-12-05 03:00 UTC)),
-            "strictly after"
-        );
+        // 2026-11-28 is a Saturday; the next firing is strictly after the instant;
         // Friday 20:00 UTC is already Saturday 05:00 in Seoul: noon the same Seoul day.
-        assert_eq!(
-            next(dev, datetime!(2026-11-27 20:00 UTC), seoul()),
-            Some(datetime!(2026-11-28 03:00 UTC))
+        check(
+            "Asia/Seoul",
+            "cron(0 12 ? * SAT *) @ 2026-11-28 02:59 -> 2026-11-28 03:00
+             cron(0 12 ? * SAT *) @ 2026-11-28 03:00:01 -> 2026-12-05 03:00
+             cron(0 12 ? * SAT *) @ 2026-11-28 03:00 -> 2026-12-05 03:00
+             cron(0 12 ? * SAT *) @ 2026-11-27 20:00 -> 2026-11-28 03:00",
         );
     }
 
     #[test]
     fn prod_runs_sunday_midnight_in_seoul_which_is_saturday_fifteen_utc() {
-        let prod = "cron(0 0 ? * SUN *)";
-        assert_eq!(
-            next(prod, datetime!(2026-11-28 14:59 UTC), seoul()),
-            Some(datetime!(2026-11-28 15:00 UTC))
+        // Saturday 15:30 UTC is Sunday 00:30 in Seoul: a week later. The same expression
+        // in UTC fires on Sunday itself.
+        check(
+            "Asia/Seoul",
+            "cron(0 0 ? * SUN *) @ 2026-11-28 14:59 -> 2026-11-28 15:00
+             cron(0 0 ? * SUN *) @ 2026-11-28 15:30 -> 2026-12-05 15:00",
         );
-        // Saturday 15:30 UTC is Sunday 00:30 in Seoul: a week later.
-        assert_eq!(
-            next(prod, datetime!(2026-11-28 15:30 UTC), seoul()),
-            Some(datetime!(2026-12-05 15:00 UTC))
-        );
-        // The same expression in UTC fires on Sunday itself.
-        assert_eq!(
-            next(
-                prod,
-                datetime!(2026-11-28 15:30 UTC),
-                Zone::parse("UTC").unwrap()
-            ),
-            Some(datetime!(2026-11-29 00:00 UTC))
+        check(
+            "UTC",
+            "cron(0 0 ? * SUN *) @ 2026-11-28 15:30 -> 2026-11-29 00:00",
         );
         // Numbers: 1 is Sunday.
         assert_eq!(
@@ -282,48 +276,15 @@ mod tests {
 
     #[test]
     fn lists_ranges_increments_and_days_of_month() {
-        let utc = Zone::parse("UTC").unwrap();
-        assert_eq!(
-            next(
-                "cron(0/15 9-17 ? * MON-FRI *)",
-                datetime!(2026-11-27 17:50 UTC),
-                utc
-            ),
-            Some(datetime!(2026-11-30 09:00 UTC)),
-            "after Friday's last slot: Monday 09:00"
-        );
-        assert_eq!(
-            next(
-                "cron(0/15 9-17 ? * MON-FRI *)",
-                datetime!(2026-11-27 10:07 UTC),
-                utc
-            ),
-            Some(datetime!(2026-11-27 10:15 UTC))
-        );
-        assert_eq!(
-            next(
-                "cron(30 6,18 1,15 * ? *)",
-                datetime!(2026-11-15 18:30 UTC),
-                utc
-            ),
-            Some(datetime!(2026-12-01 06:30 UTC))
-        );
-        assert_eq!(
-            next("cron(0 0 29 FEB ? *)", datetime!(2026-03-01 00:00 UTC), utc),
-            Some(datetime!(2028-02-29 00:00 UTC))
-        );
-        assert_eq!(
-            next(
-                "cron(0 0 1 JAN ? 2020-2021)",
-                datetime!(2026-03-01 00:00 UTC),
-                utc
-            ),
-            None,
-            "never again"
-        );
-        assert_eq!(
-            next("cron(* * * * ? *)", datetime!(2026-03-01 00:00:30 UTC), utc),
-            Some(datetime!(2026-03-01 00:01 UTC))
+        // The first: after Friday's last slot, Monday 09:00.
+        check(
+            "UTC",
+            "cron(0/15 9-17 ? * MON-FRI *) @ 2026-11-27 17:50 -> 2026-11-30 09:00
+             cron(0/15 9-17 ? * MON-FRI *) @ 2026-11-27 10:07 -> 2026-11-27 10:15
+             cron(30 6,18 1,15 * ? *) @ 2026-11-15 18:30 -> 2026-12-01 06:30
+             cron(0 0 29 FEB ? *) @ 2026-03-01 00:00 -> 2028-02-29 00:00
+             cron(0 0 1 JAN ? 2020-2021) @ 2026-03-01 00:00 -> never
+             cron(* * * * ? *) @ 2026-03-01 00:00:30 -> 2026-03-01 00:01",
         );
     }
 

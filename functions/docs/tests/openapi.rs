@@ -66,6 +66,11 @@ async fn state_without_database() -> AppState {
     testkit::db::single_connection_state("mysql://root@127.0.0.1:1/nowhere").await
 }
 
+/// The docs function alone, as deployed, on [`state_without_database`].
+async fn docs_app() -> Router {
+    shared::platform::http::with_shared_layers(docs::router(state_without_database().await))
+}
+
 fn document() -> Value {
     serde_json::to_value(docs::document()).expect("the document serializes")
 }
@@ -144,8 +149,7 @@ async fn every_documented_route_is_served() {
 
 #[tokio::test]
 async fn openapi_json_is_valid_openapi_3() {
-    let app =
-        shared::platform::http::with_shared_layers(docs::router(state_without_database().await));
+    let app = docs_app().await;
     let response = get("/api/openapi.json").send(&app).await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.header("content-type"), Some("application/json"));
@@ -325,8 +329,7 @@ fn each_function_part_survives_the_merge() {
 
 #[tokio::test]
 async fn docs_page_renders_the_document() {
-    let app =
-        shared::platform::http::with_shared_layers(docs::router(state_without_database().await));
+    let app = docs_app().await;
     let response = get("/api/docs").send(&app).await;
     assert_eq!(response.status, StatusCode::OK);
     let content_type = response.header("content-type").unwrap_or_default();
