@@ -3,6 +3,7 @@
 
 use shared::Error;
 use shared::domain::audit::Action;
+use shared::platform::db::row_exists;
 use sqlx::MySqlConnection;
 
 use crate::model::{TeamMember, TeamRow, TeamSummary};
@@ -88,7 +89,7 @@ pub async fn delete(conn: &mut MySqlConnection, id: i32) -> Result<(), Error> {
 
 /// Whether team `id` exists; it then cannot be deleted before the transaction ends.
 pub async fn hold_team(conn: &mut MySqlConnection, id: i32) -> Result<bool, Error> {
-    hold(
+    row_exists(
         conn,
         "SELECT id FROM team WHERE id = ? LOCK IN SHARE MODE",
         id,
@@ -98,20 +99,12 @@ pub async fn hold_team(conn: &mut MySqlConnection, id: i32) -> Result<bool, Erro
 
 /// Whether user `id` exists; it then cannot be deleted before the transaction ends.
 pub async fn hold_user(conn: &mut MySqlConnection, id: i32) -> Result<bool, Error> {
-    hold(
+    row_exists(
         conn,
         "SELECT id FROM `user` WHERE id = ? LOCK IN SHARE MODE",
         id,
     )
     .await
-}
-
-async fn hold(conn: &mut MySqlConnection, sql: &'static str, id: i32) -> Result<bool, Error> {
-    let found: Option<i32> = sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
 }
 
 /// Adds user `user_id` to team `team_id` (`Action::Add`) or ends that membership

@@ -216,10 +216,7 @@ pub fn origin(domain_name: Option<&str>, request: &HeaderMap) -> Option<String> 
 }
 
 fn is_host(host: &str) -> bool {
-    (1..=255).contains(&host.len())
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+    shared::platform::input::rules::is_token(host, 255, b"-.:[]_")
 }
 
 #[cfg(test)]

@@ -82,11 +82,7 @@ impl RuntimeApi {
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -211,20 +207,19 @@ fn parse(body: &Bytes) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()))
 }
 
-async fn respond(
+/// `POST /invocation/{id}/response` or `/invocation/{id}/error`: the function's answer
+/// to an invocation; any other last segment is no route of the Runtime API (404).
+async fn answer(
     State(inner): State<Arc<Inner>>,
-    UrlPath(id): UrlPath<String>,
+    UrlPath((id, kind)): UrlPath<(String, String)>,
     body: Bytes,
 ) -> StatusCode {
-    deliver(&inner, &id, Outcome::Response(parse(&body)))
-}
-
-async fn fail(
-    State(inner): State<Arc<Inner>>,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> StatusCode {
-    deliver(&inner, &id, Outcome::Error(parse(&body)))
+    let outcome = match kind.as_str() {
+        "response" => Outcome::Response(parse(&body)),
+        "error" => Outcome::Error(parse(&body)),
+        _ => return StatusCode::NOT_FOUND,
+    };
+    deliver(&inner, &id, outcome)
 }
 
 async fn init_error(State(inner): State<Arc<Inner>>, body: Bytes) -> StatusCode {

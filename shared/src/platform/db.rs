@@ -90,6 +90,21 @@ pub async fn in_transaction_on<T>(
     commit_or_roll_back(conn.begin().await?, work).await
 }
 
+/// Whether `sql`, a query of one `?` (an id) that selects a row or none, finds its row:
+/// with `FOR UPDATE` or `LOCK IN SHARE MODE`, that row is then locked until the
+/// transaction ends.
+pub async fn row_exists(
+    conn: &mut sqlx::MySqlConnection,
+    sql: &'static str,
+    id: i32,
+) -> Result<bool, Error> {
+    let found: Option<i32> = sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
 async fn commit_or_roll_back<T>(
     mut tx: sqlx::Transaction<'_, sqlx::MySql>,
     work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,

@@ -144,13 +144,19 @@ pub fn github_login(value: &str) -> Result<String, RuleError> {
 }
 
 pub fn is_github_login(value: &str) -> bool {
-    (1..=39).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    is_token(value, 39, b"-")
         && !value.starts_with('-')
         && !value.ends_with('-')
         && !value.contains("--")
+}
+
+/// 1 to `max` bytes, each an ASCII letter, a digit or one of `punctuation`: the shape
+/// of the logins, ids and host names that go on into headers, links and logs.
+pub fn is_token(value: &str, max: usize, punctuation: &[u8]) -> bool {
+    (1..=max).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || punctuation.contains(&b))
 }
 
 /// An e-mail address of at most 50 characters.

@@ -10,6 +10,7 @@ mod write;
 use sqlx::{AssertSqlSafe, MySqlConnection};
 use time::PrimitiveDateTime;
 
+use crate::platform::db::row_exists;
 use crate::platform::error::Error;
 
 pub use links::links;
@@ -91,11 +92,7 @@ pub async fn find_by_sso(
 /// user run one after another (and each audit entry's old values are the previous new
 /// ones). `false` if there is no such user.
 pub async fn lock(conn: &mut MySqlConnection, id: i32) -> Result<bool, Error> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT id FROM `user` WHERE id = ? FOR UPDATE")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
+    row_exists(conn, "SELECT id FROM `user` WHERE id = ? FOR UPDATE", id).await
 }
 
 /// What the audit log records of user `id`: every writable field, and the names of
