@@ -1,3 +1,8 @@
+// As in migrate: the release build computes the layout of `main`'s future through the
+// Lambda runtime's, sqlx 0.9's and `serve_or_command_line`'s nested futures, 130 levels,
+// past the default 128.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 
 use lambda_runtime::{LambdaEvent, service_fn};
