@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use shared::Error;
 use shared::domain::admin_write::Audited;
-use shared::platform::input::{self, Field, Mode, Rule};
+use shared::platform::input::{self, Field, Mode};
 use utoipa::ToSchema;
 
 /// The longest position name, in characters (the column is `VARCHAR(50)`).
@@ -43,17 +43,9 @@ impl Audited for Position {
 }
 
 /// The body of `POST /positions` and `PATCH /positions/{id}`: the position's name.
-const FIELDS: &[Field] = &[Field::new(
-    "name",
-    Rule::Line {
-        min: 1,
-        max: NAME_MAX,
-    },
-)
-.not_null()
-.required()
-.doc("1–50 characters on one line, not only spaces.")
-.create_examples(&["데브옵스"])];
+const FIELDS: &[Field] = &[Field::required_line("name", 1, NAME_MAX)
+    .doc("1–50 characters on one line, not only spaces.")
+    .create_examples(&["데브옵스"])];
 
 /// `POST /positions` and `PATCH /positions/{id}`: the position's name. Both read it as a
 /// create: the name is required.

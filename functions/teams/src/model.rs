@@ -97,18 +97,10 @@ pub struct MembershipPath {
 
 /// A team's writable fields.
 const FIELDS: &[Field] = &[
-    Field::new(
-        "name",
-        Rule::Line {
-            min: 1,
-            max: NAME_MAX,
-        },
-    )
-    .not_null()
-    .required()
-    .create_doc("1–30 characters on one line, not only spaces.")
-    .update_doc("1–30 characters on one line, not only spaces; never `null`.")
-    .create_examples(&["와플스튜디오 웹팀"]),
+    Field::required_line("name", 1, NAME_MAX)
+        .create_doc("1–30 characters on one line, not only spaces.")
+        .update_doc("1–30 characters on one line, not only spaces; never `null`.")
+        .create_examples(&["와플스튜디오 웹팀"]),
     Field::new(
         "introduction",
         Rule::Text {

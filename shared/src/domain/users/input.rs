@@ -37,10 +37,7 @@ const POSITION_NAME: Item = Item {
 const SNS_ACCOUNT: Item = Item {
     schema_name: "SnsAccountBody",
     rule: Rule::Object(&[
-        Field::new("name", Rule::Line { min: 1, max: 30 })
-            .not_null()
-            .required()
-            .examples(&["GitHub"]),
+        Field::required_line("name", 1, 30).examples(&["GitHub"]),
         Field::new("url", Rule::HttpUrl { max: 200 })
             .not_null()
             .required()
@@ -58,12 +55,8 @@ pub const FIELDS: &[Field] = &[
         .required()
         .doc("4–50 ASCII letters, digits, `_`, `-` and `.`; unique.")
         .create_examples(&["waffle"]),
-    Field::new("first_name", Rule::Line { min: 1, max: 30 })
-        .not_null()
-        .required(),
-    Field::new("last_name", Rule::Line { min: 0, max: 30 })
-        .not_null()
-        .required(),
+    Field::required_line("first_name", 1, 30),
+    Field::required_line("last_name", 0, 30),
     Field::new("image_url", Rule::HttpUrl { max: 200 }).doc("An absolute `http` or `https` URL."),
     Field::new("department", Rule::Line { min: 0, max: 50 }),
     Field::new("college", Rule::Line { min: 0, max: 50 }),

@@ -8,7 +8,7 @@ use super::rules::{self, RuleError};
 /// ```
 /// use shared::platform::input::{Field, Rule};
 /// const FIELDS: &[Field] = &[
-///     Field::new("name", Rule::Line { min: 1, max: 30 }).not_null().required(),
+///     Field::required_line("name", 1, 30),
 ///     Field::new("introduction", Rule::Text { min: 0, max: 1000 }),
 /// ];
 /// ```
@@ -93,6 +93,14 @@ impl Field {
             create_examples: &[],
             update_examples: &[],
         }
+    }
+
+    /// One line of `min..=max` characters that a create must carry and `null` cannot
+    /// clear: a name (of a position, a team, an SNS account, a user).
+    pub const fn required_line(name: &'static str, min: usize, max: usize) -> Self {
+        Self::new(name, Rule::Line { min, max })
+            .not_null()
+            .required()
     }
 
     /// `null` cannot clear it (the column is `NOT NULL`).
