@@ -11,42 +11,35 @@ use crate::platform::error::Error;
 /// The positions, SNS accounts and teams of `ids` (ascending): three queries, whatever
 /// their number.
 pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Error> {
-    let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+    let Some(users) = Users::of(ids) else {
         return Ok(Links::default());
     };
-    // A page of the list is usually a dense run of ids: then `BETWEEN` (one statement
-    // text, prepared once per connection) beats an `IN` list of up to 1,000 binds.
-    // Links of users inside the range but not on the page are fetched and dropped.
-    let dense = i64::from(last) - i64::from(first) < 2 * ids.len() as i64;
-    let positions = by_user(
-        conn,
-        "SELECT pua.user_id, p.id, p.name FROM position_user_association pua \
-         JOIN `position` p ON p.id = pua.position_id WHERE pua.user_id",
-        ids,
-        dense,
-        " ORDER BY p.id",
-        |(user_id, id, name): (i32, i32, String)| (user_id, NamedRef { id, name }),
-    )
-    .await?;
-    let sns_accounts = by_user(
-        conn,
-        "SELECT user_id, name, url FROM sns_account WHERE user_id",
-        ids,
-        dense,
-        " ORDER BY id",
-        |(user_id, name, url): (i32, String, String)| (user_id, SnsView { name, url }),
-    )
-    .await?;
-    let teams = by_user(
-        conn,
-        "SELECT tua.user_id, t.id, t.name FROM team_user_association tua \
-         JOIN team t ON t.id = tua.team_id WHERE tua.user_id",
-        ids,
-        dense,
-        " ORDER BY t.id",
-        |(user_id, id, name): (i32, i32, String)| (user_id, NamedRef { id, name }),
-    )
-    .await?;
+    let positions = users
+        .load(
+            conn,
+            "SELECT pua.user_id, p.id, p.name FROM position_user_association pua \
+             JOIN `position` p ON p.id = pua.position_id WHERE pua.user_id",
+            " ORDER BY p.id",
+            named,
+        )
+        .await?;
+    let sns_accounts = users
+        .load(
+            conn,
+            "SELECT user_id, name, url FROM sns_account WHERE user_id",
+            " ORDER BY id",
+            |(user_id, name, url): (i32, String, String)| (user_id, SnsView { name, url }),
+        )
+        .await?;
+    let teams = users
+        .load(
+            conn,
+            "SELECT tua.user_id, t.id, t.name FROM team_user_association tua \
+             JOIN team t ON t.id = tua.team_id WHERE tua.user_id",
+            " ORDER BY t.id",
+            named,
+        )
+        .await?;
     Ok(Links {
         positions,
         sns_accounts,
@@ -54,49 +47,72 @@ pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Err
     })
 }
 
-/// The rows of `head`, a condition on the user ids (see [`for_users`]) and `tail`, each
-/// made a `(user id, entry)` by `entry` and grouped by user, in the order read.
-async fn by_user<R, T>(
-    conn: &mut MySqlConnection,
-    head: &str,
-    ids: &[i32],
-    dense: bool,
-    tail: &str,
-    entry: impl Fn(R) -> (i32, T),
-) -> Result<HashMap<i32, Vec<T>>, Error>
-where
-    R: for<'r> FromRow<'r, MySqlRow> + Send + Unpin,
-{
-    let rows: Vec<R> = for_users(head, ids, dense, tail)
-        .build_query_as()
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut grouped: HashMap<i32, Vec<T>> = HashMap::new();
-    for (user_id, item) in rows.into_iter().map(entry) {
-        grouped.entry(user_id).or_default().push(item);
-    }
-    Ok(grouped)
+/// A `(user id, position or team)` row.
+fn named((user_id, id, name): (i32, i32, String)) -> (i32, NamedRef) {
+    (user_id, NamedRef { id, name })
 }
 
-/// `head` followed by a condition on the user ids: a range when `dense`, else a list.
-fn for_users(head: &str, ids: &[i32], dense: bool, tail: &str) -> QueryBuilder<MySql> {
-    let mut sql = QueryBuilder::new(head);
-    match (dense, ids.first(), ids.last()) {
-        (true, Some(&first), Some(&last)) => {
-            sql.push(" BETWEEN ")
-                .push_bind(first)
-                .push(" AND ")
-                .push_bind(last);
-        }
-        _ => {
-            sql.push(" IN (");
-            let mut list = sql.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-            sql.push(")");
-        }
+/// The users whose links load, and how a query selects them.
+struct Users<'a> {
+    ids: &'a [i32],
+    /// A page of the list is usually a dense run of ids: then `BETWEEN` (one statement
+    /// text, prepared once per connection) beats an `IN` list of up to 1,000 binds.
+    /// Links of users inside the range but not on the page are fetched and dropped.
+    dense: bool,
+}
+
+impl<'a> Users<'a> {
+    /// `None` for no users.
+    fn of(ids: &'a [i32]) -> Option<Self> {
+        let (first, last) = (*ids.first()?, *ids.last()?);
+        let dense = i64::from(last) - i64::from(first) < 2 * ids.len() as i64;
+        Some(Self { ids, dense })
     }
-    sql.push(tail);
-    sql
+
+    /// The rows of `head`, a condition on the user ids and `tail`, each made a
+    /// `(user id, entry)` by `entry` and grouped by user, in the order read.
+    async fn load<R, T>(
+        &self,
+        conn: &mut MySqlConnection,
+        head: &str,
+        tail: &str,
+        entry: impl Fn(R) -> (i32, T),
+    ) -> Result<HashMap<i32, Vec<T>>, Error>
+    where
+        R: for<'r> FromRow<'r, MySqlRow> + Send + Unpin,
+    {
+        let rows: Vec<R> = self
+            .query(head, tail)
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut grouped: HashMap<i32, Vec<T>> = HashMap::new();
+        for (user_id, item) in rows.into_iter().map(entry) {
+            grouped.entry(user_id).or_default().push(item);
+        }
+        Ok(grouped)
+    }
+
+    /// `head` followed by a condition on the user ids: a range when dense, else a list.
+    fn query(&self, head: &str, tail: &str) -> QueryBuilder<MySql> {
+        let mut sql = QueryBuilder::new(head);
+        match (self.dense, self.ids.first(), self.ids.last()) {
+            (true, Some(&first), Some(&last)) => {
+                sql.push(" BETWEEN ")
+                    .push_bind(first)
+                    .push(" AND ")
+                    .push_bind(last);
+            }
+            _ => {
+                sql.push(" IN (");
+                let mut list = sql.separated(", ");
+                for id in self.ids {
+                    list.push_bind(*id);
+                }
+                sql.push(")");
+            }
+        }
+        sql.push(tail);
+        sql
+    }
 }
