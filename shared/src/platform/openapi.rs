@@ -2,6 +2,10 @@
 //! scheme. Each function documents its routes where it registers them (`utoipa-axum`);
 //! the `docs` function merges the parts into one document.
 
+use std::collections::BTreeMap;
+
+use utoipa::openapi::RefOr;
+use utoipa::openapi::response::Response;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, ToSchema};
 
@@ -73,20 +77,15 @@ pub struct NotAdmin(pub ErrorBody);
 )]
 pub struct DbUnavailable(pub ErrorBody);
 
-/// The three answers every admin route has besides its own.
-#[derive(IntoResponses)]
-pub enum AdminErrors {
-    #[response(status = 401, description = "No token.")]
-    NoToken(ErrorBody),
-    #[response(
-        status = 403,
-        description = "The token was denied, or the caller is not an admin."
-    )]
-    NotAdmin(ErrorBody),
-    #[response(
-        status = 503,
-        description = "The database is unreachable.",
-        headers(("Retry-After" = u32))
-    )]
-    Unavailable(ErrorBody),
+/// The three answers every admin route has besides its own: [`NoToken`], [`NotAdmin`]
+/// and [`DbUnavailable`], worded where they are declared.
+pub struct AdminErrors;
+
+impl IntoResponses for AdminErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = NoToken::responses();
+        responses.extend(NotAdmin::responses());
+        responses.extend(DbUnavailable::responses());
+        responses
+    }
 }
