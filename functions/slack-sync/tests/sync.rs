@@ -98,8 +98,8 @@ impl Env {
                 .await
                 .expect("state")
                 .expect("row");
-            state["updated_at"] = json!(row.updated_at.to_string());
-            state["created_at"] = json!(row.created_at.to_string());
+            state["updated_at"] = json!(row.detail.updated_at.to_string());
+            state["created_at"] = json!(row.detail.created_at.to_string());
             rows.push(state);
         }
         rows

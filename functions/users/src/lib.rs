@@ -223,7 +223,7 @@ async fn show(
         .await?
         .ok_or_else(|| Error::not_found("user"))?;
     let visibility = match identity {
-        Some(identity) if row.sso_id.as_deref() == Some(identity.sso_id.as_str()) => {
+        Some(identity) if row.detail.sso_id.as_deref() == Some(identity.sso_id.as_str()) => {
             Visibility::Detail
         }
         Some(identity) => match repo::registered(&mut conn, &identity.sso_id).await? {
@@ -335,7 +335,7 @@ async fn update(
             .await?
             .ok_or_else(|| Error::not_found("user"))?;
         let is_admin = caller.is_some_and(|c| c.is_admin);
-        let is_self = caller.is_some_and(|c| c.id == target.id);
+        let is_self = caller.is_some_and(|c| c.id == target.summary.id);
         if !is_admin && !is_self {
             return Err(Error::Forbidden(
                 "only the user themself or an admin may change a user".into(),
@@ -401,6 +401,6 @@ async fn view(
     row: UserRow,
     visibility: Visibility,
 ) -> Result<UserView, Error> {
-    let mut links = repo::links(conn, &[row.id]).await?;
+    let mut links = repo::links(conn, &[row.summary.id]).await?;
     Ok(UserView::new(row, &mut links, visibility))
 }

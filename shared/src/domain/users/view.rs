@@ -63,7 +63,8 @@ pub struct UserView {
     pub detail: Option<UserDetail>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// Read from the row as is: the columns are these fields.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 #[schema(description = "The fields of a user that only the user themself and admins see.")]
 pub struct UserDetail {
     #[schema(required)]
@@ -84,10 +85,12 @@ pub struct UserDetail {
     pub apple_email: Option<String>,
     pub is_rookie: bool,
     pub is_admin: bool,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[serde(serialize_with = "as_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: PrimitiveDateTime,
+    #[serde(serialize_with = "as_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: PrimitiveDateTime,
 }
 
 /// Which view a reader gets.
@@ -100,37 +103,9 @@ pub enum Visibility {
 impl UserView {
     /// Builds the view of `row`, taking its links out of `links`.
     pub fn new(row: UserRow, links: &mut Links, visibility: Visibility) -> Self {
-        let detail = (visibility == Visibility::Detail).then(|| UserDetail {
-            sso_id: row.sso_id,
-            department: row.department,
-            college: row.college,
-            phone_number: row.phone_number,
-            github_email: row.github_email,
-            slack_email: row.slack_email,
-            notion_email: row.notion_email,
-            apple_email: row.apple_email,
-            is_rookie: row.is_rookie,
-            is_admin: row.is_admin,
-            created_at: rfc3339(row.created_at),
-            updated_at: rfc3339(row.updated_at),
-        });
-        let summary = SummaryRow {
-            id: row.id,
-            username: row.username,
-            image_url: row.image_url,
-            first_name: row.first_name,
-            last_name: row.last_name,
-            github_id: row.github_id,
-            slack_id: row.slack_id,
-            introduction: row.introduction,
-            generation: row.generation,
-            is_active: row.is_active,
-            is_member: row.is_member,
-            total: None,
-        };
         Self {
-            detail,
-            ..Self::summary(summary, links)
+            detail: (visibility == Visibility::Detail).then_some(row.detail),
+            ..Self::summary(row.summary, links)
         }
     }
 
@@ -154,6 +129,14 @@ impl UserView {
             detail: None,
         }
     }
+}
+
+/// [`rfc3339`] for `#[serde(serialize_with)]`.
+fn as_rfc3339<S: serde::Serializer>(
+    at: &PrimitiveDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*at))
 }
 
 /// Stored times are UTC (every connection runs with time zone `+00:00`).

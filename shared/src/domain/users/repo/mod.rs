@@ -8,8 +8,8 @@ mod list;
 mod write;
 
 use sqlx::{AssertSqlSafe, MySqlConnection};
-use time::PrimitiveDateTime;
 
+use crate::domain::users::view::UserDetail;
 use crate::platform::db::row_exists;
 use crate::platform::error::Error;
 
@@ -17,32 +17,13 @@ pub use links::links;
 pub use list::{Filter, SummaryRow, count, directory_version, list};
 pub use write::{create, delete, set_positions, update};
 
-/// A row of `user`.
+/// A row of `user`: the public summary's columns and the detail's, each read by name.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: i32,
-    pub sso_id: Option<String>,
-    pub username: Option<String>,
-    pub image_url: Option<String>,
-    pub first_name: String,
-    pub last_name: String,
-    pub department: Option<String>,
-    pub college: Option<String>,
-    pub phone_number: Option<String>,
-    pub github_id: Option<String>,
-    pub github_email: Option<String>,
-    pub slack_id: Option<String>,
-    pub slack_email: Option<String>,
-    pub notion_email: Option<String>,
-    pub apple_email: Option<String>,
-    pub is_rookie: bool,
-    pub is_member: bool,
-    pub is_active: bool,
-    pub is_admin: bool,
-    pub introduction: Option<String>,
-    pub generation: Option<String>,
-    pub created_at: PrimitiveDateTime,
-    pub updated_at: PrimitiveDateTime,
+    #[sqlx(flatten)]
+    pub summary: SummaryRow,
+    #[sqlx(flatten)]
+    pub detail: UserDetail,
 }
 
 const COLUMNS: &str = "u.id, u.sso_id, u.username, u.image_url, u.first_name, u.last_name, \
@@ -111,27 +92,28 @@ pub async fn audit_state(
         .map(|p| p.iter().map(|p| p.name.as_str()).collect())
         .unwrap_or_default();
     let sns_accounts = links.sns_accounts.get(&id).cloned().unwrap_or_default();
+    let (summary, detail) = (row.summary, row.detail);
     Ok(Some(serde_json::json!({
-        "username": row.username,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "image_url": row.image_url,
-        "department": row.department,
-        "college": row.college,
-        "phone_number": row.phone_number,
-        "github_id": row.github_id,
-        "github_email": row.github_email,
-        "slack_id": row.slack_id,
-        "slack_email": row.slack_email,
-        "notion_email": row.notion_email,
-        "apple_email": row.apple_email,
-        "introduction": row.introduction,
-        "generation": row.generation,
-        "sso_id": row.sso_id,
-        "is_rookie": row.is_rookie,
-        "is_member": row.is_member,
-        "is_active": row.is_active,
-        "is_admin": row.is_admin,
+        "username": summary.username,
+        "first_name": summary.first_name,
+        "last_name": summary.last_name,
+        "image_url": summary.image_url,
+        "department": detail.department,
+        "college": detail.college,
+        "phone_number": detail.phone_number,
+        "github_id": summary.github_id,
+        "github_email": detail.github_email,
+        "slack_id": summary.slack_id,
+        "slack_email": detail.slack_email,
+        "notion_email": detail.notion_email,
+        "apple_email": detail.apple_email,
+        "introduction": summary.introduction,
+        "generation": summary.generation,
+        "sso_id": detail.sso_id,
+        "is_rookie": detail.is_rookie,
+        "is_member": summary.is_member,
+        "is_active": summary.is_active,
+        "is_admin": detail.is_admin,
         "positions": positions,
         "sns_accounts": sns_accounts,
     })))
