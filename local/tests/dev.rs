@@ -29,8 +29,55 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Rows holding one of the demo's SSO ids.
+const DEMO_ROWS: &str = "SELECT COUNT(*) FROM `user` WHERE sso_id LIKE '9000__' \
+    AND CAST(sso_id AS UNSIGNED) BETWEEN 900001 AND 900036";
+
+/// The whole demo is in the directory: its 36 members under their own SSO ids and
+/// usernames, its 4 teams once each, and their 34 memberships.
+async fn assert_demo_whole(db: &TestDb) {
+    assert_eq!(db.scalar(DEMO_ROWS).await, 36);
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM `user` WHERE (sso_id, username) IN \
+             (('900001', 'minjun01'), ('900003', 'yuna03'), ('900005', 'siwoo05'), \
+              ('900010', 'jimin10'), ('900036', 'jimin36'))"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(DISTINCT name) FROM team \
+             WHERE name IN ('SNUTT', 'Waffle Market', 'Siksha', 'wafflestudio.com')"
+        )
+        .await,
+        4
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM team").await, 4);
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM team_user_association a JOIN `user` u ON u.id = a.user_id \
+             WHERE u.sso_id LIKE '9000__'"
+        )
+        .await,
+        34
+    );
+    // SNUTT takes every third member from the first: 900001, 900004, ..., 900034.
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM team_user_association a JOIN team t ON t.id = a.team_id \
+             JOIN `user` u ON u.id = a.user_id \
+             WHERE t.name = 'SNUTT' AND MOD(CAST(u.sso_id AS UNSIGNED) - 900001, 3) = 0"
+        )
+        .await,
+        12
+    );
+}
+
 #[tokio::test]
-async fn a_new_checkout_gets_a_private_key_trusted_tokens_an_admin_and_the_demo_directory() {
+async fn a_new_checkout_following_the_readme_gets_a_private_key_trusted_tokens_an_admin_and_the_demo()
+ {
     let db = TestDb::migrated().await;
     let dir = std::env::temp_dir().join(format!("wd-dev-{}", uuid::Uuid::new_v4().simple()));
 
@@ -56,24 +103,9 @@ async fn a_new_checkout_gets_a_private_key_trusted_tokens_an_admin_and_the_demo_
     assert_eq!(stdout(&again), public_pem);
     assert!(!stderr(&again).contains("made"));
 
-    // The demo directory: loaded once.
-    let loaded = dev(&dir, &db, &["demo"]);
-    assert!(loaded.status.success(), "{loaded:?}");
-    assert!(
-        stderr(&loaded).contains("demo data loaded: 36 members"),
-        "{}",
-        stderr(&loaded)
-    );
-    let twice = dev(&dir, &db, &["demo"]);
-    assert!(
-        stderr(&twice).contains("already there"),
-        "{}",
-        stderr(&twice)
-    );
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM `user`").await, 36);
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM team").await, 4);
-
-    // An admin on demand: SSO id 42 is registered and flagged.
+    // The README's "Try it", in the order a newcomer meets it: tokens while the server
+    // runs without the demo, then `scripts/run-local --demo`. An admin on demand: SSO
+    // id 42 (outside the demo's ids) is registered and flagged.
     let admin_token = stdout(&dev(&dir, &db, &["token", "42", "--admin"]));
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM `user` WHERE sso_id = '42' AND is_admin")
@@ -81,6 +113,24 @@ async fn a_new_checkout_gets_a_private_key_trusted_tokens_an_admin_and_the_demo_
         1
     );
     let member_token = stdout(&dev(&dir, &db, &["token", "900001"]));
+
+    // The demo directory: loaded whole, once.
+    let loaded = dev(&dir, &db, &["demo"]);
+    assert!(loaded.status.success(), "{loaded:?}");
+    assert!(
+        stderr(&loaded).contains("demo data loaded: 36 members (SSO ids 900001–900036), 4 teams"),
+        "{}",
+        stderr(&loaded)
+    );
+    assert_demo_whole(&db).await;
+    let twice = dev(&dir, &db, &["demo"]);
+    assert!(
+        stderr(&twice).contains("demo data already there: 36 members"),
+        "{}",
+        stderr(&twice)
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM `user`").await, 37);
+    assert_demo_whole(&db).await;
 
     // Bad input is refused with the usage, and nothing is printed as a token.
     let refused = dev(&dir, &db, &["token", "not-a-number"]);
@@ -120,6 +170,7 @@ async fn a_new_checkout_gets_a_private_key_trusted_tokens_an_admin_and_the_demo_
         "{me}"
     );
 
+    assert_eq!(me["username"], "minjun01", "{me}");
     let list = get("/api/v1/users?limit=1000", &member_token)
         .await
         .expect("an answer");
@@ -139,5 +190,115 @@ async fn a_new_checkout_gets_a_private_key_trusted_tokens_an_admin_and_the_demo_
             .await,
         1
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_admin_token_for_a_demo_id_before_the_demo_registers_that_member_and_the_demo_loads_the_rest()
+ {
+    // The README's sequence as it read before: `scripts/token 900001 --admin`, then
+    // `scripts/run-local --demo`.
+    let db = TestDb::migrated().await;
+    let dir = std::env::temp_dir().join(format!("wd-dev-{}", uuid::Uuid::new_v4().simple()));
+    let admin = dev(&dir, &db, &["token", "900001", "--admin"]);
+    assert!(stdout(&admin).starts_with("ey"), "{admin:?}");
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM `user` WHERE sso_id = '900001' AND username = 'minjun01' \
+             AND is_admin"
+        )
+        .await,
+        1,
+        "a demo SSO id registers as that demo member"
+    );
+
+    let demo = dev(&dir, &db, &["demo"]);
+    assert!(demo.status.success(), "{demo:?}");
+    assert!(
+        stderr(&demo).contains(
+            "demo data completed (this run added 35 members and 4 teams): \
+             36 members (SSO ids 900001–900036), 4 teams"
+        ),
+        "{}",
+        stderr(&demo)
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM `user`").await, 36);
+    assert_demo_whole(&db).await;
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM `user` WHERE is_admin")
+            .await,
+        1,
+        "900001 stays the one admin"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_partial_or_colliding_directory_gets_what_is_missing_and_is_told_what_stands_in_the_way()
+{
+    let db = TestDb::migrated().await;
+    let dir = std::env::temp_dir().join(format!("wd-dev-{}", uuid::Uuid::new_v4().simple()));
+    // In the way: SSO id 900003 under another username (as `scripts/token 900003 --admin`
+    // wrote it before it knew the demo), and member 900005's username under SSO id 77.
+    let by_sso = db.insert_user("900003", "dev-900003", true).await;
+    let by_name = db.insert_user("77", "siwoo05", false).await;
+
+    let first = dev(&dir, &db, &["demo"]);
+    assert!(first.status.success(), "{first:?}");
+    let report = stderr(&first);
+    for line in [
+        "demo data incomplete (this run added 34 members and 4 teams): 34 of 36 members \
+         (SSO ids 900001–900036), 4 of 4 teams",
+        &format!(
+            "demo member 900003 (yuna03) not loaded: SSO id 900003 is already user {by_sso} \
+             (username dev-900003)"
+        ),
+        &format!(
+            "demo member 900005 (siwoo05) not loaded: username siwoo05 is already user \
+             {by_name} (SSO id 77)"
+        ),
+        &format!("delete user(s) {by_sso}, {by_name}"),
+        "then run scripts/run-local --demo again",
+    ] {
+        assert!(report.contains(line), "{line:?} in {report}");
+    }
+    // True to the database: the 34 members it names, the two rows it left alone.
+    assert_eq!(db.scalar(DEMO_ROWS).await, 35);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM `user`").await, 36);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM `user` WHERE username IN ('dev-900003', 'siwoo05') AND first_name = 'Waffle'")
+            .await,
+        2
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM team").await, 4);
+
+    // The way cleared as the report says, and some of the demo gone meanwhile: a team
+    // and a member (with their memberships).
+    db.sql(&format!(
+        "DELETE FROM `user` WHERE id IN ({by_sso}, {by_name}, \
+         (SELECT id FROM (SELECT id FROM `user` WHERE sso_id = '900010') AS m)); \
+         DELETE FROM team WHERE name = 'Siksha'"
+    ))
+    .await;
+    let second = dev(&dir, &db, &["demo"]);
+    assert!(second.status.success(), "{second:?}");
+    assert!(
+        stderr(&second).contains(
+            "demo data completed (this run added 3 members and 1 team): \
+             36 members (SSO ids 900001–900036), 4 teams"
+        ),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM `user`").await, 36);
+    assert_demo_whole(&db).await;
+
+    let third = dev(&dir, &db, &["demo"]);
+    assert!(
+        stderr(&third).contains("demo data already there: 36 members"),
+        "{}",
+        stderr(&third)
+    );
+    assert_demo_whole(&db).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

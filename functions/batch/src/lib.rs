@@ -23,7 +23,7 @@ use shared::domain::admin::Admin;
 use shared::domain::batch::{self, Enqueued, Job, Run, Trigger};
 use shared::platform::input::{RuleError, query};
 use shared::platform::openapi::{
-    AdminErrors, DbUnavailable, ErrorBody, NoToken, NotAdmin, ValidationErrorBody,
+    AdminErrors, DbUnavailable, ErrorBody, NoToken, NotAdmin, TokenDenied, ValidationErrorBody,
 };
 use shared::platform::responses::{BadId, BadParams, BadQuery};
 use shared::{AppState, Error, FieldError};
@@ -101,10 +101,12 @@ fn api() -> OpenApiRouter<BatchState> {
     params(
         ("tag" = Option<String>, Query, min_length = 1, max_length = 64, description = "Only jobs with this tag, e.g. `slack`."),
     ),
+    security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "The jobs.", body = ScheduleAnswer),
         BadQuery,
         (status = 422, description = "A bad parameter value.", body = ValidationErrorBody),
+        TokenDenied,
         DbUnavailable,
     ),
 )]

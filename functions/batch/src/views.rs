@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 pub struct JobView {
     #[schema(examples("slack-sync"))]
     pub name: String,
-    #[schema(examples(json!(["slack"])))]
+    /// utoipa puts a list field's examples on its items: one tag.
+    #[schema(examples("slack"))]
     pub tags: Vec<String>,
     /// The EventBridge cron expression; `null` where no schedule is configured.
     #[schema(required = true, examples("cron(0 12 ? * SAT *)"))]

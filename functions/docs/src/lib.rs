@@ -14,7 +14,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use shared::AppState;
-use shared::platform::openapi::{ErrorBody, SECURITY_SCHEME, security_scheme};
+use shared::platform::openapi::{ErrorBody, SECURITY_SCHEME, TokenDenied, security_scheme};
+use utoipa::openapi::info::LicenseBuilder;
 use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Server};
@@ -43,7 +44,9 @@ pub fn routes() -> Router {
 /// The deployed function: its routes, and the API's `$default` route (see
 /// [`default_route`]), with the shared HTTP layer around both.
 pub fn lambda_app() -> Router {
-    let table = Arc::new(default_route::RouteTable::new(&document()));
+    let table = Arc::new(default_route::RouteTable::new(
+        &with_slash_forms(document()),
+    ));
     shared::platform::http::with_shared_layers_and(routes(), |router| {
         router.layer(axum::middleware::from_fn_with_state(
             table,
@@ -66,6 +69,22 @@ pub fn parts() -> Vec<(&'static str, OpenApi)> {
     ]
 }
 
+/// Paths served besides the document's: each answers as the same path without its
+/// trailing slash, whose description says so. OpenAPI tools refuse a path ending in `/`
+/// (Redocly's `no-path-trailing-slash`), so the document leaves them out.
+pub const SLASH_FORMS: &[&str] = &[health::LIVE_WITH_SLASH];
+
+/// `doc` with the [`SLASH_FORMS`] of its paths added (copies of the paths without the
+/// slash): every route served, for the `$default` route table and the template's check.
+pub fn with_slash_forms(mut doc: OpenApi) -> OpenApi {
+    for slash in SLASH_FORMS {
+        if let Some(item) = doc.paths.paths.get(slash.trim_end_matches('/')).cloned() {
+            doc.paths.paths.insert((*slash).to_owned(), item);
+        }
+    }
+    doc
+}
+
 /// The OpenAPI document of every route of every HTTP function: the `parts` merged under
 /// one description, with the security scheme their routes name.
 pub fn document() -> OpenApi {
@@ -80,6 +99,13 @@ pub fn document() -> OpenApi {
                      `{loc, msg, type}` per bad field; a 500 says only `Internal server error`. \
                      Every answer carries `x-request-id`; an unknown route is a 404 and a wrong \
                      method a 405.",
+                ))
+                // The repository's LICENSE, by its SPDX identifier (OpenAPI 3.1).
+                .license(Some(
+                    LicenseBuilder::new()
+                        .name("MIT")
+                        .identifier(Some("MIT"))
+                        .build(),
                 ))
                 .build(),
         )
@@ -147,9 +173,11 @@ struct Published {
     operation_id = "docs_openapi",
     tag = "docs",
     summary = "This OpenAPI document",
+    security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "The OpenAPI document of every route.", content_type = "application/json", body = Object),
         (status = 500, description = "The document could not be serialized.", body = ErrorBody),
+        TokenDenied,
     ),
 )]
 async fn openapi_json(State(published): State<Published>) -> Response {
@@ -199,7 +227,11 @@ fn page_headers(content_type: &'static str) -> [(header::HeaderName, HeaderValue
     tag = "docs",
     summary = "The API reference page",
     description = "An HTML page that renders `/api/openapi.json` with Swagger UI. Every file it loads is served by `/api/docs/{file}`; its Content-Security-Policy allows its own origin only.",
-    responses((status = 200, description = "The page.", content_type = "text/html", body = String)),
+    security((), ("waffle_sso" = [])),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        TokenDenied,
+    ),
 )]
 async fn docs_page() -> Response {
     (page_headers("text/html; charset=utf-8"), PAGE).into_response()
@@ -233,9 +265,11 @@ const ASSETS: [(&str, &str, &[u8]); 3] = [
     summary = "A file of the API reference page",
     description = "The scripts and stylesheet `/api/docs` loads (Swagger UI, vendored), so the page needs no other origin.",
     params(("file" = String, Path, description = "`swagger-ui-bundle.js`, `swagger-ui.css` or `docs.js`.")),
+    security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "The file.", content_type = "text/javascript", body = String),
         (status = 404, description = "No such file.", body = ErrorBody),
+        TokenDenied,
     ),
 )]
 async fn docs_asset(Path(file): Path<String>) -> Response {

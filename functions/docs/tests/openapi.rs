@@ -12,7 +12,8 @@ use testkit::http::{apigw_event, apigw_response, get, request};
 use testkit::{LambdaProcess, TestDb};
 
 /// Every route of docs/api.md that the functions built so far serve. A function that adds
-/// routes adds them here (and merges its router in `local::routes`).
+/// routes adds them here (and merges its router in `local::routes`). A trailing-slash
+/// form is documented by its path without the slash (`docs::SLASH_FORMS`).
 const CONTRACT_ROUTES: &[(&str, &str)] = &[
     // health
     ("GET", "/api/v1/health"),
@@ -75,6 +76,11 @@ fn document() -> Value {
     serde_json::to_value(docs::document()).expect("the document serializes")
 }
 
+/// The document with the trailing-slash forms it leaves out: every route served.
+fn served() -> Value {
+    serde_json::to_value(docs::with_slash_forms(docs::document())).expect("serializes")
+}
+
 /// `(METHOD, path)` of every operation in an OpenAPI document.
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let paths = doc["paths"].as_object().expect("paths is an object");
@@ -107,7 +113,23 @@ fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 
 #[test]
 fn every_contract_route_is_documented() {
-    let documented = operations(&document());
+    // A slash form is documented by its twin without the slash, which says so.
+    let doc = document();
+    for slash in docs::SLASH_FORMS {
+        assert!(
+            doc["paths"].get(*slash).is_none(),
+            "{slash} is in the document (OpenAPI linters refuse a path ending in /)"
+        );
+        let twin = &doc["paths"][slash.trim_end_matches('/')];
+        for (method, operation) in twin.as_object().expect("the twin is documented") {
+            let description = operation["description"].as_str().unwrap_or_default();
+            assert!(
+                description.contains(&format!("`{} {slash}`", method.to_uppercase())),
+                "{method} {slash}: the twin's description does not name it: {description}"
+            );
+        }
+    }
+    let documented = operations(&served());
     let contract: BTreeSet<(String, String)> = CONTRACT_ROUTES
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -128,7 +150,7 @@ fn every_contract_route_is_documented() {
 async fn every_documented_route_is_served() {
     let db = TestDb::migrated().await;
     let app = served_routes(db.state().await);
-    for (method, path) in operations(&document()) {
+    for (method, path) in operations(&served()) {
         let uri = path.replace("{id}", "1");
         let method = Method::from_bytes(method.as_bytes()).expect("an HTTP method");
         let mut req = request(method.clone(), &uri);
@@ -266,10 +288,8 @@ fn users_routes_document_parameters_headers_and_security() {
     assert_eq!(user["patch"]["security"], needs_token);
     assert_eq!(user["delete"]["security"], needs_token);
     assert_eq!(user["get"]["security"], token_optional);
-    assert!(
-        users["get"].get("security").is_none(),
-        "GET /users is anonymous"
-    );
+    // Anyone may list; a token is optional there, but checked (a denied one is 403).
+    assert_eq!(users["get"]["security"], token_optional);
     for method in ["get", "patch", "delete"] {
         let id = user[method]["parameters"]
             .as_array()
@@ -277,6 +297,28 @@ fn users_routes_document_parameters_headers_and_security() {
             .unwrap_or_else(|| panic!("{method} /users/{{id}} documents id"));
         assert_eq!(id["in"], "path");
         assert_eq!(id["required"], true);
+    }
+}
+
+/// The contract: a bad, expired or foreign token is denied on any route, and the
+/// authorizer runs before every route (template.yaml's `DefaultAuthorizer`). So every
+/// operation declares the token, needed or optional, and a 403.
+#[test]
+fn every_operation_declares_the_token_and_the_403_of_a_denied_one() {
+    let doc = document();
+    let needs_token = json!([{"waffle_sso": []}]);
+    let token_optional = json!([{}, {"waffle_sso": []}]);
+    for (method, path) in operations(&doc) {
+        let operation = &doc["paths"][&path][method.to_lowercase()];
+        let security = &operation["security"];
+        assert!(
+            *security == needs_token || *security == token_optional,
+            "{method} {path}: security is {security}"
+        );
+        assert!(
+            operation["responses"]["403"].is_object(),
+            "{method} {path} does not document the 403 of a denied token"
+        );
     }
 }
 

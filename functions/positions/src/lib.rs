@@ -14,7 +14,7 @@ use shared::domain::admin::Admin;
 use shared::domain::audit::Entity;
 use shared::platform::api::created;
 use shared::platform::extract::{JsonObject, PathId};
-use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody};
+use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody, TokenDenied};
 use shared::platform::responses::{BadFields, BadFieldsOrId, BadId, BodyErrors, Deleted};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
@@ -39,8 +39,10 @@ fn api() -> OpenApiRouter<AppState> {
     tag = "positions",
     summary = "List positions",
     description = "Anyone. Every position, in id order, with the number of users holding it.",
+    security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "Every position, in id order.", body = PositionList),
+        TokenDenied,
         DbUnavailable,
     ),
 )]

@@ -16,7 +16,9 @@ use shared::domain::admin::{Admin, AdminCaller};
 use shared::domain::audit::{Action, Changes, Entity};
 use shared::platform::api::created;
 use shared::platform::extract::{JsonObject, PathId, PathIds};
-use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody, ValidationErrorBody};
+use shared::platform::openapi::{
+    AdminErrors, DbUnavailable, ErrorBody, TokenDenied, ValidationErrorBody,
+};
 use shared::platform::responses::{BadFields, BadFieldsOrId, BadId, BodyErrors, Deleted};
 use shared::{AppState, Error};
 use utoipa_axum::router::OpenApiRouter;
@@ -42,8 +44,10 @@ fn api() -> OpenApiRouter<AppState> {
     tag = "teams",
     summary = "List teams",
     description = "Anyone. Every team, in id order, with its number of members.",
+    security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "Every team, in id order.", body = TeamList),
+        TokenDenied,
         DbUnavailable,
     ),
 )]
@@ -62,10 +66,12 @@ async fn list_teams(State(state): State<AppState>) -> Result<Json<TeamList>, Err
     summary = "One team",
     description = "Anyone. The team with its members, in user id order.",
     params(("id" = i32, Path, minimum = 1, description = "The team's id.")),
+    security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "The team.", body = Team),
         (status = 404, description = "No such team.", body = ErrorBody),
         BadId,
+        TokenDenied,
         DbUnavailable,
     ),
 )]

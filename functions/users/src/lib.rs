@@ -24,7 +24,7 @@ use shared::domain::users::{Mode, UserInput, UserRow, UserView, Visibility, repo
 use shared::platform::api::created;
 use shared::platform::db::in_transaction;
 use shared::platform::extract::{JsonObject, PathId};
-use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody, NoToken};
+use shared::platform::openapi::{AdminErrors, DbUnavailable, ErrorBody, NoToken, TokenDenied};
 use shared::platform::responses::{
     BadFields, BadFieldsOrId, BadId, BadParams, BadQuery, BodyErrors, Deleted,
 };
@@ -96,6 +96,7 @@ fn api() -> OpenApiRouter<UsersState> {
         ("cursor" = Option<u32>, Query, description = "Where the page starts; the `Link` header of the previous page carries it."),
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "An `ETag` from an earlier answer: 304 while the answer is unchanged."),
     ),
+    security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "The matching users, in id order.", body = Vec<UserView>, headers(
             ("X-Total-Count" = i64, description = "How many users match, whatever the page."),
@@ -107,6 +108,7 @@ fn api() -> OpenApiRouter<UsersState> {
         )),
         BadQuery,
         BadParams,
+        TokenDenied,
         DbUnavailable,
     ),
 )]
@@ -182,7 +184,7 @@ async fn build_list(
     responses(
         (status = 200, description = "The caller's detail.", body = schema::UserDetailView),
         NoToken,
-        (status = 403, description = "The token was denied.", body = ErrorBody),
+        TokenDenied,
         (status = 404, description = "The caller is not registered.", body = ErrorBody),
         DbUnavailable,
     ),
@@ -207,7 +209,7 @@ async fn me(State(state): State<AppState>, identity: Identity) -> Result<Json<Us
     security((), ("waffle_sso" = [])),
     responses(
         (status = 200, description = "The summary; the detail for the user themself and admins.", body = inline(schema::SummaryOrDetail)),
-        (status = 403, description = "The token was denied.", body = ErrorBody),
+        TokenDenied,
         (status = 404, description = "No such user.", body = ErrorBody),
         BadId,
         DbUnavailable,

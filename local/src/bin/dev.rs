@@ -4,12 +4,13 @@
 //!   prints its public half (PEM), the value of `WAFFLE_JWT_PUBLIC_KEY`;
 //! - `dev token <sso_id> [--admin] [--hours N]`: prints a bearer token for that SSO id;
 //!   `--admin` also registers the user when needed and flags it admin (`DATABASE_URL`);
-//! - `dev demo`: migrates `DATABASE_URL` to head and loads the demo directory once.
+//! - `dev demo`: migrates `DATABASE_URL` to head and loads what the directory lacks of
+//!   the demo (each member and team once), saying what keeps any member out.
 //!
 //! Reports go to stderr; stdout carries only what a script captures (a key, a token).
 
 use anyhow::{Context, bail};
-use local::dev::{self, DEMO_MEMBERS, DEMO_SSO_BASE, DevKey};
+use local::dev::{self, DevKey};
 use shared::platform::migrations::{self, Command, Target};
 use sqlx::{Connection, MySqlConnection};
 
@@ -39,18 +40,7 @@ async fn main() -> anyhow::Result<()> {
             let mut tx = conn.begin().await?;
             let demo = dev::seed_demo(&mut tx).await?;
             tx.commit().await?;
-            let verb = if demo.created {
-                "loaded"
-            } else {
-                "already there"
-            };
-            eprintln!(
-                "demo data {verb}: {} members (SSO ids {}–{}), {} teams",
-                demo.members,
-                DEMO_SSO_BASE + 1,
-                DEMO_SSO_BASE + DEMO_MEMBERS as u32,
-                demo.teams
-            );
+            eprintln!("{}", demo.report());
         }
         _ => bail!("{USAGE}"),
     }

@@ -60,6 +60,13 @@ pub enum LocItem {
 #[response(status = 401, description = "No token.")]
 pub struct NoToken(pub ErrorBody);
 
+/// 403 of a route anyone may call: a token is optional there, but one that is sent is
+/// checked, and a bad, expired or foreign one is denied before the route runs. Such a
+/// route declares `security((), ("waffle_sso" = []))`: anonymous, or with the token.
+#[derive(IntoResponses)]
+#[response(status = 403, description = "The token was denied.")]
+pub struct TokenDenied(pub ErrorBody);
+
 /// 403 of an admin route.
 #[derive(IntoResponses)]
 #[response(
