@@ -558,6 +558,14 @@ def questions(w):
     ask("another EventBridge rule sends to the image-tag-updater failure queue",
         Principal(None, [], service="events.amazonaws.com"), "sqs:SendMessage", prod_dlq,
         {"aws:SourceArn": arn("events", "rule/evil")})
+    ask("dev deploy role passes prod's role to Lambda", dev, "iam:PassRole",
+        f"arn:aws:iam::{ACCOUNT}:role/waffledotcom/prod/waffledotcom-prod-ImageTagUpdaterFunctionRole-X",
+        {"iam:PassedToService": "lambda.amazonaws.com"})
+    ask("dev deploy role deletes prod's CloudFront distribution", dev, "cloudfront:DeleteDistribution",
+        f"arn:aws:cloudfront::{ACCOUNT}:distribution/EPROD", tags("prod"))
+    ask("dev deploy role attaches a policy to prod's function role", dev, "iam:PutRolePolicy",
+        f"arn:aws:iam::{ACCOUNT}:role/waffledotcom/prod/waffledotcom-prod-UsersFunctionRole-X",
+        {"iam:PermissionsBoundary": boundary["prod"], **VIA_CFN})
     ask("dev deploy role reads prod's SSM parameters", dev, "ssm:GetParameters",
         arn("ssm", "parameter/waffledotcom/prod/jwt-public-key"))
 
