@@ -23,7 +23,9 @@ ForAnyValue is false on an absent key, ForAllValues true; Null "true" means abse
 Only the operators these policies use are implemented; an unknown one fails the check.
 
 Run by scripts/check-deploy with target/deploy-venv's python. `--self-test` runs the
-evaluator's own tests (a policy per rule, and one that must fail each question)."""
+evaluator's own tests (a policy per rule, and one that must fail each question).
+`--hook-inputs DIR` writes every role as the role-trust Guard hook would see it; with
+CFN_GUARD=<cfn-guard binary> the check also runs the hook's rules on them."""
 
 import copy
 import fnmatch
@@ -674,6 +676,48 @@ def check_stacks(w):
     return problems
 
 
+def hook_inputs(w, directory):
+    """Each role of both expansions, and one forged to trust another account, as the
+    Guard hook receives them (Resources: {id: {ResourceType, ResourceProperties}}), for
+    `cfn-guard validate -r deploy/hooks/role-trust.guard -d <directory>`."""
+    os.makedirs(directory, exist_ok=True)
+    cases = dict(w["roles"])
+    forged = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
+    forged["AssumeRolePolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, "Action": "sts:AssumeRole"})
+    cases["forged/TrustsAnotherAccount"] = forged
+    unbounded = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
+    unbounded.pop("PermissionsBoundary")
+    cases["forged/NoBoundary"] = unbounded
+    for key, props in cases.items():
+        env, logical = key.split("/")
+        doc = {"HookContext": {"AWSAccountID": ACCOUNT, "TargetType": "RESOURCE", "TargetName": "AWS::IAM::Role",
+                               "TargetLogicalId": logical, "InvocationPoint": "CREATE_PRE_PROVISION"},
+               "Resources": {logical: {"ResourceType": "AWS::IAM::Role", "ResourceProperties": props}}}
+        with open(os.path.join(directory, f"{env}-{logical}.json"), "w") as f:
+            json.dump(doc, f, indent=1)
+    return sorted(cases)
+
+
+def run_guard(w, binary):
+    """The hook's rules themselves, through cfn-guard, when a binary is at hand
+    (CFN_GUARD=path): every real role passes, the forged ones fail."""
+    import subprocess
+    import tempfile
+
+    problems = []
+    with tempfile.TemporaryDirectory() as d:
+        for name in hook_inputs(w, d):
+            path = os.path.join(d, name.replace("/", "-") + ".json")
+            r = subprocess.run([binary, "validate", "-r", "deploy/hooks/role-trust.guard", "-d", path, "-S", "none"],
+                               capture_output=True, text=True)
+            want_pass = not name.startswith("forged/")
+            if (r.returncode == 0) != want_pass:
+                problems.append(f"cfn-guard: {name}: exit {r.returncode}, want {'pass' if want_pass else 'fail'} "
+                                f"{(r.stdout + r.stderr).strip()[:300]}")
+    return problems
+
+
 # --------------------------------------------------------------------------------------
 # parliament over every rendered policy.
 def lint(w):
@@ -798,15 +842,21 @@ def main():
         if got != expect:
             problems.append(f"{text}: {'yes' if got else 'no'}, want {'yes' if expect else 'no'} "
                             f"({action} on {resource})")
+    if "--hook-inputs" in sys.argv:
+        hook_inputs(w, sys.argv[sys.argv.index("--hook-inputs") + 1])
+    if os.environ.get("CFN_GUARD"):
+        problems += run_guard(w, os.environ["CFN_GUARD"])
     if "--no-lint" not in sys.argv:
         lint_problems, findings = lint(w)
         problems += lint_problems
     for line in problems:
         print(f"iam: {line}", file=sys.stderr)
     if not problems:
-        print(f"iam: {answered} questions answered as expected for dev and prod in one account; "
-              f"{len(w['policies'])} rendered policies linted by parliament, "
-              f"{findings if '--no-lint' not in sys.argv else 0} findings, each allowlisted with its reason")
+        linted = ("lint skipped" if "--no-lint" in sys.argv else
+                  f"{len(w['policies'])} rendered policies linted by parliament, {findings} findings, "
+                  "each allowlisted with its reason")
+        guard = "; the hook's rules checked by cfn-guard" if os.environ.get("CFN_GUARD") else ""
+        print(f"iam: {answered} questions answered as expected for dev and prod in one account; {linted}{guard}")
     return 1 if problems else 0
 
 
