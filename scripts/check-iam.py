@@ -689,6 +689,12 @@ def hook_inputs(w, directory):
     unbounded = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
     unbounded.pop("PermissionsBoundary")
     cases["forged/NoBoundary"] = unbounded
+    ec2 = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
+    ec2["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] = ["lambda.amazonaws.com", "ec2.amazonaws.com"]
+    cases["forged/TrustsEc2"] = ec2
+    star = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
+    star["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = "*"
+    cases["forged/TrustsAnyone"] = star
     for key, props in cases.items():
         env, logical = key.split("/")
         doc = {"HookContext": {"AWSAccountID": ACCOUNT, "TargetType": "RESOURCE", "TargetName": "AWS::IAM::Role",
@@ -701,7 +707,7 @@ def hook_inputs(w, directory):
 
 def run_guard(w, binary):
     """The hook's rules themselves, through cfn-guard, when a binary is at hand
-    (CFN_GUARD=path): every real role passes, the forged ones fail."""
+    (CFN_GUARD=path): every real role passes, each forged one fails (exit 19)."""
     import subprocess
     import tempfile
 
@@ -709,10 +715,12 @@ def run_guard(w, binary):
     with tempfile.TemporaryDirectory() as d:
         for name in hook_inputs(w, d):
             path = os.path.join(d, name.replace("/", "-") + ".json")
-            r = subprocess.run([binary, "validate", "-r", "deploy/hooks/role-trust.guard", "-d", path, "-S", "none"],
-                               capture_output=True, text=True)
+            # Structured output: cfn-guard 3.2.1's default reporter takes `Resources` for a
+            # template and panics on a failure in the hook's input shape.
+            r = subprocess.run([binary, "validate", "-r", "deploy/hooks/role-trust.guard", "-d", path,
+                                "--structured", "-o", "json", "-S", "none"], capture_output=True, text=True)
             want_pass = not name.startswith("forged/")
-            if (r.returncode == 0) != want_pass:
+            if r.returncode not in (0, 19) or (r.returncode == 0) != want_pass:
                 problems.append(f"cfn-guard: {name}: exit {r.returncode}, want {'pass' if want_pass else 'fail'} "
                                 f"{(r.stdout + r.stderr).strip()[:300]}")
     return problems

@@ -191,3 +191,15 @@ ensure_cargo_deny() {
   fi
   export CARGO_DENY="$root/bin/cargo-deny"
 }
+
+# cfn-guard, pinned, built once into target/tools: scripts/check-iam.py runs the
+# role-trust hook's rules (deploy/hooks/role-trust.guard) with it.
+CFN_GUARD_VERSION=3.2.1
+ensure_cfn_guard() {
+  local root="$ROOT/target/tools"
+  if [ "$("$root/bin/cfn-guard" --version 2>/dev/null)" != "cfn-guard $CFN_GUARD_VERSION" ]; then
+    log "installing cfn-guard $CFN_GUARD_VERSION into target/tools"
+    cargo install --locked --quiet --root "$root" cfn-guard --version "$CFN_GUARD_VERSION" >&2
+  fi
+  export CFN_GUARD="$root/bin/cfn-guard"
+}
