@@ -514,6 +514,10 @@ def questions(w):
         p["dev/any-created-role"], "rds-db:connect", arn("rds-db", f"dbuser:{DB['dev']}/admin"))
     ask("a role dev's deploy role creates invokes prod's functions", p["dev/any-created-role"],
         "lambda:InvokeFunction", arn("lambda", "function:waffledotcom-prod-image-tag-updater"))
+    ask("a role dev's deploy role creates reads prod's failure queue (an event source mapping's poller)",
+        p["dev/any-created-role"], "sqs:ReceiveMessage", prod_dlq)
+    ask("a role dev's deploy role creates writes into prod's log groups", p["dev/any-created-role"], "logs:PutLogEvents",
+        arn("logs", "log-group:/aws/lambda/waffledotcom-prod-users:log-stream:x"))
     ask("a role dev's deploy role creates describes ECR images", p["dev/any-created-role"],
         "ecr:DescribeImages", arn("ecr", "repository/team/app"))
     ask("dev deploy role creates a role directly (trust of its choosing)", dev, "iam:CreateRole",
