@@ -23,7 +23,8 @@ subprocess.run(args, check=True)
 PY
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export DATABASE_URL="$url" BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn
-export WADOT_DEV_DIR="$(mktemp -d)"
+WADOT_DEV_DIR="$(mktemp -d)"
+export WADOT_DEV_DIR
 WAFFLE_JWT_PUBLIC_KEY="$("$bin/dev" key)"
 export WAFFLE_JWT_PUBLIC_KEY WAFFLE_JWT_ISSUER=https://account-api-dev.wafflestudio.com
 # shellcheck disable=SC2086 # SMOKE_LOCAL_ARGS: words
