@@ -73,6 +73,11 @@ class Differ:
 
     def schema(self, old, new, where, direction):
         """Compares a schema read by the client (`response`) or sent by it (`request`)."""
+        # A named schema is compared once per direction and reported under its name
+        # (`UserView.github_id`), however many routes use it.
+        ref_old, ref_new = (old or {}).get("$ref"), (new or {}).get("$ref")
+        if ref_old and ref_old == ref_new and ref_old.startswith("#/components/schemas/"):
+            where = f"{ref_old.rsplit('/', 1)[1]} ({direction})"
         old, new = self.resolve(self.old, old), self.resolve(self.new, new)
         key = (id(old), id(new), direction)
         if key in self.seen:
