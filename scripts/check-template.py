@@ -107,8 +107,12 @@ def main() -> int:
             problems.append(f"{function}: <env>/waffledotcom-slack access is wrong (slack-sync only)")
         if ("ecr-image-tag-updater" in text) != (function == "ImageTagUpdater"):
             problems.append(f"{function}: ecr-image-tag-updater secret access is wrong")
-        if ("lambda:InvokeFunction" in text) != (function == "Batch"):
-            problems.append(f"{function}: lambda:InvokeFunction only for Batch")
+        # Batch starts slack-sync; DeployCheck (the canary's pre-traffic hook) invokes
+        # the new versions of the API functions, and only versions (`:*`).
+        if ("lambda:InvokeFunction" in text) != (function in ("Batch", "DeployCheck")):
+            problems.append(f"{function}: lambda:InvokeFunction only for Batch and DeployCheck")
+        if function == "DeployCheck" and not text.count("-*:*"):
+            problems.append(f"{function}: may invoke function versions only")
         if '"Action": "*"' in text or '"Action": ["*"]' in text:
             problems.append(f"{function}: wildcard action")
 

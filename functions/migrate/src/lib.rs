@@ -3,6 +3,7 @@
 //! command line (`migrate upgrade head`).
 
 pub mod custom_resource;
+pub mod diff;
 pub mod new;
 
 use lambda_runtime::LambdaEvent;
@@ -79,7 +80,7 @@ pub async fn handle(
 pub fn parse_args(args: &[String]) -> Result<Command, Failure> {
     let usage = || {
         Failure::Usage(
-            "usage: migrate upgrade [head|<version>] | migrate downgrade <base|<version>> | migrate status | migrate new <name>"
+            "usage: migrate upgrade [head|<version>] | migrate downgrade <base|<version>> | migrate status | migrate diff | migrate new <name> [--from-diff]"
                 .into(),
         )
     };

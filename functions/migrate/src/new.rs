@@ -32,6 +32,16 @@ pub fn find_folder(start: &Path) -> Result<PathBuf, NewError> {
 /// number there, and returns their paths. Never overwrites: a file that appeared meanwhile
 /// (another `migrate new`) fails the call and nothing is left half-written.
 pub fn create(folder: &Path, name: &str) -> Result<[PathBuf; 2], NewError> {
+    create_with(folder, name, |_| (String::new(), String::new()))
+}
+
+/// [`create`], with bodies: `bodies(previous)` gives the SQL of the up and the down file
+/// (`previous` is the revision the down returns to), written after their header lines.
+pub fn create_with(
+    folder: &Path,
+    name: &str,
+    bodies: impl FnOnce(u32) -> (String, String),
+) -> Result<[PathBuf; 2], NewError> {
     let valid = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -54,12 +64,13 @@ pub fn create(folder: &Path, name: &str) -> Result<[PathBuf; 2], NewError> {
     let stem = format!("{:04}_{name}", highest + 1);
     let up = folder.join(format!("{stem}.up.sql"));
     let down = folder.join(format!("{stem}.down.sql"));
+    let (up_body, down_body) = bodies(highest);
     write_new(
         &up,
-        &format!("-- {stem}: what this revision changes and why.\n"),
+        &format!("-- {stem}: what this revision changes and why.\n{up_body}"),
     )?;
     let undo = format!(
-        "-- Undoes {stem}.up.sql: `migrate downgrade {}` runs it.\n",
+        "-- Undoes {stem}.up.sql: `migrate downgrade {}` runs it.\n{down_body}",
         highest
     );
     if let Err(error) = write_new(&down, &undo) {
