@@ -226,6 +226,8 @@ def template_stack(env, watch_ecr):
             arns[logical] = {"FunctionName": fname}
         elif typ == "AWS::SQS::Queue":
             arns[logical] = {"QueueName": props["QueueName"]}
+        elif typ == "AWS::SNS::Topic":
+            arns[logical] = {"TopicName": props["TopicName"]}
         elif typ == "AWS::Events::Rule":
             rule = f"{name}-{logical}-X"
             arns[logical] = {"Ref": rule, "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"}
@@ -241,6 +243,10 @@ def template_stack(env, watch_ecr):
             qname = stack.resolve(a["QueueName"])
             a.update({"QueueName": qname, "Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{qname}",
                       "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{qname}"})
+        if "TopicName" in a:
+            # A topic's Ref is its ARN.
+            tname = stack.resolve(a["TopicName"])
+            a.update({"TopicName": tname, "Ref": f"arn:aws:sns:{REGION}:{ACCOUNT}:{tname}"})
     stack.conditions = {}
     for key in expanded.get("Conditions", {}):
         stack.condition(key)
@@ -431,18 +437,53 @@ def evaluate(who, action, resource, context=None, resource_policy=None):
 # --------------------------------------------------------------------------------------
 # What CloudFormation's role-trust hook (deploy/hooks/role-trust.guard) lets through.
 TRUSTED_SERVICES = {"lambda.amazonaws.com", "scheduler.amazonaws.com"}
+CODEDEPLOY = "codedeploy.amazonaws.com"
 
 
 def trust_ok(role_props):
+    """Lambda or Scheduler, or CodeDeploy alone (the one service of every statement,
+    never in a list), and always the boundary."""
     if "PermissionsBoundary" not in role_props:
         return False
+    services = set()
     for stmt in as_list(role_props["AssumeRolePolicyDocument"]["Statement"]):
         principal = stmt.get("Principal")
-        if stmt.get("Effect") != "Allow" or not isinstance(principal, dict):
+        if stmt.get("Effect") != "Allow" or not isinstance(principal, dict) or set(principal) != {"Service"}:
             return False
-        if set(principal) != {"Service"} or not set(as_list(principal["Service"])) <= TRUSTED_SERVICES:
+        service = principal["Service"]
+        allowed = TRUSTED_SERVICES | ({CODEDEPLOY} if isinstance(service, str) else set())
+        if not set(as_list(service)) <= allowed:
             return False
-    return True
+        services.update(as_list(service))
+    return CODEDEPLOY not in services or services == {CODEDEPLOY}
+
+
+def forged_roles(w):
+    """Roles the hook must refuse, each a real one of the dev expansion changed in one way."""
+    users, codedeploy = w["roles"]["dev/UsersFunctionRole"], w["roles"]["dev/CodeDeployServiceRole"]
+    cases = {}
+
+    def forge(name, base, change):
+        role = copy.deepcopy(base)
+        change(role, role["AssumeRolePolicyDocument"]["Statement"])
+        cases[f"forged/{name}"] = role
+
+    forge("TrustsAnotherAccount", users, lambda r, s: s.append(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, "Action": "sts:AssumeRole"}))
+    forge("NoBoundary", users, lambda r, s: r.pop("PermissionsBoundary"))
+    forge("TrustsEc2", users, lambda r, s: s[0]["Principal"].update(
+        Service=["lambda.amazonaws.com", "ec2.amazonaws.com"]))
+    forge("TrustsAnyone", users, lambda r, s: s[0].update(Principal="*"))
+    forge("CodeDeployNoBoundary", codedeploy, lambda r, s: r.pop("PermissionsBoundary"))
+    forge("CodeDeployAndLambdaInList", codedeploy, lambda r, s: s[0]["Principal"].update(
+        Service=[CODEDEPLOY, "lambda.amazonaws.com"]))
+    forge("CodeDeployAndLambdaStatements", codedeploy, lambda r, s: s.append(
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+    forge("LambdaRoleAlsoCodeDeploy", users, lambda r, s: s.append(
+        {"Effect": "Allow", "Principal": {"Service": CODEDEPLOY}, "Action": "sts:AssumeRole"}))
+    forge("CodeDeployAndAnotherAccount", codedeploy, lambda r, s: s.append(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, "Action": "sts:AssumeRole"}))
+    return cases
 
 
 # --------------------------------------------------------------------------------------
@@ -461,6 +502,16 @@ def arn(service, rest):
 
 
 VIA_CFN = {"aws:CalledVia": ["cloudformation.amazonaws.com"]}
+
+
+def codedeploy_names(w, env):
+    """SAM's CodeDeploy application and the users function's deployment group, named as
+    CloudFormation names them (stack-logical id-suffix)."""
+    t = w[f"{env}/stack"]
+    application = t.arns["ServerlessDeploymentApplication"]["Ref"]
+    group = t.arns["UsersFunctionDeploymentGroup"]["Ref"]
+    return {"application_name": application, "application": arn("codedeploy", f"application:{application}"),
+            "group": arn("codedeploy", f"deploymentgroup:{application}/{group}")}
 
 
 def questions(w):
@@ -575,6 +626,48 @@ def questions(w):
     ask("dev deploy role reads prod's SSM parameters", dev, "ssm:GetParameters",
         arn("ssm", "parameter/waffledotcom/prod/jwt-public-key"))
 
+    # --- Canary deploys: dev never touches prod's CodeDeploy, nor passes a role to it but its own.
+    cd = {e: codedeploy_names(w, e) for e in ("dev", "prod")}
+    for action in ("codedeploy:CreateApplication", "codedeploy:UpdateApplication", "codedeploy:DeleteApplication",
+                   "codedeploy:RegisterApplicationRevision"):
+        ask(f"dev deploy role {action.split(':')[1]} on prod's CodeDeploy application", dev, action,
+            cd["prod"]["application"], tags("prod"))
+    for action in ("codedeploy:CreateDeploymentGroup", "codedeploy:UpdateDeploymentGroup",
+                   "codedeploy:DeleteDeploymentGroup", "codedeploy:CreateDeployment", "codedeploy:GetDeployment"):
+        ask(f"dev deploy role {action.split(':')[1]} on prod's deployment group", dev, action,
+            cd["prod"]["group"], tags("prod"))
+    ask("dev deploy role creates a deployment group in prod's application named like dev's", dev,
+        "codedeploy:CreateDeploymentGroup",
+        arn("codedeploy", f"deploymentgroup:{cd['prod']['application_name']}/waffledotcom-dev-x"), request_tags("dev"))
+    ask("dev deploy role re-tags prod's CodeDeploy application env=dev", dev, "codedeploy:TagResource",
+        cd["prod"]["application"], {**tags("prod"), **request_tags("dev")})
+    ask("dev deploy role removes the env tag of its own deployment group", dev, "codedeploy:UntagResource",
+        cd["dev"]["group"], {**tags("dev"), "aws:TagKeys": ["env"]})
+    ask("dev deploy role passes prod's CodeDeployServiceRole to CodeDeploy", dev, "iam:PassRole",
+        p["prod/CodeDeployServiceRole"].arn, {"iam:PassedToService": CODEDEPLOY})
+    ask("dev deploy role passes its own users function role to CodeDeploy", dev, "iam:PassRole",
+        p["dev/UsersFunctionRole"].arn, {"iam:PassedToService": CODEDEPLOY})
+    ask("dev deploy role passes another role of its path to CodeDeploy", dev, "iam:PassRole",
+        f"arn:aws:iam::{ACCOUNT}:role/waffledotcom/dev/anything", {"iam:PassedToService": CODEDEPLOY})
+    ask("dev deploy role passes its CodeDeployServiceRole to EC2", dev, "iam:PassRole",
+        p["dev/CodeDeployServiceRole"].arn, {"iam:PassedToService": "ec2.amazonaws.com"})
+    ask("dev pre-traffic hook reports a status to prod's deployment", p["dev/DeployCheckFunctionRole"],
+        "codedeploy:PutLifecycleEventHookExecutionStatus", cd["prod"]["group"])
+    ask("a role dev's deploy role creates reports a status to prod's deployment", p["dev/any-created-role"],
+        "codedeploy:PutLifecycleEventHookExecutionStatus", cd["prod"]["group"])
+    ask("dev's CodeDeploy role moves prod's live alias", p["dev/CodeDeployServiceRole"], "lambda:UpdateAlias",
+        arn("lambda", "function:waffledotcom-prod-users:live"))
+    ask("a role dev's deploy role creates moves prod's live alias", p["dev/any-created-role"], "lambda:UpdateAlias",
+        arn("lambda", "function:waffledotcom-prod-users:live"))
+    ask("dev's CodeDeploy role reads prod's alarms", p["dev/CodeDeployServiceRole"], "cloudwatch:DescribeAlarms",
+        arn("cloudwatch", "alarm:waffledotcom-prod-Users-errors"))
+    ask("dev's CodeDeploy role sends to prod's alarm topic", p["dev/CodeDeployServiceRole"], "sns:Publish",
+        arn("sns", "waffledotcom-prod-alarms"))
+    ask("dev's CodeDeploy role deploys code", p["dev/CodeDeployServiceRole"], "lambda:UpdateFunctionCode",
+        arn("lambda", "function:waffledotcom-dev-users"))
+    ask("dev's CodeDeploy role creates a role", p["dev/CodeDeployServiceRole"], "iam:CreateRole",
+        f"arn:aws:iam::{ACCOUNT}:role/waffledotcom/dev/x")
+
     # --- Every dev function role: nothing of prod's.
     for key, who in p.items():
         if key.startswith("dev/") and key.endswith("Role"):
@@ -636,6 +729,39 @@ def questions(w):
             arn("sqs", f"waffledotcom-{env}-slack-sync-failures"), tags(env), **yes)
         ask(f"{env} deploy role updates its alarms", who, "cloudwatch:PutMetricAlarm",
             arn("cloudwatch", f"alarm:waffledotcom-{env}-Users-errors"), tags(env), **yes)
+        # Canary deploys (template.yaml's DeploymentPreference).
+        names = codedeploy_names(w, env)
+        for action in ("codedeploy:CreateApplication", "codedeploy:GetApplication", "codedeploy:DeleteApplication",
+                       "codedeploy:RegisterApplicationRevision"):
+            ask(f"{env} deploy role {action.split(':')[1]} on its CodeDeploy application", who, action,
+                names["application"], request_tags(env), **yes)
+        ask(f"{env} deploy role tags its CodeDeploy application at creation", who, "codedeploy:TagResource",
+            names["application"], request_tags(env), **yes)
+        for action in ("codedeploy:CreateDeploymentGroup", "codedeploy:UpdateDeploymentGroup",
+                       "codedeploy:GetDeploymentGroup", "codedeploy:DeleteDeploymentGroup",
+                       "codedeploy:CreateDeployment", "codedeploy:GetDeployment"):
+            ask(f"{env} deploy role {action.split(':')[1]} on its deployment group", who, action,
+                names["group"], tags(env), **yes)
+        for config in ("CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.LambdaCanary10Percent5Minutes"):
+            ask(f"{env} deploy role reads deployment config {config}", who, "codedeploy:GetDeploymentConfig",
+                arn("codedeploy", f"deploymentconfig:{config}"), **yes)
+        ask(f"{env} deploy role passes its CodeDeployServiceRole to CodeDeploy", who, "iam:PassRole",
+            p[f"{env}/CodeDeployServiceRole"].arn, {"iam:PassedToService": CODEDEPLOY}, **yes)
+        hook, codedeploy = p[f"{env}/DeployCheckFunctionRole"], p[f"{env}/CodeDeployServiceRole"]
+        ask(f"{env} pre-traffic hook reports its status", hook, "codedeploy:PutLifecycleEventHookExecutionStatus",
+            names["group"], **yes)
+        ask(f"{env} pre-traffic hook invokes a new version", hook, "lambda:InvokeFunction",
+            arn("lambda", f"function:waffledotcom-{env}-users:7"), **yes)
+        ask(f"{env} CodeDeploy role moves a live alias", codedeploy, "lambda:UpdateAlias",
+            arn("lambda", f"function:waffledotcom-{env}-users:live"), **yes)
+        ask(f"{env} CodeDeploy role reads a live alias", codedeploy, "lambda:GetAlias",
+            arn("lambda", f"function:waffledotcom-{env}-users:live"), **yes)
+        ask(f"{env} CodeDeploy role invokes the pre-traffic hook", codedeploy, "lambda:InvokeFunction",
+            arn("lambda", f"function:waffledotcom-{env}-deploy-check"), **yes)
+        ask(f"{env} CodeDeploy role reads the rollback alarms", codedeploy, "cloudwatch:DescribeAlarms",
+            arn("cloudwatch", f"alarm:waffledotcom-{env}-api-5xx-rate"), **yes)
+        ask(f"{env} CodeDeploy role sends to the alarm topic", codedeploy, "sns:Publish",
+            arn("sns", f"waffledotcom-{env}-alarms"), **yes)
     ask("prod deploy role creates the ECR rule", prod, "events:PutRule",
         arn("events", "rule/waffledotcom-prod-EcrPushRule-X"), request_tags("prod"), expect=True)
     # --- The runtime paths that must keep working.
@@ -671,34 +797,20 @@ def check_stacks(w):
                 problems.append(f"{env}: {logical} {'missing' if watches else 'deployed'} (WatchEcrPushes={str(watches).lower()})")
         for key, props in w["roles"].items():
             if key.startswith(env + "/") and not trust_ok(props):
-                problems.append(f"{key}: trusted by more than Lambda and Scheduler (the hook would refuse it)")
-    forged = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
-    forged["AssumeRolePolicyDocument"]["Statement"].append(
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, "Action": "sts:AssumeRole"})
-    if trust_ok(forged):
-        problems.append("a role trusted by another account passes the role-trust rule")
+                problems.append(f"{key}: trusted by more than Lambda and Scheduler, or CodeDeploy alone "
+                                "(the hook would refuse it)")
+    for key, props in forged_roles(w).items():
+        if trust_ok(props):
+            problems.append(f"{key} passes the role-trust rule")
     return problems
 
 
 def hook_inputs(w, directory):
-    """Each role of both expansions, and one forged to trust another account, as the
+    """Each role of both expansions, and the forged ones (forged_roles), as the
     Guard hook receives them (Resources: {id: {ResourceType, ResourceProperties}}), for
     `cfn-guard validate -r deploy/hooks/role-trust.guard -d <directory>`."""
     os.makedirs(directory, exist_ok=True)
-    cases = dict(w["roles"])
-    forged = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
-    forged["AssumeRolePolicyDocument"]["Statement"].append(
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, "Action": "sts:AssumeRole"})
-    cases["forged/TrustsAnotherAccount"] = forged
-    unbounded = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
-    unbounded.pop("PermissionsBoundary")
-    cases["forged/NoBoundary"] = unbounded
-    ec2 = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
-    ec2["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] = ["lambda.amazonaws.com", "ec2.amazonaws.com"]
-    cases["forged/TrustsEc2"] = ec2
-    star = copy.deepcopy(w["roles"]["dev/UsersFunctionRole"])
-    star["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = "*"
-    cases["forged/TrustsAnyone"] = star
+    cases = {**w["roles"], **forged_roles(w)}
     for key, props in cases.items():
         env, logical = key.split("/")
         doc = {"HookContext": {"AWSAccountID": ACCOUNT, "TargetType": "RESOURCE", "TargetName": "AWS::IAM::Role",
@@ -836,9 +948,26 @@ def self_test():
                           "Condition": {"StringEquals": {"aws:ResourceTag/project": "waffledotcom"}}}]}
     if not evaluate(Principal("arn:aws:iam::1:role/d", [old]), "apigateway:DELETE", "api", tags("prod")):
         failures.append("the old project-only statement should let dev delete prod's API")
+    # The role-trust rule: CodeDeploy only alone, every role with the boundary.
+    def role(*services, boundary=True):
+        props = {"AssumeRolePolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Principal": {"Service": svc}, "Action": "sts:AssumeRole"} for svc in services]}}
+        if boundary:
+            props["PermissionsBoundary"] = "arn:aws:iam::1:policy/b"
+        return props
+    trust_cases = [
+        (role("lambda.amazonaws.com"), True), (role(["lambda.amazonaws.com", "scheduler.amazonaws.com"]), True),
+        (role(CODEDEPLOY), True), (role(CODEDEPLOY, CODEDEPLOY), True),
+        (role(CODEDEPLOY, boundary=False), False), (role("lambda.amazonaws.com", boundary=False), False),
+        (role([CODEDEPLOY]), False), (role([CODEDEPLOY, "lambda.amazonaws.com"]), False),
+        (role(CODEDEPLOY, "lambda.amazonaws.com"), False), (role("lambda.amazonaws.com", CODEDEPLOY), False),
+        (role("ec2.amazonaws.com"), False),
+    ]
+    failures += [("trust_ok", props, want) for props, want in trust_cases if trust_ok(props) != want]
     for f in failures:
         print(f"self-test: wrong answer: {f}", file=sys.stderr)
-    print(f"check-iam self-test: {len(cases) + 5 - len(failures)} passed, {len(failures)} failed")
+    total = len(cases) + 5 + len(trust_cases)
+    print(f"check-iam self-test: {total - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 
