@@ -51,84 +51,8 @@ impl Registry {
     /// Pushes a new image as `repository:tag` (making the repository on first use) and
     /// returns the event ECR would send for it.
     pub async fn push(&self, repository: &str, tag: &str) -> Value {
-        let created = self
-            .ecr
-            .create_repository()
-            .repository_name(repository)
-            .send()
-            .await;
-        if let Err(e) = created {
-            let exists = e
-                .as_service_error()
-                .is_some_and(|s| s.is_repository_already_exists_exception());
-            assert!(exists, "create {repository}: {e:?}");
-        }
-        // A layer of its own per push, so each push is a new image (a new digest).
-        let layer: String = format!("{repository}:{tag}")
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .chain(std::iter::repeat_n("0".to_owned(), 64))
-            .collect::<String>()[..64]
-            .to_owned();
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1469,
-                "digest": format!("sha256:{layer}"),
-            },
-            "layers": [{
-                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                "size": 2_811_478,
-                "digest": format!("sha256:{layer}"),
-            }],
-        });
-        let put = self
-            .ecr
-            .put_image()
-            .repository_name(repository)
-            .image_tag(tag)
-            .image_manifest(manifest.to_string())
-            .send()
-            .await;
-        let digest = match put {
-            Ok(put) => put
-                .image()
-                .and_then(|i| i.image_id())
-                .and_then(|id| id.image_digest())
-                .expect("a digest")
-                .to_owned(),
-            // Pushed before: the same image, the same event.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_image_already_exists_exception()) =>
-            {
-                self.digest(repository, tag).await
-            }
-            Err(e) => panic!("put {repository}:{tag}: {e:?}"),
-        };
+        let digest = self.moto.push_image(repository, tag).await;
         push_event(repository, tag, &digest)
-    }
-
-    /// The digest ECR holds under `repository:tag`.
-    pub async fn digest(&self, repository: &str, tag: &str) -> String {
-        let images = self
-            .ecr
-            .describe_images()
-            .repository_name(repository)
-            .image_ids(
-                aws_sdk_ecr::types::ImageIdentifier::builder()
-                    .image_tag(tag)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("describe the image");
-        images.image_details()[0]
-            .image_digest()
-            .expect("a digest")
-            .to_owned()
     }
 
     /// Pushes `older`, then `newer` a second later (ECR's push times, as moto keeps them,
