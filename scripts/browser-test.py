@@ -166,7 +166,7 @@ def main():
     api = f"http://127.0.0.1:{api_port}"
     good, bad = f"http://127.0.0.1:{good_port}", f"http://127.0.0.1:{bad_port}"
     env.update(BIND_ADDR=f"127.0.0.1:{api_port}", WAFFLE_JWT_PUBLIC_KEY=public_pem,
-               WAFFLE_JWT_ISSUER="https://account-api-dev.wafflestudio.com",
+               WAFFLE_JWT_ISSUER="urn:waffledotcom:local-development",
                CORS_ALLOW_ORIGINS=good, RUST_LOG="info")
     log_path = os.path.join(work, "server.log")
     log = open(log_path, "w")

@@ -44,11 +44,16 @@ pub struct Measured {
 pub struct Fakes {
     pub slack: testkit::slack::FakeSlack,
     pub github: testkit::github::FakeGitHub,
+    /// moto's ECR, which `image-tag-updater` asks before committing, holding the tags
+    /// `bench-<round>`, pushed in round order.
+    pub moto: testkit::Moto,
+    pub digests: Vec<String>,
 }
 
 const GITHUB_REPO: &str = "wafflestudio/waffle-world";
 const GITHUB_TOKEN: &str = "ghp_bench_token_made_up";
-const ECR_HOST: &str = "405906814034.dkr.ecr.ap-northeast-2.amazonaws.com";
+/// moto's default account: the function's own registry.
+const ECR_HOST: &str = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
 const ECR_SAMPLE: &str = include_str!("../../testkit/fixtures/ecr-image-action-push.json");
 
 impl Fakes {
@@ -71,7 +76,20 @@ impl Fakes {
             )],
         )
         .await;
-        Self { slack, github }
+        let moto = testkit::Moto::start().await.expect("moto");
+        let mut digests = Vec::with_capacity(COLD_STARTS);
+        for round in 0..COLD_STARTS {
+            digests.push(
+                moto.push_image("snutt-dev/snutt-ev", &format!("bench-{round}"))
+                    .await,
+            );
+        }
+        Self {
+            slack,
+            github,
+            moto,
+            digests,
+        }
     }
 }
 
@@ -197,24 +215,25 @@ pub fn functions(database_url: &str, fakes: &Fakes) -> Vec<Function> {
                 ("GITHUB_TOKEN".into(), GITHUB_TOKEN.into()),
                 ("GITHUB_REPOSITORY".into(), GITHUB_REPO.into()),
                 ("ECR_HOST".into(), ECR_HOST.into()),
-            ],
-            event: Box::new(|i| {
-                let mut event: Value = serde_json::from_str(ECR_SAMPLE).unwrap_or_default();
-                event["detail"]["repository-name"] = json!("snutt-dev/snutt-ev");
-                event["detail"]["image-tag"] = json!(format!("bench-{i}-{}", uuid_ish()));
-                event
-            }),
+            ]
+            .into_iter()
+            .chain(fakes.moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)))
+            .collect(),
+            event: {
+                let digests = fakes.digests.clone();
+                Box::new(move |i| {
+                    let mut event: Value = serde_json::from_str(ECR_SAMPLE).unwrap_or_default();
+                    event["account"] = json!("123456789012");
+                    event["detail"]["repository-name"] = json!("snutt-dev/snutt-ev");
+                    event["detail"]["image-tag"] = json!(format!("bench-{i}"));
+                    event["detail"]["image-digest"] =
+                        json!(digests.get(i).cloned().unwrap_or_default());
+                    event
+                })
+            },
             warm: false,
         },
     ]
-}
-
-/// A tag no earlier run used, so every push makes a commit.
-fn uuid_ish() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default()
 }
 
 /// Whether `answer` is the success `function` should give.

@@ -1,6 +1,8 @@
 //! Takes Swagger UI's two browser files out of the archive that `utoipa-swagger-ui-vendored`
-//! ships, so the docs page serves them itself (no CDN) and the binary holds only what the
-//! page loads (~1.7 MB), not the whole 1.8 MB source archive.
+//! ships, so the docs page serves them itself (no CDN), and brotli-compresses them here,
+//! once: the binary holds only their `br` form (~0.4 MB for the ~1.5 MB the page loads),
+//! which the function sends as it is (src/lib.rs, `Assets`), never compressing the
+//! 1.4 MB bundle per request.
 //!
 //! The archive is a plain zip (PKWARE APPNOTE 6.3): the central directory at its end
 //! lists each entry's method, sizes, CRC-32 and the offset of its local header; entries
@@ -22,9 +24,24 @@ fn main() {
             .find(|e| e.name.ends_with(&suffix) && e.name.matches('/').count() == 2)
             .unwrap_or_else(|| panic!("the Swagger UI archive has no {suffix}"));
         let bytes = extract(archive, entry);
-        std::fs::write(out.join(file), bytes).expect("write into OUT_DIR");
+        std::fs::write(out.join(format!("{file}.br")), brotli_max(&bytes))
+            .expect("write into OUT_DIR");
     }
     println!("cargo::rerun-if-changed=build.rs");
+}
+
+/// `bytes` in brotli at quality 9 with a 16 MiB window: within ~3 % of quality 11's size
+/// in a tenth of its time (build scripts run unoptimised).
+fn brotli_max(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() / 4);
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 9,
+        lgwin: 24,
+        size_hint: bytes.len(),
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).expect("brotli into memory");
+    out
 }
 
 struct Entry {

@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use shared::domain::users::{Mode, UserInput, repo};
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
-/// The issuer of the dev SSO, which the local server is configured to trust.
-pub const ISSUER: &str = "https://account-api-dev.wafflestudio.com";
+/// The issuer of local tokens, which `scripts/run-local` configures the local server to
+/// trust and no deployed authorizer accepts (`shared::platform::identity::LOCAL_ISSUER`).
+pub const ISSUER: &str = shared::platform::identity::LOCAL_ISSUER;
 
 /// Where the key lives: `target/local/` of this checkout (ignored by git, like all of
 /// `target/`), unless `WADOT_DEV_DIR` says otherwise.

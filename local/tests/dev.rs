@@ -302,3 +302,48 @@ async fn a_partial_or_colliding_directory_gets_what_is_missing_and_is_told_what_
     assert_demo_whole(&db).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Local tokens name the local issuer, which the authorizer configured as deployed (the
+/// dev SSO's issuer) denies even with the same key, and which a deployed authorizer
+/// refuses to start with; they live 12 hours, and no longer.
+#[tokio::test]
+async fn local_tokens_carry_a_local_issuer_and_live_twelve_hours_at_most() {
+    let db = TestDb::migrated().await;
+    let dir = std::env::temp_dir().join(format!("wd-dev-{}", uuid::Uuid::new_v4().simple()));
+    let public_pem = stdout(&dev(&dir, &db, &["key"]));
+    let token = stdout(&dev(&dir, &db, &["token", "900001"]));
+
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_pem.as_bytes()).expect("the key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS512);
+    validation.set_issuer(&[shared::platform::identity::LOCAL_ISSUER]);
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
+        .expect("a local token")
+        .claims;
+    assert_eq!(claims["iss"], "urn:waffledotcom:local-development");
+    let lifetime = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
+    assert_eq!(lifetime, 12 * 3600, "{claims}");
+
+    // As deployed in dev: the SSO's issuer, even with the local key, denies it.
+    let deployed =
+        authorizer::Verifier::new(&public_pem, "https://account-api-dev.wafflestudio.com")
+            .expect("a verifier");
+    assert!(matches!(
+        deployed.verify(&token),
+        Err(authorizer::Denial::Issuer)
+    ));
+
+    for hours in ["13", "720"] {
+        let refused = dev(&dir, &db, &["token", "900001", "--hours", hours]);
+        assert!(!refused.status.success(), "--hours {hours}");
+        assert!(refused.stdout.is_empty());
+        assert!(stderr(&refused).contains("1 to 12"), "{}", stderr(&refused));
+    }
+    let short = stdout(&dev(&dir, &db, &["token", "900001", "--hours", "1"]));
+    let claims = jsonwebtoken::decode::<Value>(&short, &key, &validation)
+        .expect("a local token")
+        .claims;
+    let lifetime = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
+    assert_eq!(lifetime, 3600);
+    let _ = std::fs::remove_dir_all(&dir);
+}

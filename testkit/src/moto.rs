@@ -73,6 +73,85 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Pushes a new image as `repository:tag` to moto's ECR (the repository is made on
+    /// first use), as a registry client finishes a push
+    /// (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutImage.html), and
+    /// returns its digest. Pushed again, the same image: the same digest.
+    pub async fn push_image(&self, repository: &str, tag: &str) -> String {
+        let ecr = aws_sdk_ecr::Client::new(&self.sdk_config().await);
+        if let Err(e) = ecr
+            .create_repository()
+            .repository_name(repository)
+            .send()
+            .await
+        {
+            let exists = e
+                .as_service_error()
+                .is_some_and(|s| s.is_repository_already_exists_exception());
+            assert!(exists, "create {repository}: {e:?}");
+        }
+        // A layer of its own per push, so each push is a new image (moto's digest is
+        // made from the layers').
+        let layer: String = format!("{repository}:{tag}")
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .chain(std::iter::repeat_n("0".to_owned(), 64))
+            .collect::<String>()[..64]
+            .to_owned();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": format!("sha256:{layer}"),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 2_811_478,
+                "digest": format!("sha256:{layer}"),
+            }],
+        });
+        let put = ecr
+            .put_image()
+            .repository_name(repository)
+            .image_tag(tag)
+            .image_manifest(manifest.to_string())
+            .send()
+            .await;
+        match put {
+            Ok(put) => put
+                .image()
+                .and_then(|i| i.image_id())
+                .and_then(|id| id.image_digest())
+                .expect("a digest")
+                .to_owned(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_image_already_exists_exception()) =>
+            {
+                let images = ecr
+                    .describe_images()
+                    .repository_name(repository)
+                    .image_ids(
+                        aws_sdk_ecr::types::ImageIdentifier::builder()
+                            .image_tag(tag)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .expect("describe the image");
+                images.image_details()[0]
+                    .image_digest()
+                    .expect("a digest")
+                    .to_owned()
+            }
+            Err(e) => panic!("put {repository}:{tag}: {e:?}"),
+        }
+    }
+}
+
 /// The application's secret in the key layout the Python backend left (`db_username`,
 /// `db_password`, ...), holding `password`.
 pub fn old_layout_secret(password: &str) -> Value {

@@ -242,6 +242,10 @@ pub enum KeyError {
     EmptyIssuer,
     #[error("jsonwebtoken was built without exactly one crypto backend")]
     NoCryptoBackend,
+    #[error(
+        "{ISSUER_VAR} is the local development issuer, which a deployed authorizer (APP_ENV={0}) never trusts: set the SSO's issuer"
+    )]
+    LocalIssuer(String),
 }
 
 /// The claims we read; `iss` and `exp` are checked by `Validation`.
@@ -280,9 +284,16 @@ impl Verifier {
     }
 
     /// From `WAFFLE_JWT_PUBLIC_KEY` and `WAFFLE_JWT_ISSUER`.
+    /// Deployed (`APP_ENV` `dev` or `prod`), the local development issuer is refused:
+    /// tokens minted by `scripts/token` are never accepted there.
     pub fn from_env() -> Result<Self, KeyError> {
         let public_key = env_var(PUBLIC_KEY_VAR)?.ok_or(KeyError::Missing(PUBLIC_KEY_VAR))?;
         let issuer = env_var(ISSUER_VAR)?.ok_or(KeyError::Missing(ISSUER_VAR))?;
+        if let Some(env) = env_var("APP_ENV")?.filter(|e| e == "dev" || e == "prod")
+            && issuer.trim() == shared::platform::identity::LOCAL_ISSUER
+        {
+            return Err(KeyError::LocalIssuer(env));
+        }
         Self::new(&public_key, &issuer).map_err(|error| {
             let var = match error {
                 KeyError::EmptyIssuer => ISSUER_VAR,

@@ -563,3 +563,30 @@ async fn middleware_without_a_key_lets_anonymous_requests_through_and_denies_tok
     let response = get_with_authorization(&app, "/whoami", &bearer(&valid_token())).await;
     response.assert_error(StatusCode::FORBIDDEN, "invalid or expired token");
 }
+
+/// Deployed (`APP_ENV` dev or prod), the authorizer refuses to start with the local
+/// development issuer, so no stack can be configured to accept `scripts/token`'s tokens.
+#[tokio::test]
+async fn a_deployed_binary_refuses_the_local_development_issuer() {
+    let public = jwt::public_pem();
+    for app_env in ["dev", "prod"] {
+        let runtime = RuntimeApi::start().await;
+        let mut process = spawn(
+            &runtime,
+            &[
+                ("APP_ENV", app_env),
+                ("WAFFLE_JWT_PUBLIC_KEY", public.as_str()),
+                (
+                    "WAFFLE_JWT_ISSUER",
+                    shared::platform::identity::LOCAL_ISSUER,
+                ),
+            ],
+        );
+        process
+            .assert_init_fails(
+                "a deployed authorizer must not trust local tokens",
+                "the local development issuer",
+            )
+            .await;
+    }
+}

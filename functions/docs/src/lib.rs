@@ -6,14 +6,15 @@
 
 pub mod default_route;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use shared::AppState;
+use shared::platform::compress::Encoding;
 use shared::platform::openapi::{ErrorBody, SECURITY_SCHEME, TokenDenied, security_scheme};
 use utoipa::openapi::info::LicenseBuilder;
 use utoipa::openapi::server::ServerBuilder;
@@ -38,7 +39,12 @@ pub fn routes() -> Router {
             None
         }
     };
-    api().with_state(Published { json }).into()
+    api()
+        .with_state(Published {
+            json,
+            assets: Arc::new(Assets::default()),
+        })
+        .into()
 }
 
 /// The deployed function: its routes, and the API's `$default` route (see
@@ -161,10 +167,12 @@ fn api() -> OpenApiRouter<Published> {
         .routes(routes!(docs_asset))
 }
 
-/// The serialized document; `None` if serializing failed at start (logged then).
+/// The serialized document (`None` if serializing failed at start, logged then), and the
+/// page's files.
 #[derive(Clone)]
 struct Published {
     json: Option<Bytes>,
+    assets: Arc<Assets>,
 }
 
 #[utoipa::path(
@@ -237,25 +245,74 @@ async fn docs_page() -> Response {
     (page_headers("text/html; charset=utf-8"), PAGE).into_response()
 }
 
-/// The page's files, built in: Swagger UI as vendored (see `build.rs`) and the script
-/// that starts it. Name, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 3] = [
+/// Swagger UI's files as vendored and brotli-compressed at build time (`build.rs`): name,
+/// content type, `br` bytes.
+const COMPRESSED: [(&str, &str, &[u8]); 2] = [
     (
         "swagger-ui-bundle.js",
         "text/javascript; charset=utf-8",
-        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js")),
+        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js.br")),
     ),
     (
         "swagger-ui.css",
         "text/css; charset=utf-8",
-        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css")),
-    ),
-    (
-        "docs.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("docs.js"),
+        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css.br")),
     ),
 ];
+
+/// The brotli form of a built-in Swagger UI file, as the binary holds it (for tests).
+pub fn built_in_br(file: &str) -> Option<&'static [u8]> {
+    COMPRESSED
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .map(|(_, _, br)| *br)
+}
+
+/// The script that starts Swagger UI: small, sent like any answer.
+const STARTER: &[u8] = include_bytes!("docs.js");
+
+/// The other forms of the compressed files, made at most once per execution environment
+/// and only when a client that does not take `br` asks (browsers all do): the plain bytes
+/// (decoded, not compressed) and, from them, gzip. No request compresses the bundle
+/// after another.
+#[derive(Default)]
+struct Assets {
+    identity: [OnceLock<Option<Bytes>>; 2],
+    gzip: [OnceLock<Option<Bytes>>; 2],
+}
+
+impl Assets {
+    fn identity(&self, index: usize) -> Option<Bytes> {
+        self.identity[index]
+            .get_or_init(|| {
+                let mut plain = Vec::new();
+                let mut decoder = brotli::Decompressor::new(COMPRESSED[index].2, 64 * 1024);
+                std::io::Read::read_to_end(&mut decoder, &mut plain)
+                    .ok()
+                    .map(|_| Bytes::from(plain))
+            })
+            .clone()
+    }
+
+    fn gzip(&self, index: usize) -> Option<Bytes> {
+        self.gzip[index]
+            .get_or_init(|| {
+                let plain = self.identity(index)?;
+                Encoding::Gzip.encode(&plain).map(Bytes::from)
+            })
+            .clone()
+    }
+
+    /// The file at `index` in the coding `Accept-Encoding` prefers, with its
+    /// `Content-Encoding`.
+    fn coded(&self, index: usize, request: &HeaderMap) -> Option<(Bytes, Option<&'static str>)> {
+        match Encoding::negotiate(request) {
+            Encoding::Brotli => Some((Bytes::from_static(COMPRESSED[index].2), Some("br"))),
+            Encoding::Gzip => self.gzip(index).map(|b| (b, Some("gzip"))),
+            Encoding::Identity => self.identity(index).map(|b| (b, None)),
+        }
+    }
+}
 
 #[utoipa::path(
     get,
@@ -272,20 +329,36 @@ const ASSETS: [(&str, &str, &[u8]); 3] = [
         TokenDenied,
     ),
 )]
-async fn docs_asset(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, bytes)) => (
-            page_headers(content_type),
-            // The files change only with a release; an hour keeps a reload cheap.
-            [(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            )],
-            Bytes::from_static(bytes),
-        )
-            .into_response(),
-        None => shared::Error::not_found("file").into_response(),
+async fn docs_asset(
+    State(published): State<Published>,
+    Path(file): Path<String>,
+    request: HeaderMap,
+) -> Response {
+    // The files change only with a release; an hour keeps a reload cheap.
+    let cache = [(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    )];
+    if file == "docs.js" {
+        let headers = page_headers("text/javascript; charset=utf-8");
+        return (headers, cache, Bytes::from_static(STARTER)).into_response();
     }
+    let Some(index) = COMPRESSED.iter().position(|(name, _, _)| *name == file) else {
+        return shared::Error::not_found("file").into_response();
+    };
+    let Some((bytes, coding)) = published.assets.coded(index, &request) else {
+        return shared::Error::Internal(anyhow::anyhow!("{file} could not be decoded"))
+            .into_response();
+    };
+    // A Content-Encoding set here: the shared compression layer leaves the answer alone.
+    let mut response = (page_headers(COMPRESSED[index].1), cache, bytes).into_response();
+    if let Some(coding) = coding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    shared::platform::compress::add_vary(response.headers_mut());
+    response
 }
 
 /// The page: Swagger UI, served by the routes above, pointed at the document. Without

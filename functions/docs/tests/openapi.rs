@@ -476,3 +476,60 @@ fn the_document_passes_an_openapi_validator() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Swagger UI's files are compressed when the binary is built: a `br` client gets the
+/// built-in bytes as they are (the shared layer's per-request brotli, at quality 4,
+/// would give other bytes), a `gzip` client gets one gzip made once and kept, and a
+/// client taking neither gets the plain file.
+#[tokio::test]
+async fn the_swagger_files_are_served_as_compressed_at_build_time() {
+    let app = docs_app().await;
+    for file in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+        let path = format!("/api/docs/{file}");
+        let built_in = docs::built_in_br(file).expect("a built-in file");
+        let br = get(&path)
+            .header("accept-encoding", "gzip, br")
+            .send(&app)
+            .await;
+        assert_eq!(br.status, StatusCode::OK);
+        assert_eq!(br.header("content-encoding"), Some("br"), "{file}");
+        assert_eq!(br.header("vary"), Some("accept-encoding"), "{file}");
+        assert!(
+            br.bytes[..] == built_in[..],
+            "{file}: the build's bytes, as they are"
+        );
+
+        let plain = get(&path).send(&app).await;
+        assert_eq!(plain.header("content-encoding"), None);
+        let mut decoded = Vec::new();
+        let mut decoder = brotli::Decompressor::new(built_in, 4096);
+        std::io::Read::read_to_end(&mut decoder, &mut decoded).expect("brotli");
+        assert!(plain.bytes[..] == decoded[..], "{file}");
+        assert!(
+            built_in.len() * 3 < decoded.len(),
+            "{file}: {} of {}",
+            built_in.len(),
+            decoded.len()
+        );
+
+        let gzip = get(&path)
+            .header("accept-encoding", "gzip")
+            .send(&app)
+            .await;
+        assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+        let again = get(&path)
+            .header("accept-encoding", "gzip")
+            .send(&app)
+            .await;
+        assert!(gzip.bytes == again.bytes);
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&gzip.bytes[..]),
+            &mut unzipped,
+        )
+        .expect("gzip");
+        assert!(unzipped == decoded, "{file}");
+    }
+    let bundle = docs::built_in_br("swagger-ui-bundle.js").map_or(0, <[u8]>::len);
+    eprintln!("swagger-ui-bundle.js built in: {bundle} bytes (br)");
+}

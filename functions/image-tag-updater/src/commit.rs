@@ -1,16 +1,18 @@
-//! One push becomes one commit: read a snapshot of the branch, rewrite the manifests of
-//! the push's namespace, commit them, and start again when the branch moved meanwhile.
+//! One push becomes one commit: read a snapshot of the branch, check with ECR that no
+//! manifest would move back to an earlier push, rewrite the manifests of the push's
+//! namespace, commit them, and start again when the branch moved meanwhile.
 
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::UNKNOWN_NAMESPACE;
+use crate::ecr::{Image, Registry, rfc3339};
 use crate::error::{Failure, GitHubError};
 use crate::event::Push;
 use crate::github::{GitHub, NewTreeEntry, TreeEntry};
-use crate::handler::{Answer, Status};
-use crate::rewrite::rewrite;
+use crate::handler::{Answer, Decision, Mode, Status};
+use crate::rewrite::{current_tags, rewrite};
 
 /// How many times the commit is rebuilt when the branch moves under it.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -19,13 +21,17 @@ pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 /// Blobs fetched at once.
 const CONCURRENT_READS: usize = 8;
 
-/// Commits the new tag of `push` to every manifest of its namespace that names the image
-/// `<ecr_host>/<repository-name>`.
+/// Commits the new tag of `push` (the image `pushed`, as ECR confirmed it) to every
+/// manifest of its namespace that names the image `<ecr_host>/<repository-name>`, unless
+/// one of them points at an image pushed later (`stale`). A dry run stops before writing.
 pub(crate) async fn commit_push(
     github: &GitHub,
+    registry: &Registry,
     ecr_host: &str,
     push: &Push,
-) -> Result<Answer, Failure> {
+    pushed: &Image,
+    mode: Mode,
+) -> Result<Decision, Failure> {
     let image = format!("{ecr_host}/{}", push.repository);
     let directory = format!("apps/{}/", push.namespace());
     for attempt in 1..=MAX_ATTEMPTS {
@@ -52,12 +58,32 @@ pub(crate) async fn commit_push(
                 branch = %github.branch,
                 "{UNKNOWN_NAMESPACE}"
             );
-            return Ok(Answer::without_commit(Status::Unchanged));
+            return Ok(Decision::not_acted(
+                Status::Unchanged,
+                format!("no file under {directory}"),
+            ));
         }
-        let changes = rewrite_files(github, files, &image, &push.tag).await?;
+        let read = read_files(github, files).await?;
+        // Checked on every attempt: a branch that moved may point somewhere newer now.
+        if let Some(reason) = later_push(registry, push, pushed, &read, &image).await? {
+            return Ok(Decision::not_acted(Status::Stale, reason));
+        }
+        let changes = rewrite_all(read, &image, &push.tag);
         if changes.is_empty() {
             tracing::info!(head = %head, "every manifest already has this tag; nothing to commit");
-            return Ok(Answer::without_commit(Status::Unchanged));
+            return Ok(Decision::not_acted(
+                Status::Unchanged,
+                "every manifest already has this tag".into(),
+            ));
+        }
+        if mode == Mode::DryRun {
+            let mut files: Vec<String> = changes.into_iter().map(|(e, _)| e.path).collect();
+            files.sort();
+            return Ok(Decision::answer(Answer {
+                status: Status::Updated,
+                files,
+                commit: None,
+            }));
         }
 
         let mut entries = Vec::with_capacity(changes.len());
@@ -79,11 +105,11 @@ pub(crate) async fn commit_push(
                 let mut files: Vec<String> = entries.into_iter().map(|e| e.path).collect();
                 files.sort();
                 tracing::info!(commit = %new_commit, parent = %head, ?files, "manifests updated");
-                return Ok(Answer {
+                return Ok(Decision::answer(Answer {
                     status: Status::Updated,
                     files,
                     commit: Some(new_commit),
-                });
+                }));
             }
             Err(GitHubError::NotFastForward) => {
                 tracing::warn!(attempt, parent = %head, "the branch moved meanwhile");
@@ -101,12 +127,10 @@ pub(crate) async fn commit_push(
     })
 }
 
-/// Reads every candidate file and returns those whose content changes, in tree order.
-async fn rewrite_files(
+/// Reads every candidate file: regular files of at most [`MAX_FILE_SIZE`], in tree order.
+async fn read_files(
     github: &GitHub,
     files: Vec<TreeEntry>,
-    image: &str,
-    tag: &str,
 ) -> Result<Vec<(TreeEntry, Vec<u8>)>, Failure> {
     let candidates = files.into_iter().filter(|entry| {
         // Symbolic links (120000) point elsewhere; huge files are not manifests.
@@ -123,16 +147,62 @@ async fn rewrite_files(
             Ok::<_, GitHubError>((entry, content))
         })
         .buffered(CONCURRENT_READS)
+        // A NUL byte: binary, not a manifest (git's own test for text).
+        .try_filter(|(_, content)| futures::future::ready(!content.contains(&0)))
         .try_collect()
         .await?;
-    Ok(read
-        .into_iter()
-        .filter_map(|(entry, content)| {
-            // A NUL byte: binary, not a manifest (git's own test for text).
-            if content.contains(&0) {
-                return None;
+    Ok(read)
+}
+
+/// The files whose content changes, with their new content, in tree order.
+fn rewrite_all(
+    read: Vec<(TreeEntry, Vec<u8>)>,
+    image: &str,
+    tag: &str,
+) -> Vec<(TreeEntry, Vec<u8>)> {
+    read.into_iter()
+        .filter_map(|(entry, content)| rewrite(&content, image, tag).map(|new| (entry, new)))
+        .collect()
+}
+
+/// Why the push is stale, if it is: a tag the manifests give the image now whose ECR
+/// image was pushed after `pushed`. A tag ECR no longer holds (deleted, expired) tells
+/// nothing and does not stop the update.
+async fn later_push(
+    registry: &Registry,
+    push: &Push,
+    pushed: &Image,
+    read: &[(TreeEntry, Vec<u8>)],
+    image: &str,
+) -> Result<Option<String>, Failure> {
+    let mut tags: Vec<String> = Vec::new();
+    for (_, content) in read {
+        for tag in current_tags(content, image) {
+            if tag != push.tag && !tags.contains(&tag) {
+                tags.push(tag);
             }
-            rewrite(&content, image, tag).map(|new| (entry, new))
+        }
+    }
+    let found: Vec<(String, Option<Image>)> = futures::stream::iter(tags)
+        .map(|tag| async move {
+            let image = registry.image(&push.repository, &tag).await?;
+            Ok::<_, Failure>((tag, image))
         })
-        .collect())
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    let newest = found
+        .into_iter()
+        .filter_map(|(tag, image)| image.map(|image| (tag, image)))
+        .filter(|(_, image)| image.pushed_at > pushed.pushed_at)
+        .max_by_key(|(_, image)| image.pushed_at);
+    Ok(newest.map(|(tag, image)| {
+        format!(
+            "the manifests point at {}:{tag}, pushed {}, after the event's {} ({})",
+            push.repository,
+            rfc3339(&image.pushed_at),
+            push.tag,
+            rfc3339(&pushed.pushed_at),
+        )
+    }))
 }

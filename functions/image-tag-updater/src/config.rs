@@ -7,6 +7,13 @@
 //! `ecr-image-tag-updater`). Without either the function refuses to start rather than
 //! calling GitHub anonymously. The token is a `SecretString`: its `Debug` prints
 //! `[REDACTED]`, so no log line can show it.
+//!
+//! The function's own account and region, against which every event is checked (an
+//! event from elsewhere is refused): `AWS_ACCOUNT_ID` (the template sets it to
+//! `AWS::AccountId`) and `AWS_REGION` (Lambda sets it), each else read from `ECR_HOST`
+//! when that is an ECR registry's host (`<account>.dkr.ecr.<region>.amazonaws.com`, as
+//! the template writes it). When both are known they must agree: the images the
+//! manifests name are the ones the function asks its own ECR about.
 
 use secrecy::{ExposeSecret, SecretString};
 use shared::platform::config::ConfigError as SecretError;
@@ -45,6 +52,10 @@ pub struct Config {
     pub repository: String,
     pub branch: String,
     pub token: SecretString,
+    /// The function's own account (12 digits) and region: events from any other are
+    /// refused, and ECR is asked in these.
+    pub account: String,
+    pub region: String,
 }
 
 /// Where the token comes from.
@@ -62,6 +73,8 @@ pub struct Settings {
     pub repository: String,
     pub branch: String,
     pub token: TokenSource,
+    pub account: String,
+    pub region: String,
 }
 
 impl Config {
@@ -112,6 +125,8 @@ impl Settings {
             return Err(invalid("GITHUB_BRANCH", "a branch name has no spaces"));
         }
 
+        let (account, region) = own_account_and_region(&ecr_host, &get)?;
+
         let deployed = match get("APP_ENV").as_deref() {
             None | Some("local") => false,
             Some("dev" | "prod") => true,
@@ -136,6 +151,8 @@ impl Settings {
             repository,
             branch,
             token,
+            account,
+            region,
         })
     }
 
@@ -146,8 +163,79 @@ impl Settings {
             repository: self.repository,
             branch: self.branch,
             token,
+            account: self.account,
+            region: self.region,
         }
     }
+}
+
+/// `<account>.dkr.ecr.<region>.amazonaws.com` (or `.com.cn`): the account and region of
+/// an ECR registry's host; `None` for any other host (a local registry).
+pub fn registry_of(host: &str) -> Option<(&str, &str)> {
+    let (account, rest) = host.split_once(".dkr.ecr.")?;
+    let region = rest
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+    (is_account(account) && is_region(region)).then_some((account, region))
+}
+
+fn is_account(account: &str) -> bool {
+    account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The function's own account and region (see the module's documentation).
+fn own_account_and_region(
+    ecr_host: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(String, String), ConfigError> {
+    let registry = registry_of(ecr_host);
+    let account = match get("AWS_ACCOUNT_ID") {
+        Some(account) if is_account(&account) => account,
+        Some(_) => return Err(invalid("AWS_ACCOUNT_ID", "expected 12 digits")),
+        None => match registry {
+            Some((account, _)) => account.to_owned(),
+            None => {
+                return Err(invalid(
+                    "AWS_ACCOUNT_ID",
+                    "not set, and ECR_HOST names no account: the function must know its own",
+                ));
+            }
+        },
+    };
+    let region = match get("AWS_REGION") {
+        Some(region) if is_region(&region) => region,
+        Some(_) => return Err(invalid("AWS_REGION", "expected a region name")),
+        None => match registry {
+            Some((_, region)) => region.to_owned(),
+            None => {
+                return Err(invalid(
+                    "AWS_REGION",
+                    "not set, and ECR_HOST names no region: the function must know its own",
+                ));
+            }
+        },
+    };
+    if let Some((host_account, host_region)) = registry
+        && (host_account != account || host_region != region)
+    {
+        return Err(ConfigError::Invalid {
+            name: "ECR_HOST",
+            reason: format!(
+                "it names account {host_account} in {host_region}, but the function runs in \
+                 account {account} in {region}: ECR would be asked about other images than \
+                 the manifests name"
+            ),
+        });
+    }
+    Ok((account, region))
 }
 
 /// Reads the key `github-access-token` of the JSON secret `secret_id`. No error message
@@ -223,6 +311,55 @@ mod tests {
         assert_eq!(s.repository, "wafflestudio/waffle-world");
         assert_eq!(s.branch, "main");
         assert!(matches!(s.token, TokenSource::Environment(t) if t.expose_secret() == "ghp_local"));
+        assert_eq!(
+            (s.account.as_str(), s.region.as_str()),
+            ("405906814034", "ap-northeast-2")
+        );
+    }
+
+    #[test]
+    fn the_functions_own_account_and_region_are_known_and_agree_with_the_registry() {
+        let token = ("GITHUB_TOKEN", "t");
+        let s = settings(&[
+            token,
+            ("AWS_ACCOUNT_ID", "405906814034"),
+            ("AWS_REGION", "ap-northeast-2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.account.as_str(), s.region.as_str()),
+            ("405906814034", "ap-northeast-2")
+        );
+        // A registry that is not ECR's: the account and region must be given.
+        let local = ("ECR_HOST", "registry.local:5000");
+        let err = settings(&[token, local, ("AWS_REGION", "ap-northeast-2")]).unwrap_err();
+        assert!(err.to_string().starts_with("AWS_ACCOUNT_ID"), "{err}");
+        let s = settings(&[
+            token,
+            local,
+            ("AWS_ACCOUNT_ID", "111122223333"),
+            ("AWS_REGION", "us-east-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.account.as_str(), s.region.as_str()),
+            ("111122223333", "us-east-1")
+        );
+        // ECR_HOST of another account or region than the function's: refused.
+        for (name, value) in [
+            ("AWS_ACCOUNT_ID", "111122223333"),
+            ("AWS_REGION", "us-east-1"),
+        ] {
+            let err = settings(&[token, (name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with("ECR_HOST"), "{err}");
+        }
+        let err = settings(&[token, ("AWS_ACCOUNT_ID", "4059068140")]).unwrap_err();
+        assert!(err.to_string().starts_with("AWS_ACCOUNT_ID"), "{err}");
+        assert_eq!(
+            registry_of("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+            Some(("123456789012", "cn-north-1"))
+        );
+        assert_eq!(registry_of("public.ecr.aws"), None);
     }
 
     #[test]
@@ -269,6 +406,7 @@ mod tests {
                 "GITHUB_API_URL",
             ),
             (vec![token, ("ECR_HOST", "host/path")], "ECR_HOST"),
+            (vec![token, ("AWS_REGION", "Not A Region")], "AWS_REGION"),
             (vec![token, ("GITHUB_BRANCH", "my branch")], "GITHUB_BRANCH"),
             (vec![("APP_ENV", "staging")], "APP_ENV"),
             (vec![("GITHUB_TOKEN", "two\u{7f}words")], "GITHUB_TOKEN"),
@@ -284,6 +422,8 @@ mod tests {
             ("GITHUB_TOKEN", "t"),
             ("GITHUB_API_URL", "http://127.0.0.1:9000/"),
             ("ECR_HOST", "registry.local:5000/"),
+            ("AWS_ACCOUNT_ID", "123456789012"),
+            ("AWS_REGION", "ap-northeast-2"),
         ])
         .unwrap();
         assert_eq!(s.api_url, "http://127.0.0.1:9000");

@@ -11,6 +11,9 @@ use reqwest::{Method, StatusCode};
 pub enum Failure {
     #[error(transparent)]
     GitHub(#[from] GitHubError),
+    /// ECR could not confirm or deny the image: nothing is trusted, nothing changes.
+    #[error(transparent)]
+    Ecr(#[from] crate::ecr::EcrError),
     #[error(
         "the tree of branch {branch} is too large for one recursive read (GitHub truncated it); \
          no file was changed"
@@ -27,6 +30,7 @@ impl From<Failure> for lambda_runtime::Diagnostic {
     fn from(failure: Failure) -> Self {
         let error_type = match &failure {
             Failure::GitHub(error) => error.kind(),
+            Failure::Ecr(_) => "EcrUnavailable",
             Failure::TreeTruncated { .. } => "TreeTruncated",
             Failure::BranchKeepsMoving { .. } => "BranchKeepsMoving",
         };

@@ -16,6 +16,11 @@ use serde_json::Value;
 pub struct EcrImageAction {
     /// EventBridge's event id, for the log.
     pub id: Option<String>,
+    /// The account and region the event comes from: the function's own, or refused.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// When EventBridge received it (RFC 3339), for the log and the redrive's listing.
+    pub time: Option<String>,
     /// `aws.ecr`.
     pub source: Option<String>,
     /// `ECR Image Action`.
@@ -33,6 +38,8 @@ pub struct Detail {
     /// `<namespace>/<app>`.
     pub repository_name: Option<String>,
     pub image_tag: Option<String>,
+    /// `sha256:<hex>`: what ECR must hold under the tag.
+    pub image_digest: Option<String>,
 }
 
 impl From<&Value> for EcrImageAction {
@@ -45,6 +52,9 @@ impl From<&Value> for EcrImageAction {
         };
         Self {
             id: text("/id"),
+            account: text("/account"),
+            region: text("/region"),
+            time: text("/time"),
             source: text("/source"),
             detail_type: text("/detail-type"),
             detail: Detail {
@@ -52,6 +62,7 @@ impl From<&Value> for EcrImageAction {
                 result: text("/detail/result"),
                 repository_name: text("/detail/repository-name"),
                 image_tag: text("/detail/image-tag"),
+                image_digest: text("/detail/image-digest"),
             },
         }
     }

@@ -1,15 +1,16 @@
 use std::process::ExitCode;
 
-use image_tag_updater::{Config, EcrImageAction, Updater};
+use image_tag_updater::{Config, EcrImageAction, Mode, Updater};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     shared::platform::telemetry::init();
     // Configuration and the token once per cold start; a bad one stops the start, in words.
+    let sdk = shared::platform::aws::sdk_config().await;
     let updater = match Config::load()
         .await
-        .and_then(|config| Updater::new(&config))
+        .and_then(|config| Updater::new(&config, &sdk))
     {
         Ok(updater) => updater,
         Err(error) => {
@@ -17,12 +18,23 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // By hand: `image-tag-updater --redrive <queue-url>` (docs/operations.md).
+    // By hand: `image-tag-updater --redrive <queue-url> [--dry-run]` (docs/operations.md).
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, queue_url] = args.as_slice()
-        && flag == "--redrive"
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
     {
-        return redrive(&updater, queue_url).await;
+        ["--redrive", queue_url] => return redrive(&updater, &sdk, queue_url, Mode::Commit).await,
+        ["--redrive", queue_url, "--dry-run"] | ["--redrive", "--dry-run", queue_url] => {
+            return redrive(&updater, &sdk, queue_url, Mode::DryRun).await;
+        }
+        [] => {}
+        _ => {
+            eprintln!("usage: image-tag-updater [--redrive <queue-url> [--dry-run]]");
+            return ExitCode::from(2);
+        }
     }
     let updater = &updater;
     let served = lambda_runtime::run(service_fn(
@@ -40,10 +52,16 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Redrives the queue and prints what it did as JSON; fails when a message stays.
-async fn redrive(updater: &Updater, queue_url: &str) -> ExitCode {
-    let sqs = aws_sdk_sqs::Client::new(&shared::platform::aws::sdk_config().await);
-    match image_tag_updater::redrive::redrive(updater, &sqs, queue_url).await {
+/// Redrives the queue (or, in a dry run, lists what it would do) and prints the report as
+/// JSON; fails when a message stays.
+async fn redrive(
+    updater: &Updater,
+    sdk: &aws_config::SdkConfig,
+    queue_url: &str,
+    mode: Mode,
+) -> ExitCode {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    match image_tag_updater::redrive::redrive(updater, &sqs, queue_url, mode).await {
         Ok(report) => {
             println!(
                 "{}",

@@ -1,6 +1,11 @@
 //! `image-tag-updater --redrive <queue-url>`: processes again the events that failed
 //! into the on-failure queue (template.yaml, ImageTagUpdaterFailures) and deletes only
-//! those that now succeed. The rest stay, visible again, for the next redrive.
+//! those that now succeed. The rest stay, visible again, for the next redrive. Each event
+//! meets the same checks as a live one: a push ECR does not confirm is refused, and one
+//! the manifests are already past is `stale`; both leave the queue, committing nothing.
+//!
+//! `--dry-run`: lists each queued event and what it would do (checking ECR and reading
+//! GitHub as usual), writes nothing, deletes nothing, and leaves every message visible.
 //!
 //! The queue holds two shapes (docs/operations.md, "No lost events"):
 //! - Lambda's on-failure destination record, the event under `requestPayload`:
@@ -12,7 +17,8 @@ use aws_sdk_sqs::Client;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{Answer, Updater};
+use crate::event::EcrImageAction;
+use crate::{Answer, Mode, Updater};
 
 /// Messages asked for at once (SQS's maximum).
 const BATCH: i32 = 10;
@@ -26,12 +32,59 @@ pub struct Report {
     pub redriven: Vec<Redriven>,
     /// Messages left in the queue, with why.
     pub left: Vec<Left>,
+    /// A dry run's listing: every message, the event it would send and what it would do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would: Vec<Would>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Redriven {
     pub message_id: String,
     pub answer: Answer,
+    /// Why it was not acted on (ignored, refused, stale, unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One message of a dry run.
+#[derive(Debug, Serialize)]
+pub struct Would {
+    pub message_id: String,
+    /// The event the redrive would send to the updater; `null` when the body holds none.
+    pub event: Option<Summary>,
+    /// The answer it would give (`commit` always `null`); `null` when it would fail.
+    pub answer: Option<Answer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why it would fail (and stay in the queue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The fields of a queued event an operator judges it by.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub id: Option<String>,
+    pub time: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub repository: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl From<&EcrImageAction> for Summary {
+    fn from(event: &EcrImageAction) -> Self {
+        Self {
+            id: event.id.clone(),
+            time: event.time.clone(),
+            account: event.account.clone(),
+            region: event.region.clone(),
+            repository: event.detail.repository_name.clone(),
+            tag: event.detail.image_tag.clone(),
+            digest: event.detail.image_digest.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -54,10 +107,16 @@ pub fn event_of(body: &str) -> Result<Value, String> {
 }
 
 /// Reads the queue until it is empty (failed messages stay hidden meanwhile, so each
-/// is tried once), then makes what failed visible again.
-pub async fn redrive(updater: &Updater, sqs: &Client, queue_url: &str) -> Result<Report, String> {
+/// is tried once), then makes what failed visible again. In [`Mode::DryRun`] nothing is
+/// written or deleted, and every message is made visible again.
+pub async fn redrive(
+    updater: &Updater,
+    sqs: &Client,
+    queue_url: &str,
+    mode: Mode,
+) -> Result<Report, String> {
     let mut report = Report::default();
-    let mut failed_receipts = Vec::new();
+    let mut shown_again = Vec::new();
     loop {
         let received = sqs
             .receive_message()
@@ -82,12 +141,32 @@ pub async fn redrive(updater: &Updater, sqs: &Client, queue_url: &str) -> Result
             let Some(receipt) = message.receipt_handle else {
                 continue;
             };
-            let outcome = match event_of(message.body.as_deref().unwrap_or_default()) {
-                Ok(event) => updater.process(&event).await.map_err(|f| f.to_string()),
-                Err(error) => Err(error),
+            let event = event_of(message.body.as_deref().unwrap_or_default())
+                .map(|event| EcrImageAction::from(&event));
+            let outcome = match &event {
+                Ok(event) => updater
+                    .decide(event.clone(), mode)
+                    .await
+                    .map_err(|f| f.to_string()),
+                Err(error) => Err(error.clone()),
             };
+            if mode == Mode::DryRun {
+                shown_again.push(receipt);
+                let (answer, reason, error) = match outcome {
+                    Ok(decision) => (Some(decision.answer), decision.reason, None),
+                    Err(error) => (None, None, Some(error)),
+                };
+                report.would.push(Would {
+                    message_id: id,
+                    event: event.as_ref().ok().map(Summary::from),
+                    answer,
+                    reason,
+                    error,
+                });
+                continue;
+            }
             match outcome {
-                Ok(answer) => {
+                Ok(decision) => {
                     sqs.delete_message()
                         .queue_url(queue_url)
                         .receipt_handle(&receipt)
@@ -100,15 +179,16 @@ pub async fn redrive(updater: &Updater, sqs: &Client, queue_url: &str) -> Result
                                 aws_sdk_sqs::error::DisplayErrorContext(e)
                             )
                         })?;
-                    tracing::info!(message_id = %id, status = ?answer.status, "redriven");
+                    tracing::info!(message_id = %id, status = ?decision.answer.status, "redriven");
                     report.redriven.push(Redriven {
                         message_id: id,
-                        answer,
+                        answer: decision.answer,
+                        reason: decision.reason,
                     });
                 }
                 Err(error) => {
                     tracing::warn!(message_id = %id, %error, "redrive failed; the message stays");
-                    failed_receipts.push(receipt);
+                    shown_again.push(receipt);
                     report.left.push(Left {
                         message_id: id,
                         error,
@@ -117,7 +197,7 @@ pub async fn redrive(updater: &Updater, sqs: &Client, queue_url: &str) -> Result
             }
         }
     }
-    for receipt in failed_receipts {
+    for receipt in shown_again {
         // Best effort: a message left hidden reappears after HIDDEN_SECS anyway.
         let shown = sqs
             .change_message_visibility()

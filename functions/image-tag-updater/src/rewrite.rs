@@ -15,10 +15,45 @@
 /// - Every occurrence on a line is rewritten; content is bytes, so encodings, line
 ///   endings and a missing final newline pass through untouched.
 pub fn rewrite(content: &[u8], image: &str, new_tag: &str) -> Option<Vec<u8>> {
-    const KEY: &[u8] = b"image:";
-    let image = image.as_bytes();
     let mut out: Vec<u8> = Vec::new();
     let mut copied = 0;
+    for tag in tag_ranges(content, image) {
+        if &content[tag.clone()] == new_tag.as_bytes() {
+            continue;
+        }
+        out.extend_from_slice(&content[copied..tag.start]);
+        out.extend_from_slice(new_tag.as_bytes());
+        copied = tag.end;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.extend_from_slice(&content[copied..]);
+    Some(out)
+}
+
+/// The tags `content` gives `image` now, as [`rewrite`] finds them, each once, without a
+/// `@sha256:...` pin: what the updater asks ECR about before moving them.
+pub fn current_tags(content: &[u8], image: &str) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for range in tag_ranges(content, image) {
+        let value = &content[range];
+        let tag = value.split(|b| *b == b'@').next().unwrap_or(value);
+        if let Ok(tag) = std::str::from_utf8(tag)
+            && !tag.is_empty()
+            && !tags.iter().any(|t| t == tag)
+        {
+            tags.push(tag.to_owned());
+        }
+    }
+    tags
+}
+
+/// Where the (non-empty) tags of `image` are in `content`, in order.
+fn tag_ranges(content: &[u8], image: &str) -> Vec<std::ops::Range<usize>> {
+    const KEY: &[u8] = b"image:";
+    let image = image.as_bytes();
+    let mut ranges = Vec::new();
     let mut from = 0;
     while let Some(found) = find(&content[from..], KEY) {
         let key = from + found;
@@ -47,18 +82,11 @@ pub fn rewrite(content: &[u8], image: &str, new_tag: &str) -> Option<Vec<u8>> {
             .position(|b| b.is_ascii_whitespace() || b"\"'#,]}".contains(b))
             .map_or(content.len(), |n| tag_start + n);
         from = tag_end;
-        if tag_end == tag_start || &content[tag_start..tag_end] == new_tag.as_bytes() {
-            continue;
+        if tag_end > tag_start {
+            ranges.push(tag_start..tag_end);
         }
-        out.extend_from_slice(&content[copied..tag_start]);
-        out.extend_from_slice(new_tag.as_bytes());
-        copied = tag_end;
     }
-    if copied == 0 {
-        return None;
-    }
-    out.extend_from_slice(&content[copied..]);
-    Some(out)
+    ranges
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -146,6 +174,16 @@ mod tests {
         ] {
             assert_eq!(rewritten(&content), None, "{content:?}");
         }
+    }
+
+    #[test]
+    fn current_tags_are_read_as_the_rewrite_finds_them() {
+        let content = format!(
+            "image: {IMAGE}:240\n  - image: '{IMAGE}:239@sha256:abc'\nimage: {IMAGE}:240 # again\n\
+             image: {IMAGE}-web:999\nbaseImage: {IMAGE}:1\nimage: {IMAGE}:\n"
+        );
+        assert_eq!(current_tags(content.as_bytes(), IMAGE), ["240", "239"]);
+        assert!(current_tags(b"nothing here", IMAGE).is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod pass;
 pub mod run;
 pub mod slack;
 pub mod sync;
+pub mod token;
 
 pub use handler::{Failure, Invocation, finished, handle, parse_event};
 pub use pass::{Report, SyncError, sync};

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::domain::batch::Trigger;
+use shared::platform::config::ConfigError;
 use shared::platform::process::BoxError;
 use slack_sync::SlackSettings;
 
@@ -21,7 +22,8 @@ async fn serve() -> Result<(), BoxError> {
     let state = shared::AppState::from_env()
         .await
         .inspect_err(shared::platform::process::start_failed)?;
-    let settings = SlackSettings::from_env(&state.config)
+    let settings = settings(&state.config)
+        .await
         .inspect_err(shared::platform::process::start_failed)?;
     let (state, settings) = (&state, &settings);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
@@ -37,7 +39,7 @@ async fn command_line() -> Result<(), BoxError> {
         return Err("usage: slack-sync run".into());
     }
     let state = shared::AppState::from_env().await?;
-    let settings = SlackSettings::from_env(&state.config)?;
+    let settings = settings(&state.config).await?;
     let outcome = slack_sync::scheduled(&state, &settings, Trigger::Manual, None).await?;
     println!("{}", serde_json::to_string(&outcome)?);
     match outcome.status.as_str() {
@@ -54,4 +56,11 @@ async fn command_line() -> Result<(), BoxError> {
         )
         .into()),
     }
+}
+
+/// The settings, with the token from the Slack secret when deployed (`slack_sync::token`).
+async fn settings(config: &shared::Config) -> Result<SlackSettings, ConfigError> {
+    let mut settings = SlackSettings::from_env(config)?;
+    settings.token = slack_sync::token::load(config).await?;
+    Ok(settings)
 }

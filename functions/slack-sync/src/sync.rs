@@ -58,9 +58,14 @@ impl Directory {
         )
         .fetch_all(&mut *conn)
         .await?;
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM `position`")
-            .fetch_all(&mut *conn)
-            .await?;
+        // The organisers' position (운영팀, whatever it is called now) is given by admins
+        // only: Slack's free text can never name it.
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM `position` \
+             WHERE id NOT IN (SELECT position_id FROM organisers_position)",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
         let mut by_id: HashMap<i32, Existing> = rows.into_iter().map(|u| (u.id, u)).collect();
         for (user_id, name) in links {
             if let Some(user) = by_id.get_mut(&user_id) {

@@ -21,8 +21,23 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use shared::platform::compress::{self, Encoding};
 
-/// Memory the cache may hold, counted as each answer's bytes plus room for its codings.
+/// Memory the cache may hold: each entry is charged its key, its answer's bytes plus room
+/// for their codings, and [`ENTRY_OVERHEAD`].
 pub const BUDGET: usize = 8 * 1024 * 1024;
+
+/// What an entry costs besides its key's and body's bytes: the `Answer` and its `Arc`,
+/// the ETag and the small allocations behind `Bytes` and the key, the map's and the
+/// queue's slots (each up to twice their size, as both grow by doubling), and the
+/// allocator's headers. Measured, not guessed: ~100,000 distinct empty answers with
+/// 1.6 KB keys hold what `a_hundred_thousand_distinct_filters…` (functions/users/tests/
+/// memory.rs) shows, well inside this charge.
+pub const ENTRY_OVERHEAD: usize = 512;
+
+/// The most entries the cache keeps, whatever their size: many tiny answers (a filter
+/// matching nobody is `[]`) would otherwise fill the budget with per-entry overhead.
+/// A directory of ~1,000 members answered for every position, generation and page
+/// needs a few hundred.
+pub const MAX_ENTRIES: usize = 4096;
 
 /// One list answer, as it is for one directory version.
 pub struct Answer {
@@ -50,10 +65,16 @@ impl Answer {
         }
     }
 
-    /// The cache's charge for this answer: the body, plus half again for its codings
-    /// (a JSON list compresses to well under a quarter in either).
-    fn weight(&self) -> usize {
-        self.body.len() + self.body.len() / 2 + self.next.as_ref().map_or(0, String::len) + 128
+    /// The cache's charge for this answer under a key of `key_len` bytes: the key, the
+    /// body plus half again for its codings (a JSON list compresses to well under a
+    /// quarter in either), the next page's path, the ETag and [`ENTRY_OVERHEAD`].
+    fn weight(&self, key_len: usize) -> usize {
+        key_len
+            + self.body.len()
+            + self.body.len() / 2
+            + self.next.as_ref().map_or(0, String::len)
+            + self.etag.len()
+            + ENTRY_OVERHEAD
     }
 
     /// The body in `encoding`, compressed on first demand and kept; `None` when it is
@@ -141,9 +162,11 @@ pub struct ListCache {
 #[derive(Default)]
 struct Inner {
     version: u64,
-    answers: HashMap<String, Arc<Answer>>,
-    /// Keys in insertion order; the oldest goes first when the budget is spent.
-    order: VecDeque<String>,
+    /// The key is held once, shared with `order`.
+    answers: HashMap<Arc<str>, Arc<Answer>>,
+    /// Keys in insertion order; the oldest goes first when the budget or the entry cap
+    /// is spent.
+    order: VecDeque<Arc<str>>,
     weight: usize,
 }
 
@@ -161,7 +184,7 @@ impl ListCache {
     /// Keeps `answer` for `key`. A newer version empties the cache (nothing older can be
     /// asked for again); an answer of an older version than the cache's is not kept.
     pub fn put(&self, key: String, answer: Arc<Answer>) {
-        let weight = answer.weight();
+        let weight = answer.weight(key.len());
         if weight > BUDGET {
             return;
         }
@@ -172,30 +195,37 @@ impl ListCache {
             return;
         }
         if answer.version > inner.version {
-            inner.answers.clear();
-            inner.order.clear();
+            // New, smaller containers: the old ones' capacity goes with them.
+            inner.answers = HashMap::new();
+            inner.order = VecDeque::new();
             inner.weight = 0;
             inner.version = answer.version;
         }
+        let key: Arc<str> = Arc::from(key);
         match inner.answers.insert(key.clone(), answer) {
-            Some(old) => inner.weight -= old.weight(),
+            Some(old) => inner.weight -= old.weight(key.len()),
             None => inner.order.push_back(key),
         }
         inner.weight += weight;
-        while inner.weight > BUDGET {
+        while inner.weight > BUDGET || inner.answers.len() > MAX_ENTRIES {
             let Some(oldest) = inner.order.pop_front() else {
                 break;
             };
             if let Some(old) = inner.answers.remove(&oldest) {
-                inner.weight -= old.weight();
+                inner.weight -= old.weight(oldest.len());
             }
         }
     }
 
-    /// The bytes it is charged for now.
+    /// The bytes it is charged for now, and how many entries it holds.
     #[cfg(test)]
     fn weight(&self) -> usize {
         self.inner.lock().map_or(0, |inner| inner.weight)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |inner| inner.answers.len())
     }
 }
 
@@ -249,6 +279,48 @@ mod tests {
         assert!(cache.weight() <= BUDGET);
         assert!(cache.get("k39", 1).is_some());
         assert!(cache.get("k0", 1).is_none());
+    }
+
+    /// Many distinct filters that match nobody (`[]`) with long Unicode values: the keys
+    /// and the per-entry overhead are charged, and the entry cap holds.
+    #[test]
+    fn keys_and_entries_are_charged_and_capped() {
+        let cache = ListCache::default();
+        // The longest key the query allows: q (100), position (50), generation (30)
+        // Korean characters, each 9 bytes percent-encoded.
+        let long = |i: usize| {
+            let korean = |n: usize| "%ED%95%9C".repeat(n);
+            format!(
+                "position={}&generation={}&q={}{i}",
+                korean(50),
+                korean(30),
+                korean(96)
+            )
+        };
+        let mut charged = 0;
+        for i in 0..20_000 {
+            let key = long(i);
+            charged = key.len() + 3 + 34 + ENTRY_OVERHEAD;
+            cache.put(key, answer(1, 2));
+            assert!(cache.weight() <= BUDGET);
+            assert!(cache.len() <= MAX_ENTRIES);
+        }
+        assert!(
+            charged > 2_000,
+            "a long key is charged its length: {charged}"
+        );
+        // The budget, not the cap, bounds these: ~3,900 entries of ~2.1 KB.
+        assert_eq!(cache.len(), BUDGET / charged);
+        assert!(cache.get(&long(19_999), 1).is_some());
+        assert!(cache.get(&long(0), 1).is_none());
+
+        // Short keys: the cap bounds them.
+        let cache = ListCache::default();
+        for i in 0..20_000 {
+            cache.put(format!("q={i}"), answer(1, 2));
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES);
+        assert!(cache.weight() <= MAX_ENTRIES * (ENTRY_OVERHEAD + 64));
     }
 
     #[test]

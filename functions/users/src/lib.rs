@@ -279,7 +279,8 @@ async fn register(
         let id = repo::create(tx, Some(&identity.sso_id), &input).await?;
         let created = repo::audit_state(tx, id).await?.unwrap_or_default();
         // No one is an admin before registering.
-        guard_organisers(false, &Value::Null, &created)?;
+        let organisers = repo::organisers_name(tx).await?;
+        guard_organisers(false, organisers.as_deref(), &Value::Null, &created)?;
         let changes = Changes::between(&Value::Null, &created);
         audit.record(tx, Action::Create, id, &changes).await?;
         let row = repo::find(tx, id).await?.ok_or_else(|| {
@@ -348,7 +349,11 @@ async fn update(
         let before = repo::audit_state(tx, id).await?.unwrap_or_default();
         repo::update(tx, id, &input).await?;
         let after = repo::audit_state(tx, id).await?.unwrap_or_default();
-        guard_organisers(is_admin, &before, &after)?;
+        let organisers = match is_admin {
+            true => None,
+            false => repo::organisers_name(tx).await?,
+        };
+        guard_organisers(is_admin, organisers.as_deref(), &before, &after)?;
         let changes = Changes::between(&before, &after);
         audit.record(tx, Action::Update, id, &changes).await?;
         let row = repo::find(tx, id)

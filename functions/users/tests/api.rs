@@ -585,6 +585,48 @@ async fn only_admins_add_or_remove_the_organisers_position() {
     assert_eq!(position_names(&taken.json()), ["iOS"]);
 }
 
+/// The guard follows 운영팀's identity: once an admin renames it (`PATCH
+/// /positions/{id}`), the new name is guarded, and a new position that takes the old name
+/// is an ordinary one.
+#[tokio::test]
+async fn the_organisers_guard_follows_the_position_through_a_rename() {
+    let app = app().await;
+    let user = app.register("1", "member").await;
+    let id = &user["id"];
+    app.db
+        .sql(
+            "UPDATE `position` SET name = '운영진' WHERE name = '운영팀'; \
+             INSERT INTO `position` (name) VALUES ('운영팀')",
+        )
+        .await;
+
+    let refused = app
+        .patch("1", id, json!({"positions": ["백엔드", "운영진"]}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.json(),
+        json!({"detail": "only admins may add or remove the position 운영진"})
+    );
+    assert!(position_names(&app.me("1").await.json()).is_empty());
+    let response = app
+        .post_user(Some("2"), json!({"username": "eager", "first_name": "A", "last_name": "B", "positions": ["운영진"]}))
+        .await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+
+    // The new 운영팀 is just a name.
+    let ok = app.patch("1", id, json!({"positions": ["운영팀"]})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.json());
+    assert_eq!(position_names(&ok.json()), ["운영팀"]);
+
+    // An admin still gives the renamed one, and the member cannot drop it.
+    app.admin("9").await;
+    let given = app.patch("9", id, json!({"positions": ["운영진"]})).await;
+    assert_eq!(given.status, StatusCode::OK, "{}", given.json());
+    let dropped = app.patch("1", id, json!({"positions": []})).await;
+    assert_eq!(dropped.status, StatusCode::FORBIDDEN);
+}
+
 #[tokio::test]
 async fn positions_take_at_most_twenty_entries_as_sent() {
     let (app, user) = app_with_user("many").await;

@@ -1,5 +1,6 @@
 //! Deployed log lines (docs/operations.md, "Logs and traces"): JSON, and every line of a
-//! request carries API Gateway's request id, even when the client sent its own id.
+//! request carries API Gateway's request id as `request_id`, even when the client sent
+//! its own id, which is logged as `client_request_id` and never answered as ours.
 
 use serde_json::Value;
 use testkit::http::{apigw_event, apigw_response};
@@ -18,7 +19,7 @@ async fn every_request_line_carries_the_api_gateway_request_id() {
         .to_owned();
     let (status, headers, _) = apigw_response(&runtime.invoke(event).await.response());
     assert_eq!(status, 404);
-    assert_eq!(headers["x-request-id"], "client-chosen-id");
+    assert_eq!(headers["x-request-id"], gateway_id.as_str());
 
     let logs = process.logs();
     let lines: Vec<Value> = logs
@@ -33,7 +34,11 @@ async fn every_request_line_carries_the_api_gateway_request_id() {
             gateway_id.as_str(),
             "{line}"
         );
-        assert_eq!(line["span"]["request_id"], "client-chosen-id", "{line}");
+        assert_eq!(line["span"]["request_id"], gateway_id.as_str(), "{line}");
+        assert_eq!(
+            line["span"]["client_request_id"], "client-chosen-id",
+            "{line}"
+        );
         assert!(
             line["timestamp"].is_string() && line["level"].is_string(),
             "{line}"

@@ -2,7 +2,8 @@
 //!
 //! - `dev key`: makes the development signing key under `target/local/` on first use and
 //!   prints its public half (PEM), the value of `WAFFLE_JWT_PUBLIC_KEY`;
-//! - `dev token <sso_id> [--admin] [--hours N]`: prints a bearer token for that SSO id;
+//! - `dev token <sso_id> [--admin] [--hours N]`: prints a bearer token for that SSO id,
+//!   issued by the local issuer (no deployed stack accepts it), valid 12 hours at most;
 //!   `--admin` also registers the user when needed and flags it admin (`DATABASE_URL`);
 //! - `dev demo`: migrates `DATABASE_URL` to head and loads what the directory lacks of
 //!   the demo (each member and team once), saying what keeps any member out.
@@ -15,6 +16,8 @@ use shared::platform::migrations::{self, Command, Target};
 use sqlx::{Connection, MySqlConnection};
 
 const USAGE: &str = "usage: dev key | dev token <sso_id> [--admin] [--hours N] | dev demo";
+/// The longest a local token lives (and its default): a leaked one is dead by tomorrow.
+const MAX_HOURS: i64 = 12;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -50,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
 async fn token(args: &[String]) -> anyhow::Result<()> {
     let mut sso_id = None;
     let mut admin = false;
-    let mut hours: i64 = 12;
+    let mut hours: i64 = MAX_HOURS;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -59,8 +62,10 @@ async fn token(args: &[String]) -> anyhow::Result<()> {
                 hours = rest
                     .next()
                     .and_then(|h| h.parse().ok())
-                    .filter(|h| (1..=24 * 30).contains(h))
-                    .context("--hours takes a number of hours, 1 to 720")?;
+                    .filter(|h| (1..=MAX_HOURS).contains(h))
+                    .with_context(|| {
+                        format!("--hours takes a number of hours, 1 to {MAX_HOURS}")
+                    })?;
             }
             id if sso_id.is_none() && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
                 sso_id = Some(id.to_owned());

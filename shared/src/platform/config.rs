@@ -1,10 +1,11 @@
 //! Typed configuration, read once per cold start.
 //!
 //! Locally everything comes from the environment (`DATABASE_URL`, ...). Deployed
-//! (`APP_ENV=dev|prod`), the database credentials and the Slack token come from the
-//! Secrets Manager secret `<env>/waffledotcom`, in the old server's key layout. Secret
-//! values are `SecretString`s: their `Debug` prints `[REDACTED]`, so they cannot reach a
-//! log line by accident.
+//! (`APP_ENV=dev|prod`), the database credentials come from the Secrets Manager secret
+//! `<env>/waffledotcom`, in the old server's key layout, and every connection is TLS
+//! verified against a CA, host name included: a deployed function refuses to start with
+//! `DATABASE_URL` (which would skip that). Secret values are `SecretString`s: their
+//! `Debug` prints `[REDACTED]`, so they cannot reach a log line by accident.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -72,6 +73,13 @@ impl AppEnv {
 /// RDS is verified against it, host name included.
 pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../../certs/rds-global-bundle.pem");
 
+/// Amazon Trust Services' roots (Amazon Root CA 1–4, Starfield Services Root G2), public:
+/// see shared/certs/README.md for where this copy comes from. An RDS Proxy presents an
+/// ACM certificate that chains to one of them, not to the RDS CAs, so a connection
+/// through `DB_PROXY_ENDPOINT` is verified against these:
+/// https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.howitworks.html#rds-proxy-security
+pub const AMAZON_ROOT_CAS: &[u8] = include_bytes!("../../certs/amazon-root-cas.pem");
+
 /// Which database account a process logs in as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Account {
@@ -95,8 +103,12 @@ pub struct DbConfig {
     /// CA bundle to verify the server's certificate with (`DB_SSL_CA`); overrides
     /// `verify_rds`.
     pub ssl_ca: Option<PathBuf>,
-    /// Verify the server against the RDS CA bundle built into the binary (deployed).
+    /// Verify the server against the CAs built into the binary (deployed): the RDS
+    /// bundle, or Amazon's roots through a proxy (`via_proxy`).
     pub verify_rds: bool,
+    /// `host` is an RDS Proxy's endpoint (`DB_PROXY_ENDPOINT`), whose certificate ACM
+    /// issued: verified against [`AMAZON_ROOT_CAS`].
+    pub via_proxy: bool,
     pub max_connections: u32,
 }
 
@@ -126,8 +138,24 @@ impl DbConfig {
             iam_auth: false,
             ssl_ca: None,
             verify_rds: false,
+            via_proxy: false,
             max_connections: 2,
         })
+    }
+
+    /// The built-in CAs the server's certificate is verified against, when it is.
+    pub fn built_in_cas(&self) -> &'static [u8] {
+        if self.via_proxy {
+            AMAZON_ROOT_CAS
+        } else {
+            RDS_CA_BUNDLE
+        }
+    }
+
+    /// Whether every connection is TLS with the server's certificate and host name
+    /// verified: what a deployed function requires.
+    pub fn verifies_tls(&self) -> bool {
+        self.ssl_ca.is_some() || self.verify_rds
     }
 
     /// Connection options; `password` overrides the configured one (IAM tokens).
@@ -151,7 +179,7 @@ impl DbConfig {
             (Some(ca), _, _) => options.ssl_mode(MySqlSslMode::VerifyIdentity).ssl_ca(ca),
             (None, true, _) => options
                 .ssl_mode(MySqlSslMode::VerifyIdentity)
-                .ssl_ca_from_pem(RDS_CA_BUNDLE.to_vec()),
+                .ssl_ca_from_pem(self.built_in_cas().to_vec()),
             // IAM tokens must travel encrypted; RDS requires it.
             (None, false, true) => options.ssl_mode(MySqlSslMode::Required),
             (None, false, false) => options.ssl_mode(MySqlSslMode::Preferred),
@@ -242,6 +270,19 @@ impl Config {
             Account::Api => std::env::var("DATABASE_URL"),
         };
         let mut config = match (env, url) {
+            // Deployed, the secret and verified TLS only: a URL would bring neither.
+            (AppEnv::Dev | AppEnv::Prod, Ok(url)) if !url.is_empty() => {
+                return Err(ConfigError::Invalid {
+                    name: "DATABASE_URL",
+                    reason: format!(
+                        "a deployed function (APP_ENV={}) reads its database from the secret \
+                         {}/waffledotcom and connects over verified TLS only; unset it (and \
+                         MIGRATOR_DATABASE_URL)",
+                        env.as_str(),
+                        env.as_str()
+                    ),
+                });
+            }
             (_, Ok(url)) if !url.is_empty() => Self {
                 env,
                 database: DbConfig::from_url(&url)?,
@@ -297,6 +338,13 @@ impl Config {
             .filter(|h| !h.is_empty())
         {
             config.database.host = proxy;
+            config.database.via_proxy = true;
+        }
+        if env != AppEnv::Local && !config.database.verifies_tls() {
+            return Err(ConfigError::Invalid {
+                name: "APP_ENV",
+                reason: "a deployed function connects over verified TLS only".into(),
+            });
         }
         Ok(config)
     }
@@ -332,6 +380,7 @@ impl Config {
                 iam_auth: false,
                 ssl_ca: None,
                 verify_rds: false,
+                via_proxy: false,
                 max_connections: 2,
             },
             slack_token: secret.slack_token,
@@ -424,6 +473,66 @@ mod tests {
     fn url_without_database_is_refused() {
         let err = DbConfig::from_url("mysql://root@127.0.0.1:3306").unwrap_err();
         assert!(err.to_string().contains("no database name"), "{err}");
+    }
+
+    /// The proxy's certificate comes from ACM, whose roots are Amazon Trust Services':
+    /// through `DB_PROXY_ENDPOINT` the built-in trust is those five roots, not RDS's CAs.
+    #[test]
+    fn a_proxy_is_verified_against_amazons_roots_and_rds_against_its_bundle() {
+        let mut db = DbConfig::from_url("mysql://u@db.local:3306/d").unwrap();
+        db.verify_rds = true;
+        assert_eq!(db.built_in_cas(), RDS_CA_BUNDLE);
+        db.via_proxy = true;
+        assert_eq!(db.built_in_cas(), AMAZON_ROOT_CAS);
+        let pem = std::str::from_utf8(AMAZON_ROOT_CAS).unwrap();
+        assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        assert_eq!(pem.matches("-----END CERTIFICATE-----").count(), 5);
+        // Each certificate's DER names its root (the subject's CN, in ASCII).
+        let ders: Vec<Vec<u8>> = pem
+            .split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .map(|block| {
+                let body: String = block
+                    .split("-----END CERTIFICATE-----")
+                    .next()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .collect();
+                base64_decode(&body)
+            })
+            .collect();
+        for (der, name) in ders.iter().zip([
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ]) {
+            assert!(
+                der.windows(name.len()).any(|w| w == name.as_bytes()),
+                "{name}"
+            );
+        }
+        let rds = std::str::from_utf8(RDS_CA_BUNDLE).unwrap();
+        assert!(!rds.contains(pem.lines().nth(2).unwrap()), "distinct sets");
+    }
+
+    /// A small standard-alphabet base64 decoder, for the test above only.
+    fn base64_decode(text: &str) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        let (mut buffer, mut bits) = (0u32, 0);
+        for byte in text.bytes().filter(|b| *b != b'=') {
+            let value = ALPHABET.iter().position(|a| *a == byte).unwrap() as u32;
+            buffer = (buffer << 6) | value;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+                buffer &= (1 << bits) - 1;
+            }
+        }
+        out
     }
 
     #[test]

@@ -116,18 +116,25 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     Error::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
-/// Gives every request an id (the caller's, API Gateway's, or a new one), runs it in a
-/// span carrying that id, logs its outcome, and returns the id in `x-request-id`.
+/// Gives every request our id (API Gateway's, or a new one), runs it in a span carrying
+/// that id, logs its outcome, and returns the id in `x-request-id`. A client's own
+/// `x-request-id` is only logged beside it, as `client_request_id`: a client cannot
+/// choose the id our log lines are found by (nor make its lines pass for another
+/// request's).
 async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = choose_request_id(&request);
+    // API Gateway's own id when there is one: the access log's `requestId`, so an
+    // access-log line leads to every function log line of its request.
+    let gateway_id = gateway_request_id(&request);
+    let id = gateway_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let client_id = client_request_id(&request).unwrap_or_default();
     request.extensions_mut().insert(RequestId(id.clone()));
-    // API Gateway's own id, whatever the caller sent: the access log's `requestId`, so
-    // an access-log line leads to every function log line of its request.
-    let gateway_id = gateway_request_id(&request).unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        apigw_request_id = %gateway_id,
+        apigw_request_id = %gateway_id.unwrap_or_default(),
+        client_request_id = %client_id,
         method = %request.method(),
         path = %request.uri().path(),
     );
@@ -146,16 +153,14 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-fn choose_request_id(request: &Request) -> String {
-    let from_client = request
+/// The caller's `x-request-id`, when it is short and printable (else it is not logged).
+fn client_request_id(request: &Request) -> Option<String> {
+    request
         .headers()
         .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| is_sane_id(v));
-    if let Some(id) = from_client {
-        return id.to_owned();
-    }
-    gateway_request_id(request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .filter(|v| is_sane_id(v))
+        .map(str::to_owned)
 }
 
 /// `requestContext.requestId` of an HTTP API (payload 2.0) event.
@@ -167,7 +172,7 @@ fn gateway_request_id(request: &Request) -> Option<String> {
     .filter(|v| is_sane_id(v))
 }
 
-/// A caller's id is echoed into logs and headers: keep it short and printable.
+/// A caller's id is written into logs: keep it short and printable.
 fn is_sane_id(id: &str) -> bool {
     crate::platform::input::rules::is_token(id, 128, b"-_.:=+/")
 }

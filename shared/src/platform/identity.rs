@@ -11,6 +11,12 @@ use lambda_http::request::RequestContext;
 
 use crate::platform::error::Error;
 
+/// The issuer of the tokens the local development tools mint (`scripts/token`, signed
+/// with a key made on the developer's machine). Not a URL, so no SSO can ever be it; a
+/// deployed authorizer refuses to start with it (functions/authorizer), so a local token
+/// is denied by every deployed stack whatever key signed it.
+pub const LOCAL_ISSUER: &str = "urn:waffledotcom:local-development";
+
 /// The key under which the authorizer hands over the caller's SSO id.
 pub const CONTEXT_KEY: &str = "waffle_user_id";
 

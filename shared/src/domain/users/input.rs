@@ -14,7 +14,9 @@ use crate::platform::input::{self, Field, Item, Rule};
 /// work of one request, so it counts what arrives, not what is left after deduplication.
 pub const MAX_POSITIONS: usize = 20;
 
-/// The organising team's position. docs/api.md: it "is set by admins".
+/// The organising team's position as seeded. docs/api.md: it "is set by admins". The
+/// rule follows the position's id (`organisers_position`, migration 0008), not this name:
+/// see [`guard_organisers`].
 pub const ORGANISERS: &str = "운영팀";
 
 /// A flag only admins may set.
@@ -168,19 +170,30 @@ pub fn refuse_admin_only(body: &Map<String, Value>, is_admin: bool) -> Result<()
     )))
 }
 
-/// A non-admin may neither add nor remove 운영팀. `before` and `after` are the user's
-/// [`audit_state`](super::repo::audit_state) around the write (`Null` before a
-/// registration): their names come from the database, so whatever spelling the
-/// collation matched to 운영팀 is judged as 운영팀. The caller rolls back on the error.
-pub fn guard_organisers(is_admin: bool, before: &Value, after: &Value) -> Result<(), Error> {
+/// A non-admin may neither add nor remove the organisers' position (운영팀 as seeded).
+/// `organisers` is its name now, read by its id in the same transaction
+/// ([`organisers_name`](super::repo::organisers_name)), so a renamed 운영팀 is still
+/// guarded and a new position called 운영팀 is not; `None` when it was deleted. `before`
+/// and `after` are the user's [`audit_state`](super::repo::audit_state) around the write
+/// (`Null` before a registration), whose names come from the same database. The caller
+/// rolls back on the error.
+pub fn guard_organisers(
+    is_admin: bool,
+    organisers: Option<&str>,
+    before: &Value,
+    after: &Value,
+) -> Result<(), Error> {
+    let Some(organisers) = organisers.filter(|_| !is_admin) else {
+        return Ok(());
+    };
     let holds = |state: &Value| {
         state["positions"]
             .as_array()
-            .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(ORGANISERS)))
+            .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(organisers)))
     };
-    if !is_admin && holds(before) != holds(after) {
+    if holds(before) != holds(after) {
         return Err(Error::Forbidden(format!(
-            "only admins may add or remove the position {ORGANISERS}"
+            "only admins may add or remove the position {organisers}"
         )));
     }
     Ok(())

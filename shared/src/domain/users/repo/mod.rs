@@ -76,6 +76,17 @@ pub async fn lock(conn: &mut MySqlConnection, id: i32) -> Result<bool, Error> {
     row_exists(conn, "SELECT id FROM `user` WHERE id = ? FOR UPDATE", id).await
 }
 
+/// The name the organisers' position (운영팀 as seeded by revision 4 and marked by
+/// revision 8) has now, found by its id; `None` once it was deleted.
+pub async fn organisers_name(conn: &mut MySqlConnection) -> Result<Option<String>, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT p.`name` FROM `organisers_position` o \
+         JOIN `position` p ON p.`id` = o.`position_id` WHERE o.`id` = 1",
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// What the audit log records of user `id`: every writable field, and the names of
 /// its positions and its SNS accounts. `None` if there is no such user.
 pub async fn audit_state(

@@ -1,0 +1,74 @@
+//! The list cache at its worst (docs/list-cache.md): 100,000 distinct filter queries,
+//! each with the longest Unicode values the query allows and each matching nobody, sent
+//! to the real `users` binary through the Lambda Runtime API. The process's peak resident
+//! memory stays under the function's `MemorySize` in template.yaml.
+
+use futures::StreamExt as _;
+use testkit::http::apigw_event;
+use testkit::{LambdaProcess, TestDb};
+
+const QUERIES: usize = 100_000;
+
+/// The function's memory size: `users` has no `MemorySize` of its own, so the
+/// template's `Globals` one.
+fn memory_size_mib() -> u64 {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+            .expect("template.yaml");
+    template
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("MemorySize:"))
+        .and_then(|mib| mib.trim().parse().ok())
+        .expect("a MemorySize in template.yaml")
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`: the peak).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_distinct_filters_keep_the_process_under_its_memory_size() {
+    let db = TestDb::migrated().await;
+    let (runtime, mut process) =
+        LambdaProcess::start(env!("CARGO_BIN_EXE_users"), &[("DATABASE_URL", &db.url)]).await;
+    let pid = process.id().expect("the process runs");
+    // 한, percent-encoded: 9 bytes of query string per character.
+    let korean = |n: usize| "%ED%95%9C".repeat(n);
+    let (position, generation) = (korean(50), korean(30));
+    let started = std::time::Instant::now();
+    // A few queued at once, so the function never waits for the test between two.
+    let statuses: Vec<(u16, serde_json::Value)> = futures::stream::iter(0..QUERIES)
+        .map(|i| {
+            let path = format!(
+                "/api/v1/users?position={position}&generation={generation}&q={}{i:06}",
+                korean(94)
+            );
+            let runtime = &runtime;
+            async move {
+                let (status, _, body) = runtime
+                    .invoke_http(apigw_event("GET", &path, None, None))
+                    .await;
+                (status, body)
+            }
+        })
+        .buffer_unordered(4)
+        .filter(|(status, _)| futures::future::ready(*status != 200))
+        .collect()
+        .await;
+    assert!(statuses.is_empty(), "{:?}", statuses.first());
+    let (rss, peak) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
+    let limit = memory_size_mib() * 1024;
+    eprintln!(
+        "{QUERIES} distinct queries in {:.1} s: RSS {rss} KiB, peak {peak} KiB, MemorySize {limit} KiB",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(process.is_running());
+    assert!(peak < limit, "peak RSS {peak} KiB over {limit} KiB");
+}
