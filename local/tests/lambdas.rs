@@ -349,10 +349,21 @@ async fn smoke(mode: Mode) {
         )
     );
     for bad in [expired.as_str(), foreign.as_str(), "Basic YTpi"] {
-        for path in ["/api/v1/users/me", "/api/v1/health", "/api/v1/nothing-here"] {
+        for path in [
+            "/api/v1/users/me",
+            "/api/v1/health",
+            "/api/v1/health/",
+            "/api/v1/nothing-here",
+        ] {
             let a = c.call(get.clone(), path, Some(bad), None, &[]).await;
             expect(&a, 403, &format!("{path} with a refused token"));
         }
+        // A known path under another method: the refusal comes first, as on the
+        // merged server (deployed, `$default` carries it: docs::default_route).
+        let a = c
+            .call(Method::PUT, "/api/v1/users", Some(bad), None, &[])
+            .await;
+        expect(&a, 403, "a wrong method with a refused token");
     }
     let a = c
         .call(
@@ -563,4 +574,238 @@ async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names(
         .await
         .expect("an answer");
     assert_eq!(public.status(), 404);
+}
+
+/// An answer under load as deployed: the contract's (2xx; 503 with `detail` and
+/// `Retry-After`), or the stage throttle's own 429 (docs/api.md, "As deployed").
+#[track_caller]
+fn contract_or_throttled(reply: &common::Reply, what: &str) {
+    match reply.status {
+        200..=299 => {}
+        503 => assert!(
+            reply.has_detail() && reply.retry_after.is_some(),
+            "{what}: 503 without detail or Retry-After: {}",
+            reply.body
+        ),
+        429 => assert_eq!(
+            reply.body,
+            json!({"message": "Too Many Requests"}),
+            "{what}: the stage's 429"
+        ),
+        other => panic!(
+            "{what}: {other} {} is no answer of the contract",
+            reply.body
+        ),
+    }
+}
+
+/// Bursts the template's own limits admit (no parameter overrides): 48 reads of users
+/// at once, 30 writes of one user, 20 force-runs. The users function has no reserved
+/// concurrency, so nothing is refused by Lambda; the force-run route's throttle
+/// (`ExpensiveRouteThrottleBurst` 5 at 2 a second) answers the rest 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bursts_under_the_templates_own_limits_get_contract_answers_only() {
+    let db = TestDb::new().await;
+    let slack = common::slack_with_members(2, "LB").await;
+    let slack_url = slack.base_url();
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[("SLACK_API_BASE_URL", &slack_url)],
+    )
+    .await;
+    let api = server.api();
+    let admin = "7001";
+    api.register(admin, "admin").await;
+    common::make_admin(&db.url, admin).await;
+    let member = api.register("7002", "member").await;
+
+    // 48 reads of one user at once.
+    let replies = common::at_once(48, |_| {
+        let api = api.clone();
+        async move { api.get(&format!("/api/v1/users/{member}"), None).await }
+    })
+    .await;
+    for (i, reply) in replies.iter().enumerate() {
+        contract_or_throttled(reply, &format!("read {i}"));
+        if reply.status == 200 {
+            assert_eq!(reply.body["id"], member);
+        }
+    }
+    assert!(replies.iter().any(|r| r.status == 200));
+
+    // 30 writes of one user at once, half by the user, half by an admin.
+    let replies = common::at_once(30, |i| {
+        let api = api.clone();
+        async move {
+            let caller = if i % 2 == 0 { "7002" } else { admin };
+            let body = json!({"introduction": format!("write {i}")});
+            api.patch(&format!("/api/v1/users/{member}"), caller, &body)
+                .await
+        }
+    })
+    .await;
+    let mut written = Vec::new();
+    for (i, reply) in replies.iter().enumerate() {
+        contract_or_throttled(reply, &format!("write {i}"));
+        if reply.status == 200 {
+            written.push(format!("write {i}"));
+        }
+    }
+    assert!(!written.is_empty());
+    let mut conn = db.connect().await;
+    let stored: Option<String> = sqlx::query_scalar("SELECT introduction FROM `user` WHERE id = ?")
+        .bind(member)
+        .fetch_one(&mut conn)
+        .await
+        .expect("the user");
+    assert!(
+        stored.as_ref().is_some_and(|s| written.contains(s)),
+        "{stored:?} is none of the accepted writes"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE entity = 'user' AND action = 'update'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("the audit log");
+    assert_eq!(
+        audited as usize,
+        written.len(),
+        "one entry per accepted write"
+    );
+
+    // 20 force-runs at once: the route's burst is 5.
+    let started = std::time::Instant::now();
+    let replies = common::at_once(20, |_| {
+        let api = api.clone();
+        async move { api.force_slack_sync(admin).await }
+    })
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut runs = std::collections::BTreeSet::new();
+    for (i, reply) in replies.iter().enumerate() {
+        contract_or_throttled(reply, &format!("force-run {i}"));
+        if reply.status == 202 {
+            runs.insert(reply.run_id());
+        }
+    }
+    let accepted = replies.iter().filter(|r| r.status == 202).count();
+    assert!(accepted >= 1, "no force-run got through");
+    // The bucket: 5 at once, 2 more a second.
+    let admitted = 5.0 + 2.0 * elapsed.ceil();
+    assert!(
+        accepted as f64 <= admitted,
+        "{accepted} force-runs accepted in {elapsed:.1} s, the route admits {admitted}"
+    );
+    assert_eq!(runs.len(), 1, "one run, however many asked: {runs:?}");
+    let run = *runs.iter().next().expect("a run");
+    let finished = api.finished_run(admin, run, Duration::from_secs(60)).await;
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+}
+
+/// A directory whose whole list, uncompressed, is more than a Lambda function may
+/// return (6 MB, the response as serialized): without a compressed coding the answer
+/// is the contract's 422 naming `limit` and `Accept-Encoding`, never a gateway error;
+/// compressed, the same list comes whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_list_too_big_for_lambda_is_refused_uncompressed_and_served_compressed() {
+    const USERS: usize = 15_000;
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    // Members as the directory holds them: a Slack avatar, an introduction, GitHub.
+    let introduction = "웹 프론트엔드와 백엔드를 함께 만듭니다. Rust, TypeScript, 와플스튜디오 18기. \
+                        Building the club's member directory and its tools, one pull request at a time.";
+    for chunk in 0..USERS / 1000 {
+        let rows: Vec<String> = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|i| {
+                format!(
+                    "('{i}', 'member{i:05}', 'Member', 'Kim', \
+                     'https://avatars.slack-edge.com/2024-03-01/{i:010}_0123456789abcdef0123_192.jpg', \
+                     'member-{i:05}', 'U0{i:09}', '{introduction}', '21', FALSE, TRUE, TRUE, FALSE)"
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO `user` (sso_id, username, first_name, last_name, image_url, github_id, \
+             slack_id, introduction, generation, is_rookie, is_member, is_active, is_admin) VALUES {}",
+            rows.join(", ")
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .expect("insert users");
+    }
+    let server = Server::spawn_in(Mode::Lambdas, &db.url, &[]).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a client");
+    let list = |encoding: &'static str, query: &'static str| {
+        http.get(format!("http://{}/api/v1/users{query}", server.addr))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+
+    // Compressed: the whole list.
+    let mut sizes = Vec::new();
+    for encoding in ["br", "gzip"] {
+        let response = list(encoding, "").await.expect("an answer");
+        assert_eq!(response.status(), 200, "{encoding}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-encoding"), encoding);
+        assert_eq!(header("x-total-count"), USERS.to_string());
+        let coded = response.bytes().await.expect("a body");
+        let mut body = Vec::new();
+        match encoding {
+            "br" => brotli::BrotliDecompress(&mut coded.as_ref(), &mut body).expect("brotli"),
+            _ => {
+                use std::io::Read;
+                flate2::read::GzDecoder::new(coded.as_ref())
+                    .read_to_end(&mut body)
+                    .expect("gzip");
+            }
+        }
+        let users: Vec<Value> = serde_json::from_slice(&body).expect("a JSON array");
+        assert_eq!(users.len(), USERS, "{encoding}");
+        assert_eq!(
+            users[USERS - 1]["username"],
+            format!("member{:05}", USERS - 1)
+        );
+        sizes.push((encoding, coded.len(), body.len()));
+    }
+    // The test is honest only if the list does not fit uncompressed.
+    let (_, _, identity_len) = sizes[0];
+    assert!(
+        identity_len > 6 * 1024 * 1024,
+        "the list is only {identity_len} bytes: {sizes:?}"
+    );
+
+    // Uncompressed: the contract's 422, with what to do.
+    for encoding in ["identity", ""] {
+        let response = list(encoding, "").await.expect("an answer");
+        assert_eq!(response.status(), 422, "{encoding:?}");
+        assert!(response.headers().contains_key("x-request-id"));
+        let body: Value = response.json().await.expect("JSON");
+        let detail = &body["detail"][0];
+        assert_eq!(detail["loc"], json!(["query", "limit"]), "{body}");
+        assert_eq!(detail["type"], "answer_too_large", "{body}");
+        let msg = detail["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("Accept-Encoding") && msg.contains("limit") && msg.contains("15000"),
+            "{msg}"
+        );
+    }
+    // A page of it fits as it is.
+    let response = list("identity", "?limit=1000").await.expect("an answer");
+    assert_eq!(response.status(), 200);
+    let page: Vec<Value> = response.json().await.expect("a JSON array");
+    assert_eq!(page.len(), 1000);
 }

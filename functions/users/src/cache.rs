@@ -24,6 +24,15 @@ use shared::platform::compress::{self, Encoding};
 /// Memory the cache may hold, counted as each answer's bytes plus room for its codings.
 pub const BUDGET: usize = 8 * 1024 * 1024;
 
+/// The most a synchronous Lambda invocation may return, the response as serialized
+/// (6 MB: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+/// Above it Lambda fails the invocation and API Gateway answers its own 5xx, so the
+/// function refuses first (docs/api.md, "As deployed"). The same rule holds on the
+/// merged server, so that a client meets locally what it meets deployed.
+pub const LAMBDA_RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
+/// What the response's status, headers and JSON frame may take besides the body.
+const FRAME_ROOM: usize = 16 * 1024;
+
 /// One list answer, as it is for one directory version.
 pub struct Answer {
     pub version: u64,
@@ -35,6 +44,8 @@ pub struct Answer {
     pub body: Bytes,
     gzip: OnceLock<Option<Bytes>>,
     brotli: OnceLock<Option<Bytes>>,
+    /// `body`'s length once escaped into the Lambda response's `body` string.
+    escaped_len: OnceLock<usize>,
 }
 
 impl Answer {
@@ -47,6 +58,26 @@ impl Answer {
             body: Bytes::from(body),
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
+            escaped_len: OnceLock::new(),
+        }
+    }
+
+    /// The bytes the body takes in the function's response to Lambda: lambda_http sends
+    /// a JSON body as a JSON string (each `"` and `\` escaped, a control character as
+    /// `\u00XX` at most), and a compressed one base64-encoded (4 bytes per 3).
+    fn payload_len(&self, coded: Option<&Bytes>) -> usize {
+        match coded {
+            Some(bytes) => bytes.len().div_ceil(3) * 4,
+            None => *self.escaped_len.get_or_init(|| {
+                self.body
+                    .iter()
+                    .map(|&b| match b {
+                        b'"' | b'\\' => 2,
+                        0..0x20 => 6,
+                        _ => 1,
+                    })
+                    .sum()
+            }),
         }
     }
 
@@ -89,6 +120,11 @@ impl Answer {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
             let coded = self.coded(encoding);
+            if self.payload_len(coded.as_ref()) + FRAME_ROOM > LAMBDA_RESPONSE_LIMIT {
+                let mut response = too_large(self.total, self.body.len()).into_response();
+                compress::add_vary(response.headers_mut());
+                return response;
+            }
             let mut response = match &coded {
                 Some(bytes) => Response::new(Body::from(bytes.clone())),
                 None => Response::new(Body::from(self.body.clone())),
@@ -119,6 +155,21 @@ impl Answer {
         compress::add_vary(headers);
         response
     }
+}
+
+/// The answer to a list that Lambda could not return: 422 naming the two ways to get
+/// it (a compressed coding, or pages).
+fn too_large(total: i64, len: usize) -> shared::Error {
+    let megabytes = len as f64 / 1_000_000.0;
+    shared::Error::Validation(vec![shared::platform::error::FieldError::query(
+        "limit",
+        format!(
+            "The list ({total} users, {megabytes:.1} MB as JSON) is larger than one answer may \
+             carry (6 MB uncompressed): send Accept-Encoding: br or gzip, or page through it \
+             with limit (1-1000)"
+        ),
+        "answer_too_large",
+    )])
 }
 
 /// Whether `If-None-Match` names `tag` (weak comparison, RFC 9110 §13.1.2), or is `*`.
