@@ -412,8 +412,18 @@ async fn smoke(mode: Mode) {
     if mode == Mode::Lambdas {
         // The run went through the Invoke API to slack-sync's own process.
         let log = server.log();
-        assert!(log.contains("[slack-sync] START RequestId: "), "{log}");
-        assert!(log.contains("[batch] REPORT RequestId: "), "{log}");
+        assert!(
+            platform_records(&log, "slack-sync", "platform.start")
+                .next()
+                .is_some(),
+            "{log}"
+        );
+        assert!(
+            platform_records(&log, "batch", "platform.report")
+                .next()
+                .is_some(),
+            "{log}"
+        );
     }
 }
 
@@ -474,30 +484,45 @@ async fn the_stand_in_logs_like_cloudwatch() {
             .await;
         expect(&a, 200, "health");
     }
+    // Every function sets `LogFormat: JSON`: Lambda writes platform records as JSON.
     let log = server.log();
-    for wanted in [
-        "[health] START RequestId: ",
-        "[health] END RequestId: ",
-        "[authorizer] START RequestId: ",
-        "Memory Size: 256 MB\tMax Memory Used: ",
-        "Init Duration: ",
+    for (function, kind) in [
+        ("health", "platform.start"),
+        ("health", "platform.report"),
+        ("authorizer", "platform.start"),
     ] {
-        assert!(log.contains(wanted), "no {wanted:?} in the log:\n{log}");
+        assert!(
+            platform_records(&log, function, kind).next().is_some(),
+            "no {kind} of {function} in the log:\n{log}"
+        );
     }
-    // One cold start per function: the second request's REPORT has no init.
-    let reports: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("[health] REPORT"))
-        .collect();
+    // One cold start per function: the second request's report has no init.
+    let reports: Vec<&str> = platform_records(&log, "health", "platform.report").collect();
     assert_eq!(reports.len(), 2, "{log}");
+    assert!(
+        reports.iter().all(|l| l.contains("\"memorySizeMB\":256")),
+        "{log}"
+    );
     assert_eq!(
         reports
             .iter()
-            .filter(|l| l.contains("Init Duration"))
+            .filter(|l| l.contains("\"initDurationMs\""))
             .count(),
         1,
         "{log}"
     );
+}
+
+/// The stand-in's log lines of `function`'s platform records of type `kind`.
+fn platform_records<'a>(
+    log: &'a str,
+    function: &'a str,
+    kind: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    let prefix = format!("[{function}] ");
+    let kind = format!("\"type\":\"{kind}\"");
+    log.lines()
+        .filter(move |l| l.starts_with(&prefix) && l.contains(&kind))
 }
 
 #[tokio::test]
@@ -562,7 +587,11 @@ async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names(
         assert!(std::time::Instant::now() < deadline, "{}", server.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(server.log().contains("[slack-sync] START RequestId: "));
+    assert!(
+        platform_records(&server.log(), "slack-sync", "platform.start")
+            .next()
+            .is_some()
+    );
     // The public port serves none of this.
     let public = http
         .post(format!(
