@@ -2,6 +2,10 @@
 //! limits, then schemathesis generating requests for every route of
 //! `/api/openapi.json`. No input may produce a 5xx, and every answer must be the one
 //! the document promises.
+//!
+//! Under `--lambdas` (`WADOT_LOCAL_MODE=lambdas`): the template's limits with the
+//! throttles raised (`common::UNTHROTTLED`): the fuzzer sends faster than the stage's
+//! 50 a second, and what it tests is the answers, not the throttle.
 
 mod common;
 
@@ -90,7 +94,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let (db, server, api) = fresh_local_with_admin(ADMIN, &[]).await;
+    let (db, server, api) = fresh_local_with_admin(ADMIN, &[common::UNTHROTTLED]).await;
     let user_id = api.register("2", "someone").await;
     let team = api
         .post("/api/v1/teams", ADMIN, &json!({"name": "fuzz"}))
@@ -340,6 +344,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     let env = [
         ("SLACK_API_BASE_URL", base_url.as_str()),
         ("RUST_LOG", "info"),
+        common::UNTHROTTLED,
     ];
     let (db, server, api) = fresh_local_with_admin(ADMIN, &env).await;
     // The admin's id is far from the small ids the fuzzer favours.
