@@ -144,6 +144,22 @@ type Scenario = (
     [usize; 2],
 );
 
+/// 500 connections opened and closed one after another (after 50 unmeasured).
+async fn connect_cost(url: &str) -> anyhow::Result<(f64, f64)> {
+    let options: sqlx::mysql::MySqlConnectOptions = url.parse()?;
+    let mut samples = Vec::new();
+    for i in 0..550 {
+        let started = Instant::now();
+        let conn = sqlx::MySqlConnection::connect_with(&options).await?;
+        conn.close().await?;
+        if i >= 50 {
+            samples.push(started.elapsed());
+        }
+    }
+    let run = Run::from_samples(samples, std::time::Duration::from_secs(1));
+    Ok((crate::stats::ms(run.p50), crate::stats::ms(run.p99)))
+}
+
 fn one_user(i: usize) -> String {
     format!("/api/v1/users/{}", 1 + (i * 7919) % USERS)
 }
@@ -154,6 +170,9 @@ fn list(_: usize) -> String {
 
 pub struct Figures {
     pub rows: Vec<LimitsRow>,
+    /// What an invocation adds by connecting: connect (TCP, login, session setup) and
+    /// close, one after another; p50 and p99 in ms.
+    pub connect_ms: (f64, f64),
     pub cold_first_ms: f64,
     pub capped: bool,
 }
@@ -161,6 +180,7 @@ pub struct Figures {
 pub async fn run(bin: &Path, url: &str) -> anyhow::Result<Figures> {
     let account = api_account(url).await?;
     let functions_url = account.clone().unwrap_or_else(|| url.to_owned());
+    let connect_ms = connect_cost(&functions_url).await?;
     let auth = token();
     let env = env(url);
     let server = LocalServer::start_with(bin, &functions_url, &["--lambdas"], &env).await?;
@@ -208,6 +228,7 @@ pub async fn run(bin: &Path, url: &str) -> anyhow::Result<Figures> {
     }
     Ok(Figures {
         rows,
+        connect_ms,
         cold_first_ms: median(cold),
         capped: account.is_some(),
     })

@@ -95,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
                 report.limits = figures.rows;
                 report.limits_cold_first_ms = Some(figures.cold_first_ms);
                 report.limits_capped = Some(figures.capped);
+                report.limits_connect_ms = Some(figures.connect_ms);
                 if suites.len() == 1 {
                     let markdown = report.markdown();
                     println!("{markdown}");

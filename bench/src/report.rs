@@ -20,6 +20,8 @@ pub struct Report {
     pub limits_cold_first_ms: Option<f64>,
     /// `limits`: whether the API account had the tier's `MAX_USER_CONNECTIONS`.
     pub limits_capped: Option<bool>,
+    /// `limits`: a connection opened and closed (p50, p99 in ms): what each invocation adds.
+    pub limits_connect_ms: Option<(f64, f64)>,
 }
 
 /// A scenario under the template's limits: its figures and how many answers were 503.
@@ -166,6 +168,12 @@ impl Report {
                     } else {
                         "no"
                     }
+                );
+            }
+            if let Some((p50, p99)) = self.limits_connect_ms {
+                let _ = writeln!(
+                    out,
+                    "\nA connection opened and closed, as each invocation does (TCP, login, session setup, COM_QUIT): p50 {p50:.2} ms, p99 {p99:.2} ms."
                 );
             }
             let _ = writeln!(out);
