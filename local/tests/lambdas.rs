@@ -161,7 +161,15 @@ async fn smoke(mode: Mode) {
     expect(&a, 200, "list");
     assert_eq!(a.body.as_array().map(Vec::len), Some(1));
     assert_eq!(a.header("x-total-count"), "2");
-    assert!(a.header("link").contains("rel=\"next\""), "{:?}", a.headers);
+    // Absolute, with the scheme and port actually served: plain HTTP on this port
+    // (through --lambdas, from API Gateway's x-forwarded-proto and -port).
+    let next = format!("<http://{}/api/v1/users?limit=1&cursor=", server.addr);
+    assert!(a.header("link").starts_with(&next), "{:?}", a.headers);
+    assert!(
+        a.header("link").ends_with("rel=\"next\""),
+        "{:?}",
+        a.headers
+    );
     let a = c
         .call(
             get.clone(),
@@ -401,8 +409,14 @@ async fn smoke(mode: Mode) {
     if mode == Mode::Lambdas {
         // The run went through the Invoke API to slack-sync's own process.
         let log = server.log();
-        assert!(log.contains("[slack-sync] START RequestId: "), "{log}");
-        assert!(log.contains("[batch] REPORT RequestId: "), "{log}");
+        assert!(
+            !platform(&log, "slack-sync", "platform.start").is_empty(),
+            "{log}"
+        );
+        assert!(
+            !platform(&log, "batch", "platform.report").is_empty(),
+            "{log}"
+        );
     }
 }
 
@@ -449,10 +463,32 @@ async fn every_route_and_error_through_the_lambdas_stand_in() {
     smoke(Mode::Lambdas).await;
 }
 
+/// The JSON records of `kind` that `function` logged (each line `[function] {...}`).
+fn platform(log: &str, function: &str, kind: &str) -> Vec<Value> {
+    let prefix = format!("[{function}] ");
+    log.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == kind)
+        .collect()
+}
+
 #[tokio::test]
-async fn the_stand_in_logs_like_cloudwatch() {
+async fn the_stand_in_logs_like_cloudwatch_and_says_its_limits() {
     let db = TestDb::new().await;
-    let server = Server::spawn_in(Mode::Lambdas, &db.url, &[]).await;
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[
+            // The start line naming the limits is INFO.
+            ("RUST_LOG", "warn,local=info"),
+            (
+                "WADOT_PARAMETER_OVERRIDES",
+                "ApiThrottleRate=70 ApiThrottleBurst='140'",
+            ),
+        ],
+    )
+    .await;
     let c = Client {
         base: format!("http://{}", server.addr),
         http: reqwest::Client::new(),
@@ -464,28 +500,43 @@ async fn the_stand_in_logs_like_cloudwatch() {
         expect(&a, 200, "health");
     }
     let log = server.log();
-    for wanted in [
-        "[health] START RequestId: ",
-        "[health] END RequestId: ",
-        "[authorizer] START RequestId: ",
-        "Memory Size: 256 MB\tMax Memory Used: ",
-        "Init Duration: ",
-    ] {
-        assert!(log.contains(wanted), "no {wanted:?} in the log:\n{log}");
-    }
-    // One cold start per function: the second request's REPORT has no init.
-    let reports: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("[health] REPORT"))
-        .collect();
-    assert_eq!(reports.len(), 2, "{log}");
-    assert_eq!(
-        reports
-            .iter()
-            .filter(|l| l.contains("Init Duration"))
-            .count(),
-        1,
+    // Every function sets `LogFormat: JSON`: Lambda writes platform records, not
+    // START/END/REPORT lines.
+    assert!(!log.contains("START RequestId"), "{log}");
+    assert_eq!(platform(&log, "health", "platform.start").len(), 2, "{log}");
+    assert!(
+        !platform(&log, "authorizer", "platform.start").is_empty(),
         "{log}"
+    );
+    let reports = platform(&log, "health", "platform.report");
+    assert_eq!(reports.len(), 2, "{log}");
+    for report in &reports {
+        assert_eq!(report["record"]["status"], "success", "{report}");
+        assert_eq!(report["record"]["metrics"]["memorySizeMB"], 256, "{report}");
+        assert!(
+            report["record"]["metrics"]["maxMemoryUsedMB"].is_u64(),
+            "{report}"
+        );
+        assert!(
+            report["record"]["metrics"]["durationMs"].is_f64(),
+            "{report}"
+        );
+    }
+    // One cold start per function: only the first report has an init duration.
+    let cold = reports
+        .iter()
+        .filter(|r| r["record"]["metrics"]["initDurationMs"].is_number())
+        .count();
+    assert_eq!(cold, 1, "{log}");
+    // The limits it runs under, parameter overrides applied.
+    let limits = log
+        .lines()
+        .find(|l| l.contains("AWS limits in force"))
+        .unwrap_or_else(|| panic!("no limits line: {log}"));
+    assert!(limits.contains("stage 70 rps, burst 140"), "{limits}");
+    assert!(
+        limits.contains("POST /api/v1/batch/force-run: 2 rps, burst 5"),
+        "{limits}"
     );
 }
 
@@ -551,7 +602,7 @@ async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names(
         assert!(std::time::Instant::now() < deadline, "{}", server.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(server.log().contains("[slack-sync] START RequestId: "));
+    assert!(!platform(&server.log(), "slack-sync", "platform.start").is_empty());
     // The public port serves none of this.
     let public = http
         .post(format!(
