@@ -410,11 +410,15 @@ async fn smoke(mode: Mode) {
         // The run went through the Invoke API to slack-sync's own process.
         let log = server.log();
         assert!(
-            !platform(&log, "slack-sync", "platform.start").is_empty(),
+            platform_records(&log, "slack-sync", "platform.start")
+                .next()
+                .is_some(),
             "{log}"
         );
         assert!(
-            !platform(&log, "batch", "platform.report").is_empty(),
+            platform_records(&log, "batch", "platform.report")
+                .next()
+                .is_some(),
             "{log}"
         );
     }
@@ -453,6 +457,37 @@ async fn forged_identities_act_as_nobody(c: &Client) {
     expect(&a, 401, "a forged admin");
 }
 
+/// The start line names the limits in force, parameter overrides applied: what a suite
+/// under `--lambdas` runs under (docs/lambdas-mode.md, "Running under other limits").
+#[tokio::test]
+async fn the_stand_in_names_the_limits_it_runs_under() {
+    let db = TestDb::new().await;
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[
+            // The line is INFO.
+            ("RUST_LOG", "warn,local=info"),
+            (
+                "WADOT_PARAMETER_OVERRIDES",
+                "ApiThrottleRate=70 ApiThrottleBurst='140'",
+            ),
+        ],
+    )
+    .await;
+    let log = server.log();
+    let limits = log
+        .lines()
+        .find(|l| l.contains("AWS limits in force"))
+        .unwrap_or_else(|| panic!("no limits line: {log}"));
+    assert!(limits.contains("stage 70 rps, burst 140"), "{limits}");
+    assert!(
+        limits.contains("POST /api/v1/batch/force-run: 2 rps, burst 5"),
+        "{limits}"
+    );
+    assert!(limits.contains("slack-sync 1"), "{limits}");
+}
+
 #[tokio::test]
 async fn every_route_and_error_through_the_merged_server() {
     smoke(Mode::Merged).await;
@@ -463,32 +498,10 @@ async fn every_route_and_error_through_the_lambdas_stand_in() {
     smoke(Mode::Lambdas).await;
 }
 
-/// The JSON records of `kind` that `function` logged (each line `[function] {...}`).
-fn platform(log: &str, function: &str, kind: &str) -> Vec<Value> {
-    let prefix = format!("[{function}] ");
-    log.lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["type"] == kind)
-        .collect()
-}
-
 #[tokio::test]
-async fn the_stand_in_logs_like_cloudwatch_and_says_its_limits() {
+async fn the_stand_in_logs_like_cloudwatch() {
     let db = TestDb::new().await;
-    let server = Server::spawn_in(
-        Mode::Lambdas,
-        &db.url,
-        &[
-            // The start line naming the limits is INFO.
-            ("RUST_LOG", "warn,local=info"),
-            (
-                "WADOT_PARAMETER_OVERRIDES",
-                "ApiThrottleRate=70 ApiThrottleBurst='140'",
-            ),
-        ],
-    )
-    .await;
+    let server = Server::spawn_in(Mode::Lambdas, &db.url, &[]).await;
     let c = Client {
         base: format!("http://{}", server.addr),
         http: reqwest::Client::new(),
@@ -499,45 +512,45 @@ async fn the_stand_in_logs_like_cloudwatch_and_says_its_limits() {
             .await;
         expect(&a, 200, "health");
     }
+    // Every function sets `LogFormat: JSON`: Lambda writes platform records as JSON.
     let log = server.log();
-    // Every function sets `LogFormat: JSON`: Lambda writes platform records, not
-    // START/END/REPORT lines.
-    assert!(!log.contains("START RequestId"), "{log}");
-    assert_eq!(platform(&log, "health", "platform.start").len(), 2, "{log}");
-    assert!(
-        !platform(&log, "authorizer", "platform.start").is_empty(),
-        "{log}"
-    );
-    let reports = platform(&log, "health", "platform.report");
-    assert_eq!(reports.len(), 2, "{log}");
-    for report in &reports {
-        assert_eq!(report["record"]["status"], "success", "{report}");
-        assert_eq!(report["record"]["metrics"]["memorySizeMB"], 256, "{report}");
+    for (function, kind) in [
+        ("health", "platform.start"),
+        ("health", "platform.report"),
+        ("authorizer", "platform.start"),
+    ] {
         assert!(
-            report["record"]["metrics"]["maxMemoryUsedMB"].is_u64(),
-            "{report}"
-        );
-        assert!(
-            report["record"]["metrics"]["durationMs"].is_f64(),
-            "{report}"
+            platform_records(&log, function, kind).next().is_some(),
+            "no {kind} of {function} in the log:\n{log}"
         );
     }
-    // One cold start per function: only the first report has an init duration.
-    let cold = reports
-        .iter()
-        .filter(|r| r["record"]["metrics"]["initDurationMs"].is_number())
-        .count();
-    assert_eq!(cold, 1, "{log}");
-    // The limits it runs under, parameter overrides applied.
-    let limits = log
-        .lines()
-        .find(|l| l.contains("AWS limits in force"))
-        .unwrap_or_else(|| panic!("no limits line: {log}"));
-    assert!(limits.contains("stage 70 rps, burst 140"), "{limits}");
+    // One cold start per function: the second request's report has no init.
+    let reports: Vec<&str> = platform_records(&log, "health", "platform.report").collect();
+    assert_eq!(reports.len(), 2, "{log}");
     assert!(
-        limits.contains("POST /api/v1/batch/force-run: 2 rps, burst 5"),
-        "{limits}"
+        reports.iter().all(|l| l.contains("\"memorySizeMB\":256")),
+        "{log}"
     );
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|l| l.contains("\"initDurationMs\""))
+            .count(),
+        1,
+        "{log}"
+    );
+}
+
+/// The stand-in's log lines of `function`'s platform records of type `kind`.
+fn platform_records<'a>(
+    log: &'a str,
+    function: &'a str,
+    kind: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    let prefix = format!("[{function}] ");
+    let kind = format!("\"type\":\"{kind}\"");
+    log.lines()
+        .filter(move |l| l.starts_with(&prefix) && l.contains(&kind))
 }
 
 #[tokio::test]
@@ -602,7 +615,11 @@ async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names(
         assert!(std::time::Instant::now() < deadline, "{}", server.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!platform(&server.log(), "slack-sync", "platform.start").is_empty());
+    assert!(
+        platform_records(&server.log(), "slack-sync", "platform.start")
+            .next()
+            .is_some()
+    );
     // The public port serves none of this.
     let public = http
         .post(format!(
