@@ -161,7 +161,15 @@ async fn smoke(mode: Mode) {
     expect(&a, 200, "list");
     assert_eq!(a.body.as_array().map(Vec::len), Some(1));
     assert_eq!(a.header("x-total-count"), "2");
-    assert!(a.header("link").contains("rel=\"next\""), "{:?}", a.headers);
+    // Absolute, with the scheme and port actually served: plain HTTP on this port
+    // (through --lambdas, from API Gateway's x-forwarded-proto and -port).
+    let next = format!("<http://{}/api/v1/users?limit=1&cursor=", server.addr);
+    assert!(a.header("link").starts_with(&next), "{:?}", a.headers);
+    assert!(
+        a.header("link").ends_with("rel=\"next\""),
+        "{:?}",
+        a.headers
+    );
     let a = c
         .call(
             get.clone(),
@@ -458,6 +466,37 @@ async fn forged_identities_act_as_nobody(c: &Client) {
         .call(Method::GET, "/api/v1/audit-logs", None, None, &headers)
         .await;
     expect(&a, 401, "a forged admin");
+}
+
+/// The start line names the limits in force, parameter overrides applied: what a suite
+/// under `--lambdas` runs under (docs/lambdas-mode.md, "Running under other limits").
+#[tokio::test]
+async fn the_stand_in_names_the_limits_it_runs_under() {
+    let db = TestDb::new().await;
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[
+            // The line is INFO.
+            ("RUST_LOG", "warn,local=info"),
+            (
+                "WADOT_PARAMETER_OVERRIDES",
+                "ApiThrottleRate=70 ApiThrottleBurst='140'",
+            ),
+        ],
+    )
+    .await;
+    let log = server.log();
+    let limits = log
+        .lines()
+        .find(|l| l.contains("AWS limits in force"))
+        .unwrap_or_else(|| panic!("no limits line: {log}"));
+    assert!(limits.contains("stage 70 rps, burst 140"), "{limits}");
+    assert!(
+        limits.contains("POST /api/v1/batch/force-run: 2 rps, burst 5"),
+        "{limits}"
+    );
+    assert!(limits.contains("slack-sync 1"), "{limits}");
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // By hand: `image-tag-updater --redrive <queue-url>` (docs/operations.md).
+    // By hand: `image-tag-updater --redrive <queue-url>` (docs/operations.md), or a
+    // JSON-lines file `local --lambdas` keeps failure records in (docs/lambdas-mode.md).
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [flag, queue_url] = args.as_slice()
         && flag == "--redrive"
@@ -42,8 +43,13 @@ async fn main() -> ExitCode {
 
 /// Redrives the queue and prints what it did as JSON; fails when a message stays.
 async fn redrive(updater: &Updater, queue_url: &str) -> ExitCode {
-    let sqs = aws_sdk_sqs::Client::new(&shared::platform::aws::sdk_config().await);
-    match image_tag_updater::redrive::redrive(updater, &sqs, queue_url).await {
+    let done = if image_tag_updater::redrive::is_file(queue_url) {
+        image_tag_updater::redrive::redrive_file(updater, std::path::Path::new(queue_url)).await
+    } else {
+        let sqs = aws_sdk_sqs::Client::new(&shared::platform::aws::sdk_config().await);
+        image_tag_updater::redrive::redrive(updater, &sqs, queue_url).await
+    };
+    match done {
         Ok(report) => {
             println!(
                 "{}",

@@ -7,6 +7,10 @@
 //!   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
 //! - EventBridge's dead-letter message, the event itself as the body:
 //!   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+//!
+//! Locally, `local --lambdas` without `AWS_ENDPOINT_URL` appends the same records to
+//! `target/local/<queue name>.jsonl`, one per line: `--redrive <that file>` reads it the
+//! same way ([`redrive_file`]), and keeps only the lines that failed again.
 
 use aws_sdk_sqs::Client;
 use serde::Serialize;
@@ -51,6 +55,54 @@ pub fn event_of(body: &str) -> Result<Value, String> {
         return Ok(value);
     }
     Err("neither a Lambda failure record nor an EventBridge event".into())
+}
+
+/// Whether `--redrive`'s argument names a local JSON-lines file rather than a queue URL.
+pub fn is_file(target: &str) -> bool {
+    !target.starts_with("http://") && !target.starts_with("https://")
+}
+
+/// Processes every line of the JSON-lines file at `path` again, then rewrites it with
+/// only the lines that failed (message ids are `line N`, counted from 1).
+pub async fn redrive_file(updater: &Updater, path: &std::path::Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut report = Report::default();
+    let mut kept = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let id = format!("line {}", i + 1);
+        let outcome = match event_of(line) {
+            Ok(event) => updater.process(&event).await.map_err(|f| f.to_string()),
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(answer) => {
+                tracing::info!(message_id = %id, status = ?answer.status, "redriven");
+                report.redriven.push(Redriven {
+                    message_id: id,
+                    answer,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(message_id = %id, %error, "redrive failed; the line stays");
+                kept.push_str(line);
+                kept.push('\n');
+                report.left.push(Left {
+                    message_id: id,
+                    error,
+                });
+            }
+        }
+    }
+    // Whole or not at all: a new file renamed over the old one.
+    let temporary = path.with_extension("jsonl.redrive");
+    std::fs::write(&temporary, kept)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| format!("cannot rewrite {}: {e}", path.display()))?;
+    Ok(report)
 }
 
 /// Reads the queue until it is empty (failed messages stay hidden meanwhile, so each

@@ -150,3 +150,53 @@ async fn a_redrive_processes_both_shapes_and_deletes_only_what_succeeded() {
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains(TOKEN));
 }
+
+/// `--redrive <file>`: the JSON-lines file `local --lambdas` keeps failure records in
+/// without an SQS endpoint (gateway::asynchronous) is read like the queue, and keeps
+/// only the lines that failed again.
+#[tokio::test]
+async fn a_redrive_reads_the_local_stand_ins_failure_file() {
+    let ev = format!("image: {HOST}/snutt-dev/snutt-ev:240\n");
+    let github = FakeGitHub::start(REPOSITORY, BRANCH, TOKEN, &[(EV, ev.as_bytes())]).await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("redrive-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let file = dir.join("waffledotcom-dev-image-tag-updater-failures.jsonl");
+    let lines = [
+        failure_record(push_event("snutt-dev/snutt-ev", "241")).to_string(),
+        "not an event".to_owned(),
+    ];
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write the records");
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_image-tag-updater"))
+        .arg("--redrive")
+        .arg(&file)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GITHUB_API_URL", github.url())
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .await
+        .expect("run the redrive");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(!output.status.success(), "one line stays: {report}");
+    assert_eq!(report["redriven"][0]["message_id"], "line 1", "{report}");
+    assert_eq!(report["redriven"][0]["answer"]["status"], "updated");
+    assert_eq!(report["left"][0]["message_id"], "line 2", "{report}");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the file"),
+        "not an event\n"
+    );
+    assert_eq!(
+        github.files(BRANCH)[EV],
+        format!("image: {HOST}/snutt-dev/snutt-ev:241\n").into_bytes()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -250,17 +250,35 @@ impl ListCache {
     }
 }
 
-/// `scheme://host` of the caller, for absolute links.
+/// `scheme://host[:port]` of the caller, for absolute links.
 ///
-/// Behind API Gateway, the payload's `requestContext.domainName` wins: API Gateway sets
-/// it to the domain it served (the custom domain, or the execute-api one), over HTTPS
-/// only, and a client cannot change it apart from which domain it calls. Elsewhere (the
-/// local server) it is `http://` and the `Host` header. Forwarded headers are not read:
-/// API Gateway's HTTP API passes a client's `X-Forwarded-Host` through unchanged. A host
-/// that is not a plain `name[:port]` gives no origin, and the link stays relative.
+/// Behind API Gateway, the payload's `requestContext.domainName` is the domain it served
+/// (the custom domain, or the execute-api one), and `x-forwarded-proto` and
+/// `x-forwarded-port` how it was called: API Gateway sets those itself, replacing what a
+/// client sends — `https` and 443 as deployed, `http` and its own port through `local
+/// --lambdas`. Without them, `https`. `X-Forwarded-Host` is not read: API Gateway passes
+/// a client's through unchanged. Elsewhere (the local server) it is `http://` and the
+/// `Host` header. A host that is not a plain `name[:port]` gives no origin, and the link
+/// stays relative.
 pub fn origin(domain_name: Option<&str>, request: &HeaderMap) -> Option<String> {
     if let Some(domain) = domain_name.filter(|d| is_host(d)) {
-        return Some(format!("https://{domain}"));
+        let forwarded = |name: &str| {
+            request
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let (scheme, default_port) = match forwarded("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("http") => ("http", 80),
+            _ => ("https", 443),
+        };
+        let port = forwarded("x-forwarded-port")
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p != default_port && !domain.contains(':'));
+        return Some(match port {
+            Some(port) => format!("{scheme}://{domain}:{port}"),
+            None => format!("{scheme}://{domain}"),
+        });
     }
     let host = request.get(header::HOST)?.to_str().ok()?;
     is_host(host).then(|| format!("http://{host}"))
@@ -313,6 +331,19 @@ mod tests {
         assert_eq!(
             origin(None, &headers).as_deref(),
             Some("http://localhost:8000")
+        );
+        // API Gateway's own x-forwarded-*: as deployed, then through `local --lambdas`.
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert("x-forwarded-port", HeaderValue::from_static("443"));
+        assert_eq!(
+            origin(Some("api.wafflestudio.com"), &headers).as_deref(),
+            Some("https://api.wafflestudio.com")
+        );
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        headers.insert("x-forwarded-port", HeaderValue::from_static("8080"));
+        assert_eq!(
+            origin(Some("127.0.0.1"), &headers).as_deref(),
+            Some("http://127.0.0.1:8080")
         );
         headers.insert(header::HOST, HeaderValue::from_static("evil.com/x?"));
         assert_eq!(origin(None, &headers), None);

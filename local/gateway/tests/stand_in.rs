@@ -593,3 +593,45 @@ async fn events_above_the_reserved_concurrency_wait_and_run() {
     assert!(at[1] - at[0] >= 700, "one after the other: {at:?}");
     assert!(!stand.dir.join("state/probe-failures.jsonl").exists());
 }
+
+#[tokio::test]
+async fn with_an_sqs_endpoint_failure_records_go_to_the_queue() {
+    let moto = testkit::Moto::start().await.expect("moto");
+    let endpoint = moto.endpoint();
+    let stand = start(&asynchronous(""), &[("AWS_ENDPOINT_URL", &endpoint)]).await;
+    let payload = json!({"fail": true});
+    let accepted = stand
+        .invoke("probe", "Event", payload.to_string().into_bytes())
+        .await;
+    assert_eq!(accepted.status, 202);
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let url = sqs
+            .get_queue_url()
+            .queue_name("probe-failures")
+            .send()
+            .await;
+        if let Ok(url) = url {
+            let received = sqs
+                .receive_message()
+                .queue_url(url.queue_url.unwrap_or_default())
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive");
+            if let Some(message) = received.messages.unwrap_or_default().pop() {
+                break message.body.unwrap_or_default();
+            }
+        }
+        assert!(Instant::now() < deadline, "no record in the queue");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let record: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestPayload"], payload);
+    assert!(
+        !stand.dir.join("state").exists(),
+        "no file when a queue is there"
+    );
+}
