@@ -69,7 +69,7 @@ pub async fn rows(bin: &Path, url: &str) -> anyhow::Result<(Vec<ScenarioRow>, f6
 }
 
 /// The time of the first request: authorizer and `users` both start cold.
-async fn first_request(addr: &str, auth: &str) -> anyhow::Result<f64> {
+pub async fn first_request(addr: &str, auth: &str) -> anyhow::Result<f64> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;

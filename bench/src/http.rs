@@ -29,12 +29,17 @@ impl LocalServer {
     ) -> anyhow::Result<Self> {
         let port = testkit::free_port();
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(bin.join("local"))
+        let mut command = Command::new(bin.join("local"));
+        // The merged server's own pool; under `--lambdas` each function keeps the
+        // template's (one connection per environment).
+        if !args.contains(&"--lambdas") {
+            command.env("DB_MAX_CONNECTIONS", "16");
+        }
+        let child = command
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("DATABASE_URL", database_url)
             .env("BIND_ADDR", &addr)
-            .env("DB_MAX_CONNECTIONS", "16")
             .env("RUST_LOG", "warn")
             .kill_on_drop(true)
             .spawn()

@@ -14,6 +14,12 @@
 //!
 //! Binaries come from target/release, or `BENCH_BIN` (e.g. target/local-release).
 //!
+//! - `limits` (not in the default set): through `local --lambdas` under the template's
+//!   limits, with the API's database account capped like the smallest tier;
+//!   `GET /api/v1/users/{id}` and the 1,000-user list in `br` at c=1 and c=32, with the
+//!   503s counted, and the all-cold first request; see `limits.rs`. Alone, it writes
+//!   docs/bench/limits.md.
+//!
 //! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
 //!   Writes docs/bench/cache.md.
 //! - `baseline` (not in the default set; `scripts/bench-baseline <rev>` runs it): this
@@ -29,6 +35,7 @@ mod cache;
 mod gateway;
 mod http;
 mod lambda;
+mod limits;
 mod report;
 mod seed;
 mod stats;
@@ -83,6 +90,21 @@ async fn main() -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
+            "limits" => {
+                let figures = limits::run(&bin, &url).await?;
+                report.limits = figures.rows;
+                report.limits_cold_first_ms = Some(figures.cold_first_ms);
+                report.limits_capped = Some(figures.capped);
+                report.limits_connect_ms = Some(figures.connect_ms);
+                if suites.len() == 1 {
+                    let markdown = report.markdown();
+                    println!("{markdown}");
+                    let out = workspace().join("docs/bench");
+                    std::fs::create_dir_all(&out)?;
+                    std::fs::write(out.join("limits.md"), markdown)?;
+                    return Ok(());
+                }
+            }
             "gateway" => {
                 let (rows, cold) = gateway::rows(&bin, &url).await?;
                 report.gateway = rows;
@@ -90,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
             }
             other => {
                 anyhow::bail!(
-                    "unknown suite {other}: users, functions, scaling, gateway, cache or baseline"
+                    "unknown suite {other}: users, functions, scaling, gateway, limits, cache or baseline"
                 )
             }
         }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::lambda::Measured;
-use crate::stats::{ROUNDS, Summary};
+use crate::stats::{ROUNDS, Run, Summary};
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Report {
@@ -14,6 +14,35 @@ pub struct Report {
     pub gateway: Vec<ScenarioRow>,
     /// `gateway`: the first request after `local --lambdas` starts (median of starts), ms.
     pub gateway_cold_first_ms: Option<f64>,
+    /// `limits`: through `--lambdas` under the template's limits, with the 503s counted.
+    pub limits: Vec<LimitsRow>,
+    /// `limits`: the first request after start (median of starts), ms.
+    pub limits_cold_first_ms: Option<f64>,
+    /// `limits`: whether the API account had the tier's `MAX_USER_CONNECTIONS`.
+    pub limits_capped: Option<bool>,
+    /// `limits`: a connection opened and closed (p50, p99 in ms): what each invocation adds.
+    pub limits_connect_ms: Option<(f64, f64)>,
+}
+
+/// A scenario under the template's limits: its figures and how many answers were 503.
+#[derive(Debug, serde::Serialize)]
+pub struct LimitsRow {
+    pub scenario: String,
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub refused: usize,
+    pub requests: usize,
+}
+
+impl LimitsRow {
+    pub fn new(scenario: impl Into<String>, runs: &[Run], refused: usize, requests: usize) -> Self {
+        Self {
+            scenario: scenario.into(),
+            summary: Summary::of(runs),
+            refused,
+            requests,
+        }
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -113,6 +142,38 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "\nFirst request after `local --lambdas` starts (authorizer and users cold): {cold:.1} ms (median of starts)."
+                );
+            }
+            let _ = writeln!(out);
+        }
+        if !self.limits.is_empty() {
+            table(
+                &mut out,
+                "| `--lambdas` under the template's limits (1,000 users) | requests/s | p50 (ms) | p99 (ms) | 503s |",
+                "| --- | ---: | ---: | ---: | ---: |",
+                self.limits.iter().map(|row| {
+                    let s = row.summary;
+                    format!(
+                        "| {} | {:.0} | {:.2} | {:.2} | {} of {} |",
+                        row.scenario, s.rps, s.p50_ms, s.p99_ms, row.refused, row.requests
+                    )
+                }),
+            );
+            if let Some(cold) = self.limits_cold_first_ms {
+                let _ = writeln!(
+                    out,
+                    "\nFirst request after `local --lambdas` starts (authorizer and users cold): {cold:.1} ms (median of starts). API account capped at the tier's MAX_USER_CONNECTIONS: {}.",
+                    if self.limits_capped == Some(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                );
+            }
+            if let Some((p50, p99)) = self.limits_connect_ms {
+                let _ = writeln!(
+                    out,
+                    "\nA connection opened and closed, as each invocation does (TCP, login, session setup, COM_QUIT): p50 {p50:.2} ms, p99 {p99:.2} ms."
                 );
             }
             let _ = writeln!(out);

@@ -20,10 +20,17 @@ pub async fn serve(listener: TcpListener) -> anyhow::Result<()> {
         .parent()
         .context("this executable has no directory")?
         .to_owned();
+    // target/<profile>/local: failure records go to target/local/.
+    let state_dir = bin_dir
+        .parent()
+        .map_or_else(|| bin_dir.join("local"), |target| target.join("local"));
     let options = gateway::Options {
         template: gateway::find_template(&env),
         bin_dir,
         invoke_addr: internal.local_addr()?,
+        api_port: listener.local_addr()?.port(),
+        state_dir,
+        retry_delays: gateway::asynchronous::RETRY_DELAYS,
         env,
     };
     let gateway = Arc::new(gateway::Gateway::new(&options)?);
@@ -35,6 +42,7 @@ pub async fn serve(listener: TcpListener) -> anyhow::Result<()> {
         routes = gateway.stack.routes.len(),
         "API Gateway stand-in listening (--lambdas)"
     );
+    tracing::info!(limits = %gateway.limits(), "AWS limits in force (--lambdas)");
     let internal_app = gateway.internal();
     tokio::spawn(async move {
         if let Err(error) = axum::serve(internal, internal_app).await {

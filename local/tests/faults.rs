@@ -2,6 +2,10 @@
 //! and the Slack API going down in the middle of a sync. The same process must answer
 //! quickly and honestly while they are gone (503 with `Retry-After`, a failed run with
 //! its error), recover by itself when they come back, and leave no write half done.
+//!
+//! Under `--lambdas` (`WADOT_LOCAL_MODE=lambdas`): the template's limits with the
+//! throttles raised (`common::UNTHROTTLED`): the load is the fault's backdrop, not a
+//! test of the throttle.
 
 mod common;
 
@@ -82,7 +86,7 @@ async fn a_database_frozen_under_load_gives_quick_503s_then_recovery_in_the_same
 
 async fn outage_under_load(outage: Outage) {
     let (mut mariadb, url) = PrivateMariaDb::with_app_database().await;
-    let mut server = Server::spawn(&url, &[]).await;
+    let mut server = Server::spawn(&url, &[common::UNTHROTTLED]).await;
     let pid = server.pid();
     let api = server.api();
     api.register(ADMIN, "admin").await;
@@ -442,8 +446,14 @@ async fn slack_going_down_mid_sync_fails_the_run_cleanly_and_a_rerun_completes()
     let slack = slack_with_members(MEMBERS, "DOWN").await;
     // Three pages of members, then a hundred profiles, then nothing answers.
     slack.go_down_after(3 + 100);
-    let (db, _server, api) =
-        fresh_local_with_admin(ADMIN, &[("SLACK_API_BASE_URL", &slack.base_url())]).await;
+    let (db, _server, api) = fresh_local_with_admin(
+        ADMIN,
+        &[
+            ("SLACK_API_BASE_URL", &slack.base_url()),
+            common::UNTHROTTLED,
+        ],
+    )
+    .await;
 
     let first = force_run(&api).await;
     let run = api
@@ -502,7 +512,11 @@ async fn a_database_outage_mid_sync_fails_the_run_and_the_job_runs_again_once_it
     slack.stall_next("users.profile.get", Duration::from_secs(3));
     let (mut mariadb, url) = PrivateMariaDb::with_app_database().await;
     let base_url = slack.base_url();
-    let server = Server::spawn(&url, &[("SLACK_API_BASE_URL", &base_url)]).await;
+    let server = Server::spawn(
+        &url,
+        &[("SLACK_API_BASE_URL", &base_url), common::UNTHROTTLED],
+    )
+    .await;
     let api = server.api();
     api.register(ADMIN, "admin").await;
     make_admin(&url, ADMIN).await;

@@ -161,7 +161,15 @@ async fn smoke(mode: Mode) {
     expect(&a, 200, "list");
     assert_eq!(a.body.as_array().map(Vec::len), Some(1));
     assert_eq!(a.header("x-total-count"), "2");
-    assert!(a.header("link").contains("rel=\"next\""), "{:?}", a.headers);
+    // Absolute, with the scheme and port actually served: plain HTTP on this port
+    // (through --lambdas, from API Gateway's x-forwarded-proto and -port).
+    let next = format!("<http://{}/api/v1/users?limit=1&cursor=", server.addr);
+    assert!(a.header("link").starts_with(&next), "{:?}", a.headers);
+    assert!(
+        a.header("link").ends_with("rel=\"next\""),
+        "{:?}",
+        a.headers
+    );
     let a = c
         .call(
             get.clone(),
@@ -349,10 +357,21 @@ async fn smoke(mode: Mode) {
         )
     );
     for bad in [expired.as_str(), foreign.as_str(), "Basic YTpi"] {
-        for path in ["/api/v1/users/me", "/api/v1/health", "/api/v1/nothing-here"] {
+        for path in [
+            "/api/v1/users/me",
+            "/api/v1/health",
+            "/api/v1/health/",
+            "/api/v1/nothing-here",
+        ] {
             let a = c.call(get.clone(), path, Some(bad), None, &[]).await;
             expect(&a, 403, &format!("{path} with a refused token"));
         }
+        // A known path under another method: the refusal comes first, as on the
+        // merged server (deployed, `$default` carries it: docs::default_route).
+        let a = c
+            .call(Method::PUT, "/api/v1/users", Some(bad), None, &[])
+            .await;
+        expect(&a, 403, "a wrong method with a refused token");
     }
     let a = c
         .call(
@@ -401,8 +420,18 @@ async fn smoke(mode: Mode) {
     if mode == Mode::Lambdas {
         // The run went through the Invoke API to slack-sync's own process.
         let log = server.log();
-        assert!(log.contains("[slack-sync] START RequestId: "), "{log}");
-        assert!(log.contains("[batch] REPORT RequestId: "), "{log}");
+        assert!(
+            platform_records(&log, "slack-sync", "platform.start")
+                .next()
+                .is_some(),
+            "{log}"
+        );
+        assert!(
+            platform_records(&log, "batch", "platform.report")
+                .next()
+                .is_some(),
+            "{log}"
+        );
     }
 }
 
@@ -439,6 +468,37 @@ async fn forged_identities_act_as_nobody(c: &Client) {
     expect(&a, 401, "a forged admin");
 }
 
+/// The start line names the limits in force, parameter overrides applied: what a suite
+/// under `--lambdas` runs under (docs/lambdas-mode.md, "Running under other limits").
+#[tokio::test]
+async fn the_stand_in_names_the_limits_it_runs_under() {
+    let db = TestDb::new().await;
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[
+            // The line is INFO.
+            ("RUST_LOG", "warn,local=info"),
+            (
+                "WADOT_PARAMETER_OVERRIDES",
+                "ApiThrottleRate=70 ApiThrottleBurst='140'",
+            ),
+        ],
+    )
+    .await;
+    let log = server.log();
+    let limits = log
+        .lines()
+        .find(|l| l.contains("AWS limits in force"))
+        .unwrap_or_else(|| panic!("no limits line: {log}"));
+    assert!(limits.contains("stage 70 rps, burst 140"), "{limits}");
+    assert!(
+        limits.contains("POST /api/v1/batch/force-run: 2 rps, burst 5"),
+        "{limits}"
+    );
+    assert!(limits.contains("slack-sync 1"), "{limits}");
+}
+
 #[tokio::test]
 async fn every_route_and_error_through_the_merged_server() {
     smoke(Mode::Merged).await;
@@ -463,30 +523,45 @@ async fn the_stand_in_logs_like_cloudwatch() {
             .await;
         expect(&a, 200, "health");
     }
+    // Every function sets `LogFormat: JSON`: Lambda writes platform records as JSON.
     let log = server.log();
-    for wanted in [
-        "[health] START RequestId: ",
-        "[health] END RequestId: ",
-        "[authorizer] START RequestId: ",
-        "Memory Size: 256 MB\tMax Memory Used: ",
-        "Init Duration: ",
+    for (function, kind) in [
+        ("health", "platform.start"),
+        ("health", "platform.report"),
+        ("authorizer", "platform.start"),
     ] {
-        assert!(log.contains(wanted), "no {wanted:?} in the log:\n{log}");
+        assert!(
+            platform_records(&log, function, kind).next().is_some(),
+            "no {kind} of {function} in the log:\n{log}"
+        );
     }
-    // One cold start per function: the second request's REPORT has no init.
-    let reports: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("[health] REPORT"))
-        .collect();
+    // One cold start per function: the second request's report has no init.
+    let reports: Vec<&str> = platform_records(&log, "health", "platform.report").collect();
     assert_eq!(reports.len(), 2, "{log}");
+    assert!(
+        reports.iter().all(|l| l.contains("\"memorySizeMB\":256")),
+        "{log}"
+    );
     assert_eq!(
         reports
             .iter()
-            .filter(|l| l.contains("Init Duration"))
+            .filter(|l| l.contains("\"initDurationMs\""))
             .count(),
         1,
         "{log}"
     );
+}
+
+/// The stand-in's log lines of `function`'s platform records of type `kind`.
+fn platform_records<'a>(
+    log: &'a str,
+    function: &'a str,
+    kind: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    let prefix = format!("[{function}] ");
+    let kind = format!("\"type\":\"{kind}\"");
+    log.lines()
+        .filter(move |l| l.starts_with(&prefix) && l.contains(&kind))
 }
 
 #[tokio::test]
@@ -551,7 +626,11 @@ async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names(
         assert!(std::time::Instant::now() < deadline, "{}", server.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(server.log().contains("[slack-sync] START RequestId: "));
+    assert!(
+        platform_records(&server.log(), "slack-sync", "platform.start")
+            .next()
+            .is_some()
+    );
     // The public port serves none of this.
     let public = http
         .post(format!(
@@ -563,4 +642,239 @@ async fn invoke_api_and_eventbridge_door_reach_the_functions_the_template_names(
         .await
         .expect("an answer");
     assert_eq!(public.status(), 404);
+}
+
+/// An answer under load as deployed: the contract's (2xx; 503 with `detail` and
+/// `Retry-After`), or the stage throttle's own 429 (docs/api.md, "As deployed").
+#[track_caller]
+fn contract_or_throttled(reply: &common::Reply, what: &str) {
+    match reply.status {
+        200..=299 => {}
+        503 => assert!(
+            reply.has_detail() && reply.retry_after.is_some(),
+            "{what}: 503 without detail or Retry-After: {}",
+            reply.body
+        ),
+        429 => assert_eq!(
+            reply.body,
+            json!({"message": "Too Many Requests"}),
+            "{what}: the stage's 429"
+        ),
+        other => panic!(
+            "{what}: {other} {} is no answer of the contract",
+            reply.body
+        ),
+    }
+}
+
+/// Bursts the template's own limits admit (no parameter overrides): 48 reads of users
+/// at once, 30 writes of one user, 20 force-runs. The users function has no reserved
+/// concurrency, so nothing is refused by Lambda; the force-run route's throttle
+/// (`ExpensiveRouteThrottleBurst` 5 at 2 a second) answers the rest 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bursts_under_the_templates_own_limits_get_contract_answers_only() {
+    let db = TestDb::new().await;
+    let slack = common::slack_with_members(2, "LB").await;
+    let slack_url = slack.base_url();
+    let server = Server::spawn_in(
+        Mode::Lambdas,
+        &db.url,
+        &[("SLACK_API_BASE_URL", &slack_url)],
+    )
+    .await;
+    let api = server.api();
+    let admin = "7001";
+    api.register(admin, "admin").await;
+    common::make_admin(&db.url, admin).await;
+    let member = api.register("7002", "member").await;
+
+    // 48 reads of one user at once.
+    let replies = common::at_once(48, |_| {
+        let api = api.clone();
+        async move { api.get(&format!("/api/v1/users/{member}"), None).await }
+    })
+    .await;
+    for (i, reply) in replies.iter().enumerate() {
+        contract_or_throttled(reply, &format!("read {i}"));
+        if reply.status == 200 {
+            assert_eq!(reply.body["id"], member);
+        }
+    }
+    assert!(replies.iter().any(|r| r.status == 200));
+
+    // 30 writes of one user at once, half by the user, half by an admin.
+    let replies = common::at_once(30, |i| {
+        let api = api.clone();
+        async move {
+            let caller = if i % 2 == 0 { "7002" } else { admin };
+            let body = json!({"introduction": format!("write {i}")});
+            api.patch(&format!("/api/v1/users/{member}"), caller, &body)
+                .await
+        }
+    })
+    .await;
+    let mut written = Vec::new();
+    for (i, reply) in replies.iter().enumerate() {
+        contract_or_throttled(reply, &format!("write {i}"));
+        if reply.status == 200 {
+            written.push(format!("write {i}"));
+        }
+    }
+    assert!(!written.is_empty());
+    let mut conn = db.connect().await;
+    let stored: Option<String> = sqlx::query_scalar("SELECT introduction FROM `user` WHERE id = ?")
+        .bind(member)
+        .fetch_one(&mut conn)
+        .await
+        .expect("the user");
+    assert!(
+        stored.as_ref().is_some_and(|s| written.contains(s)),
+        "{stored:?} is none of the accepted writes"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE entity = 'user' AND action = 'update'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("the audit log");
+    assert_eq!(
+        audited as usize,
+        written.len(),
+        "one entry per accepted write"
+    );
+
+    // 20 force-runs at once: the route's burst is 5.
+    let started = std::time::Instant::now();
+    let replies = common::at_once(20, |_| {
+        let api = api.clone();
+        async move { api.force_slack_sync(admin).await }
+    })
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut runs = std::collections::BTreeSet::new();
+    for (i, reply) in replies.iter().enumerate() {
+        contract_or_throttled(reply, &format!("force-run {i}"));
+        if reply.status == 202 {
+            runs.insert(reply.run_id());
+        }
+    }
+    let accepted = replies.iter().filter(|r| r.status == 202).count();
+    assert!(accepted >= 1, "no force-run got through");
+    // The bucket: 5 at once, 2 more a second.
+    let admitted = 5.0 + 2.0 * elapsed.ceil();
+    assert!(
+        accepted as f64 <= admitted,
+        "{accepted} force-runs accepted in {elapsed:.1} s, the route admits {admitted}"
+    );
+    assert_eq!(runs.len(), 1, "one run, however many asked: {runs:?}");
+    let run = *runs.iter().next().expect("a run");
+    let finished = api.finished_run(admin, run, Duration::from_secs(60)).await;
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+}
+
+/// A directory whose whole list, uncompressed, is more than a Lambda function may
+/// return (6 MB, the response as serialized): without a compressed coding the answer
+/// is the contract's 422 naming `limit` and `Accept-Encoding`, never a gateway error;
+/// compressed, the same list comes whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_list_too_big_for_lambda_is_refused_uncompressed_and_served_compressed() {
+    const USERS: usize = 15_000;
+    let db = TestDb::new().await;
+    let server = Server::spawn_in(Mode::Lambdas, &db.url, &[]).await;
+    let mut conn = db.connect().await;
+    // Members as the directory holds them: a Slack avatar, an introduction, GitHub.
+    let introduction = "웹 프론트엔드와 백엔드를 함께 만듭니다. Rust, TypeScript, 와플스튜디오 18기. \
+                        Building the member directory of the club and its tools, one pull request at a time.";
+    for chunk in 0..USERS / 1000 {
+        let rows: Vec<String> = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|i| {
+                format!(
+                    "('{i}', 'member{i:05}', 'Member', 'Kim', \
+                     'https://avatars.slack-edge.com/2024-03-01/{i:010}_0123456789abcdef0123_192.jpg', \
+                     'member-{i:05}', 'U0{i:09}', '{introduction}', '21', FALSE, TRUE, TRUE, FALSE)"
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO `user` (sso_id, username, first_name, last_name, image_url, github_id, \
+             slack_id, introduction, generation, is_rookie, is_member, is_active, is_admin) VALUES {}",
+            rows.join(", ")
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .expect("insert users");
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a client");
+    let list = |encoding: &'static str, query: &'static str| {
+        http.get(format!("http://{}/api/v1/users{query}", server.addr))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+
+    // Compressed: the whole list.
+    let mut sizes = Vec::new();
+    for encoding in ["br", "gzip"] {
+        let response = list(encoding, "").await.expect("an answer");
+        assert_eq!(response.status(), 200, "{encoding}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-encoding"), encoding);
+        assert_eq!(header("x-total-count"), USERS.to_string());
+        let coded = response.bytes().await.expect("a body");
+        let mut body = Vec::new();
+        match encoding {
+            "br" => brotli::BrotliDecompress(&mut coded.as_ref(), &mut body).expect("brotli"),
+            _ => {
+                use std::io::Read;
+                flate2::read::GzDecoder::new(coded.as_ref())
+                    .read_to_end(&mut body)
+                    .expect("gzip");
+            }
+        }
+        let users: Vec<Value> = serde_json::from_slice(&body).expect("a JSON array");
+        assert_eq!(users.len(), USERS, "{encoding}");
+        assert_eq!(
+            users[USERS - 1]["username"],
+            format!("member{:05}", USERS - 1)
+        );
+        sizes.push((encoding, coded.len(), body.len()));
+    }
+    eprintln!("(coding, coded bytes, JSON bytes): {sizes:?}");
+    // The test is honest only if the list does not fit uncompressed.
+    let (_, _, identity_len) = sizes[0];
+    assert!(
+        identity_len > 6 * 1024 * 1024,
+        "the list is only {identity_len} bytes: {sizes:?}"
+    );
+
+    // Uncompressed: the contract's 422, with what to do.
+    for encoding in ["identity", ""] {
+        let response = list(encoding, "").await.expect("an answer");
+        assert_eq!(response.status(), 422, "{encoding:?}");
+        assert!(response.headers().contains_key("x-request-id"));
+        let body: Value = response.json().await.expect("JSON");
+        let detail = &body["detail"][0];
+        assert_eq!(detail["loc"], json!(["query", "limit"]), "{body}");
+        assert_eq!(detail["type"], "answer_too_large", "{body}");
+        let msg = detail["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("Accept-Encoding") && msg.contains("limit") && msg.contains("15000"),
+            "{msg}"
+        );
+    }
+    // A page of it fits as it is.
+    let response = list("identity", "?limit=1000").await.expect("an answer");
+    assert_eq!(response.status(), 200);
+    let page: Vec<Value> = response.json().await.expect("a JSON array");
+    assert_eq!(page.len(), 1000);
 }

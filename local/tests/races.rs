@@ -1,12 +1,18 @@
 //! Races through the real local server over TCP: many requests for one thing at once,
 //! and what the contract says must come out.
+//!
+//! Under `--lambdas` (`WADOT_LOCAL_MODE=lambdas`): the template's limits with the
+//! throttles raised (`common::UNTHROTTLED`): 50 registrations at once would otherwise
+//! meet `POST /api/v1/users`' burst of 5, and these tests are about what the database
+//! lets through, not the throttle (lambdas.rs tests the bursts under the template's own
+//! limits).
 
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{at_once, fresh_local, fresh_local_with_admin, slack_with_members};
+use common::{UNTHROTTLED, at_once, fresh_local, fresh_local_with_admin, slack_with_members};
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::TestDb;
@@ -24,7 +30,7 @@ async fn scalar(db: &TestDb, sql: &'static str, bind: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_registrations_of_one_username_give_one_201_and_forty_nine_409s() {
-    let (db, _server, api) = fresh_local(&[]).await;
+    let (db, _server, api) = fresh_local(&[UNTHROTTLED]).await;
 
     let replies = at_once(50, |i| {
         let api = api.clone();
@@ -70,7 +76,7 @@ async fn fifty_registrations_of_one_username_give_one_201_and_forty_nine_409s() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_patches_leave_one_of_them_and_fifty_chained_audit_entries() {
-    let (db, _server, api) = fresh_local_with_admin(ADMIN, &[]).await;
+    let (db, _server, api) = fresh_local_with_admin(ADMIN, &[UNTHROTTLED]).await;
     let id = api.register("77", "target").await;
 
     // Half from the user themself, half from the admin. Each sets two columns, the
@@ -177,8 +183,11 @@ async fn concurrent_force_runs_start_one_run() {
     let slack = slack_with_members(5, "RACE").await;
     // The member list answers slowly, so the run is still active while the burst lands.
     slack.stall_next("users.list", Duration::from_secs(2));
-    let (db, _server, api) =
-        fresh_local_with_admin(ADMIN, &[("SLACK_API_BASE_URL", &slack.base_url())]).await;
+    let (db, _server, api) = fresh_local_with_admin(
+        ADMIN,
+        &[("SLACK_API_BASE_URL", &slack.base_url()), UNTHROTTLED],
+    )
+    .await;
 
     let replies = at_once(30, |i| {
         let api = api.clone();
@@ -237,7 +246,7 @@ async fn concurrent_force_runs_start_one_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deletes_of_one_user_give_one_204_and_one_audit_entry() {
-    let (db, _server, api) = fresh_local_with_admin(ADMIN, &[]).await;
+    let (db, _server, api) = fresh_local_with_admin(ADMIN, &[UNTHROTTLED]).await;
     let mut conn = db.connect().await;
     // The window is narrow: several rounds, each a fresh user.
     for round in 0..10 {

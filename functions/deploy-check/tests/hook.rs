@@ -55,6 +55,8 @@ async fn invoke(State(aws): State<FakeAws>, Path(name): Path<String>, body: Byte
     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match runtime.invoke(event).await {
         Outcome::Response(answer) => axum::Json(answer).into_response(),
+        // The Invoke API hands back a payload that is not JSON as it was posted.
+        Outcome::NotJson(payload) => payload.into_response(),
         Outcome::Error(error) | Outcome::InitError(error) => {
             ([("x-amz-function-error", "Unhandled")], axum::Json(error)).into_response()
         }

@@ -8,6 +8,11 @@
 //! requests (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html,
 //! "Configuring CORS for an HTTP API with a $default route and an authorizer"). A
 //! preflight of a known path gets 204; API Gateway adds the configured CORS headers.
+//!
+//! HTTP APIs do not keep a route whose path ends in "/" (the route is not created, or
+//! refused as an invalid route key: aws/serverless-application-model issue 1949), so
+//! `GET /api/v1/health/` arrives here too, and [`crate::lambda_app`] serves it with the
+//! health function's own handler.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,6 +21,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use lambda_http::request::RequestContext;
 use utoipa::openapi::OpenApi;
 
 /// Every route of the document: its path split into segments (`None` for a
@@ -75,6 +81,12 @@ pub async fn answer(
     request: Request,
     next: Next,
 ) -> Response {
+    // A refused token gets the shared layer's 403 on every path, as on the merged
+    // server, before any 405.
+    let context = request.extensions().get::<RequestContext>();
+    if shared::platform::identity::denial(context).is_some() {
+        return next.run(request).await;
+    }
     let Some(methods) = table.methods(request.uri().path()) else {
         return next.run(request).await;
     };

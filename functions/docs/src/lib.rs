@@ -48,12 +48,15 @@ pub fn routes() -> Router {
 }
 
 /// The deployed function: its routes, and the API's `$default` route (see
-/// [`default_route`]), with the shared HTTP layer around both.
+/// [`default_route`]) with `GET /api/v1/health/`, with the shared HTTP layer around both.
 pub fn lambda_app() -> Router {
     let table = Arc::new(default_route::RouteTable::new(
         &with_slash_forms(document()),
     ));
-    shared::platform::http::with_shared_layers_and(routes(), |router| {
+    // The contract's trailing-slash path, which no HTTP API route can carry: it
+    // reaches `$default`, and gets the health function's answer (no database).
+    let routes = routes().route("/api/v1/health/", axum::routing::get(health::live));
+    shared::platform::http::with_shared_layers_and(routes, |router| {
         router.layer(axum::middleware::from_fn_with_state(
             table,
             default_route::answer,

@@ -29,7 +29,7 @@ fn api() -> OpenApiRouter<AppState> {
 /// The process answers.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = HealthLive)]
-struct Live {
+pub struct Live {
     #[schema(examples("OK"))]
     status: &'static str,
 }
@@ -47,7 +47,9 @@ struct Live {
         TokenDenied,
     ),
 )]
-async fn live() -> Json<Live> {
+// Public: deployed, the docs function serves `GET /api/v1/health/` with it (HTTP APIs do
+// not keep a route path ending in "/"; docs::default_route).
+pub async fn live() -> Json<Live> {
     Json(Live { status: "OK" })
 }
 

@@ -18,7 +18,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // By hand: `image-tag-updater --redrive <queue-url> [--dry-run]` (docs/operations.md).
+    // By hand: `image-tag-updater --redrive <queue-url> [--dry-run]` (docs/operations.md),
+    // or a JSON-lines file `local --lambdas` keeps failure records in (docs/lambdas-mode.md).
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()
@@ -52,16 +53,23 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Redrives the queue (or, in a dry run, lists what it would do) and prints the report as
-/// JSON; fails when a message stays.
+/// Redrives the queue, or the JSON-lines file `local --lambdas` keeps failure records in
+/// (or, in a dry run, lists what it would do), and prints the report as JSON; fails when
+/// a message stays.
 async fn redrive(
     updater: &Updater,
     sdk: &aws_config::SdkConfig,
     queue_url: &str,
     mode: Mode,
 ) -> ExitCode {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    match image_tag_updater::redrive::redrive(updater, &sqs, queue_url, mode).await {
+    let done = if image_tag_updater::redrive::is_file(queue_url) {
+        image_tag_updater::redrive::redrive_file(updater, std::path::Path::new(queue_url), mode)
+            .await
+    } else {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        image_tag_updater::redrive::redrive(updater, &sqs, queue_url, mode).await
+    };
+    match done {
         Ok(report) => {
             println!(
                 "{}",

@@ -12,6 +12,10 @@
 //!   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
 //! - EventBridge's dead-letter message, the event itself as the body:
 //!   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+//!
+//! Locally, `local --lambdas` without `AWS_ENDPOINT_URL` appends the same records to
+//! `target/local/<queue name>.jsonl`, one per line: `--redrive <that file>` reads it the
+//! same way ([`redrive_file`]), and keeps only the lines that failed again.
 
 use aws_sdk_sqs::Client;
 use serde::Serialize;
@@ -104,6 +108,80 @@ pub fn event_of(body: &str) -> Result<Value, String> {
         return Ok(value);
     }
     Err("neither a Lambda failure record nor an EventBridge event".into())
+}
+
+/// Whether `--redrive`'s argument names a local JSON-lines file rather than a queue URL.
+pub fn is_file(target: &str) -> bool {
+    !target.starts_with("http://") && !target.starts_with("https://")
+}
+
+/// Processes every line of the JSON-lines file at `path` again, then rewrites it with
+/// only the lines that failed (message ids are `line N`, counted from 1). In
+/// [`Mode::DryRun`] it lists what each line would do and leaves the file as it is.
+pub async fn redrive_file(
+    updater: &Updater,
+    path: &std::path::Path,
+    mode: Mode,
+) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut report = Report::default();
+    let mut kept = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let id = format!("line {}", i + 1);
+        let event = event_of(line).map(|event| EcrImageAction::from(&event));
+        let outcome = match &event {
+            Ok(event) => updater
+                .decide(event.clone(), mode)
+                .await
+                .map_err(|f| f.to_string()),
+            Err(error) => Err(error.clone()),
+        };
+        if mode == Mode::DryRun {
+            let (answer, reason, error) = match outcome {
+                Ok(decision) => (Some(decision.answer), decision.reason, None),
+                Err(error) => (None, None, Some(error)),
+            };
+            report.would.push(Would {
+                message_id: id,
+                event: event.as_ref().ok().map(Summary::from),
+                answer,
+                reason,
+                error,
+            });
+            continue;
+        }
+        match outcome {
+            Ok(decision) => {
+                tracing::info!(message_id = %id, status = ?decision.answer.status, "redriven");
+                report.redriven.push(Redriven {
+                    message_id: id,
+                    answer: decision.answer,
+                    reason: decision.reason,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(message_id = %id, %error, "redrive failed; the line stays");
+                kept.push_str(line);
+                kept.push('\n');
+                report.left.push(Left {
+                    message_id: id,
+                    error,
+                });
+            }
+        }
+    }
+    if mode == Mode::Commit {
+        // Whole or not at all: a new file renamed over the old one.
+        let temporary = path.with_extension("jsonl.redrive");
+        std::fs::write(&temporary, kept)
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(|e| format!("cannot rewrite {}: {e}", path.display()))?;
+    }
+    Ok(report)
 }
 
 /// Reads the queue until it is empty (failed messages stay hidden meanwhile, so each

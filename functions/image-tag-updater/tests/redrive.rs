@@ -282,3 +282,56 @@ async fn a_redrive_never_rolls_back_nor_commits_a_forged_event() {
     assert!(stderr.contains(image_tag_updater::STALE), "{stderr}");
     assert!(stderr.contains(image_tag_updater::REFUSED), "{stderr}");
 }
+
+/// `--redrive <file>`: the JSON-lines file `local --lambdas` keeps failure records in
+/// without an SQS endpoint (gateway::asynchronous) is read like the queue (a dry run
+/// leaves it as it is), and keeps only the lines that failed again.
+#[tokio::test]
+async fn a_redrive_reads_the_local_stand_ins_failure_file() {
+    let ecr = Registry::start().await;
+    let ev = format!("image: {HOST}/snutt-dev/snutt-ev:240\n");
+    let github = FakeGitHub::start(REPOSITORY, BRANCH, TOKEN, &[(EV, ev.as_bytes())]).await;
+    let pushed = ecr.push("snutt-dev/snutt-ev", "241").await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("redrive-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let file = dir.join("waffledotcom-dev-image-tag-updater-failures.jsonl");
+    let lines = [
+        failure_record(pushed).to_string(),
+        "not an event".to_owned(),
+    ];
+    let written = lines.join("\n") + "\n";
+    std::fs::write(&file, &written).expect("write the records");
+    let path = file.to_str().expect("a UTF-8 path");
+
+    let (output, report) = run(&ecr, &github, &["--redrive", path, "--dry-run"]).await;
+    assert!(output.status.success(), "{report}");
+    assert_eq!(
+        report["would"][0]["answer"]["status"], "updated",
+        "{report}"
+    );
+    assert!(report["would"][1]["error"].is_string(), "{report}");
+    assert_eq!(std::fs::read_to_string(&file).expect("the file"), written);
+    assert_eq!(
+        github.files(BRANCH)[EV],
+        ev.clone().into_bytes(),
+        "a dry run commits nothing"
+    );
+
+    let (output, report) = run(&ecr, &github, &["--redrive", path]).await;
+    assert!(!output.status.success(), "one line stays: {report}");
+    assert_eq!(report["redriven"][0]["message_id"], "line 1", "{report}");
+    assert_eq!(report["redriven"][0]["answer"]["status"], "updated");
+    assert_eq!(report["left"][0]["message_id"], "line 2", "{report}");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the file"),
+        "not an event\n"
+    );
+    assert_eq!(
+        github.files(BRANCH)[EV],
+        format!("image: {HOST}/snutt-dev/snutt-ev:241\n").into_bytes()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -49,6 +49,10 @@ impl From<Failure> for lambda_runtime::Diagnostic {
 
 /// Runs one command against the database, holding the migration lock.
 pub async fn execute(db: &Database, command: &Command) -> Result<Status, Failure> {
+    // Without its own account (docs/deploy.md, "Database accounts"), migrate shares the
+    // API's connection budget: it waits out a burst rather than failing the deploy.
+    db.wait_for_connection(std::time::Duration::from_secs(60))
+        .await?;
     let mut conn = db.acquire().await?;
     let status = migrations::run(&mut conn, command).await?;
     tracing::info!(?command, ?status, "migrate finished");

@@ -9,6 +9,9 @@ use shared::domain::batch::{RunStatus, Trigger};
 use crate::run::{Outcome, run, scheduled};
 use crate::slack::SlackSettings;
 
+/// How long a run waits for its first connection while the database has no room.
+const CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Why an invocation failed (the Lambda runtime reports it; the command line prints it).
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -72,7 +75,11 @@ pub async fn handle(
     settings: &SlackSettings,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Failure> {
-    let outcome = match parse_event(&event.payload)? {
+    let invocation = parse_event(&event.payload)?;
+    // A burst of API requests may hold every connection of the account for a moment:
+    // the sync waits for one rather than failing (docs/operations.md, "Connection budget").
+    state.db.wait_for_connection(CONNECTION_PATIENCE).await?;
+    let outcome = match invocation {
         Invocation::Scheduled => scheduled(state, settings, Trigger::Schedule, None).await?,
         Invocation::ForceRun { run_id } => run(state, settings, run_id).await?,
     };

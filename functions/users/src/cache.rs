@@ -39,6 +39,15 @@ pub const ENTRY_OVERHEAD: usize = 512;
 /// needs a few hundred.
 pub const MAX_ENTRIES: usize = 4096;
 
+/// The most a synchronous Lambda invocation may return, the response as serialized
+/// (6 MB: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+/// Above it Lambda fails the invocation and API Gateway answers its own 5xx, so the
+/// function refuses first (docs/api.md, "As deployed"). The same rule holds on the
+/// merged server, so that a client meets locally what it meets deployed.
+pub const LAMBDA_RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
+/// What the response's status, headers and JSON frame may take besides the body.
+const FRAME_ROOM: usize = 16 * 1024;
+
 /// One list answer, as it is for one directory version.
 pub struct Answer {
     pub version: u64,
@@ -50,6 +59,8 @@ pub struct Answer {
     pub body: Bytes,
     gzip: OnceLock<Option<Bytes>>,
     brotli: OnceLock<Option<Bytes>>,
+    /// `body`'s length once escaped into the Lambda response's `body` string.
+    escaped_len: OnceLock<usize>,
 }
 
 impl Answer {
@@ -62,6 +73,26 @@ impl Answer {
             body: Bytes::from(body),
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
+            escaped_len: OnceLock::new(),
+        }
+    }
+
+    /// The bytes the body takes in the function's response to Lambda: lambda_http sends
+    /// a JSON body as a JSON string (each `"` and `\` escaped, a control character as
+    /// `\u00XX` at most), and a compressed one base64-encoded (4 bytes per 3).
+    fn payload_len(&self, coded: Option<&Bytes>) -> usize {
+        match coded {
+            Some(bytes) => bytes.len().div_ceil(3) * 4,
+            None => *self.escaped_len.get_or_init(|| {
+                self.body
+                    .iter()
+                    .map(|&b| match b {
+                        b'"' | b'\\' => 2,
+                        0..0x20 => 6,
+                        _ => 1,
+                    })
+                    .sum()
+            }),
         }
     }
 
@@ -110,6 +141,11 @@ impl Answer {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
             let coded = self.coded(encoding);
+            if self.payload_len(coded.as_ref()) + FRAME_ROOM > LAMBDA_RESPONSE_LIMIT {
+                let mut response = too_large(self.total, self.body.len()).into_response();
+                compress::add_vary(response.headers_mut());
+                return response;
+            }
             let mut response = match &coded {
                 Some(bytes) => Response::new(Body::from(bytes.clone())),
                 None => Response::new(Body::from(self.body.clone())),
@@ -140,6 +176,21 @@ impl Answer {
         compress::add_vary(headers);
         response
     }
+}
+
+/// The answer to a list that Lambda could not return: 422 naming the two ways to get
+/// it (a compressed coding, or pages).
+fn too_large(total: i64, len: usize) -> shared::Error {
+    let megabytes = len as f64 / 1_000_000.0;
+    shared::Error::Validation(vec![shared::platform::error::FieldError::query(
+        "limit",
+        format!(
+            "The list ({total} users, {megabytes:.1} MB as JSON) is larger than one answer may \
+             carry (6 MB uncompressed): send Accept-Encoding: br or gzip, or page through it \
+             with limit (1-1000)"
+        ),
+        "answer_too_large",
+    )])
 }
 
 /// Whether `If-None-Match` names `tag` (weak comparison, RFC 9110 §13.1.2), or is `*`.
@@ -229,17 +280,35 @@ impl ListCache {
     }
 }
 
-/// `scheme://host` of the caller, for absolute links.
+/// `scheme://host[:port]` of the caller, for absolute links.
 ///
-/// Behind API Gateway, the payload's `requestContext.domainName` wins: API Gateway sets
-/// it to the domain it served (the custom domain, or the execute-api one), over HTTPS
-/// only, and a client cannot change it apart from which domain it calls. Elsewhere (the
-/// local server) it is `http://` and the `Host` header. Forwarded headers are not read:
-/// API Gateway's HTTP API passes a client's `X-Forwarded-Host` through unchanged. A host
-/// that is not a plain `name[:port]` gives no origin, and the link stays relative.
+/// Behind API Gateway, the payload's `requestContext.domainName` is the domain it served
+/// (the custom domain, or the execute-api one), and `x-forwarded-proto` and
+/// `x-forwarded-port` how it was called: API Gateway sets those itself, replacing what a
+/// client sends — `https` and 443 as deployed, `http` and its own port through `local
+/// --lambdas`. Without them, `https`. `X-Forwarded-Host` is not read: API Gateway passes
+/// a client's through unchanged. Elsewhere (the local server) it is `http://` and the
+/// `Host` header. A host that is not a plain `name[:port]` gives no origin, and the link
+/// stays relative.
 pub fn origin(domain_name: Option<&str>, request: &HeaderMap) -> Option<String> {
     if let Some(domain) = domain_name.filter(|d| is_host(d)) {
-        return Some(format!("https://{domain}"));
+        let forwarded = |name: &str| {
+            request
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let (scheme, default_port) = match forwarded("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("http") => ("http", 80),
+            _ => ("https", 443),
+        };
+        let port = forwarded("x-forwarded-port")
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p != default_port && !domain.contains(':'));
+        return Some(match port {
+            Some(port) => format!("{scheme}://{domain}:{port}"),
+            None => format!("{scheme}://{domain}"),
+        });
     }
     let host = request.get(header::HOST)?.to_str().ok()?;
     is_host(host).then(|| format!("http://{host}"))
@@ -334,6 +403,19 @@ mod tests {
         assert_eq!(
             origin(None, &headers).as_deref(),
             Some("http://localhost:8000")
+        );
+        // API Gateway's own x-forwarded-*: as deployed, then through `local --lambdas`.
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert("x-forwarded-port", HeaderValue::from_static("443"));
+        assert_eq!(
+            origin(Some("api.wafflestudio.com"), &headers).as_deref(),
+            Some("https://api.wafflestudio.com")
+        );
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        headers.insert("x-forwarded-port", HeaderValue::from_static("8080"));
+        assert_eq!(
+            origin(Some("127.0.0.1"), &headers).as_deref(),
+            Some("http://127.0.0.1:8080")
         );
         headers.insert(header::HOST, HeaderValue::from_static("evil.com/x?"));
         assert_eq!(origin(None, &headers), None);

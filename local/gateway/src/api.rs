@@ -1,7 +1,7 @@
-//! The HTTP API stand-in: one request's way through API Gateway. CORS preflights
-//! no route takes, route selection, the Lambda authorizer, the integration, and CORS
-//! headers on the way out. Every answer API Gateway gives itself is
-//! `{"message": ...}`, as AWS documents
+//! The HTTP API stand-in: one request's way through API Gateway. Its quotas, CORS
+//! preflights no route takes, route selection, throttling, the Lambda authorizer, the
+//! integration on the gateway's clock, and CORS headers on the way out. Every answer
+//! API Gateway gives itself is `{"message": ...}`, as AWS documents
 //! (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html).
 
 use std::collections::BTreeMap;
@@ -16,17 +16,10 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::Gateway;
 use crate::environments::Invoked;
 use crate::events::{self, gateway_answer};
-use crate::routes;
 use crate::template::Cors;
-
-/// An HTTP API's request payload limit, 10 MB
-/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html).
-const PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
-/// The integration timeout of an HTTP API, 30 s (same page).
-const INTEGRATION_TIMEOUT_SECS: u64 = 30;
+use crate::{Gateway, limits, routes};
 
 /// Authorizer answers kept for `ReauthorizeEvery` seconds, by identity source values.
 #[derive(Default)]
@@ -38,14 +31,28 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, PAYLOAD_LIMIT).await else {
+    // "Total combined size of request line and header values", 10,240 bytes
+    // (http-api-quotas.html). AWS does not say what it answers above it; 431 is HTTP's
+    // status for it, in API Gateway's `{"message"}` form.
+    let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 9;
+    let values: usize = parts.headers.values().map(HeaderValue::len).sum();
+    if request_line + values > limits::HTTP_API_HEADER_BYTES {
+        return gateway_answer(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        );
+    }
+    // "Payload size", 10 MB (http-api-quotas.html).
+    let Ok(body) = axum::body::to_bytes(body, limits::HTTP_API_BODY_BYTES).await else {
         return gateway_answer(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
+    let mut headers = parts.headers;
+    forwarded(&mut headers, peer, gateway.api_port);
     let request = events::Request {
         method: parts.method,
         path: parts.uri.path().to_owned(),
         raw_query: parts.uri.query().unwrap_or_default().to_owned(),
-        headers: parts.headers,
+        headers,
         body,
         request_id: request_id(),
         source_ip: peer.ip().to_string(),
@@ -66,6 +73,42 @@ pub async fn handle(
     response
 }
 
+/// The `x-forwarded-*` headers an HTTP API hands the integration: the client's address
+/// appended to any `x-forwarded-for` it sent, and the protocol and port it called,
+/// replacing whatever it sent. AWS's pages show the headers in events without stating
+/// the rule; a client's `X-Forwarded-Proto` is reported replaced (stac-utils/stac-server#130).
+/// The stand-in serves plain HTTP on its own port, and says so.
+fn forwarded(headers: &mut HeaderMap, peer: SocketAddr, port: u16) {
+    let ip = peer.ip().to_string();
+    let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(sent) if !sent.trim().is_empty() => format!("{sent}, {ip}"),
+        _ => ip,
+    };
+    for (name, value) in [
+        ("x-forwarded-for", chain),
+        ("x-forwarded-proto", "http".to_owned()),
+        ("x-forwarded-port", port.to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// Whether throttling admits the request: the account's bucket, then the route's own
+/// (`RouteSettings` for its route key) or else the stage's (`DefaultRouteSettings`)
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html).
+fn admitted(gateway: &Gateway, route_key: &str) -> bool {
+    let throttles = &gateway.throttles;
+    if !throttles.account.take() {
+        return false;
+    }
+    match throttles.routes.get(route_key).or(throttles.stage.as_ref()) {
+        Some(bucket) => bucket.take(),
+        None => true,
+    }
+}
+
 async fn route(gateway: &Gateway, request: &events::Request, preflight: bool) -> Response {
     let Some(matched) = routes::select(
         &gateway.stack.routes,
@@ -81,27 +124,64 @@ async fn route(gateway: &Gateway, request: &events::Request, preflight: bool) ->
         return gateway_answer(StatusCode::NOT_FOUND, "Not Found");
     };
     let route_key = matched.route.key();
+    // "429 Too Many Requests" above the limits (http-api-throttling.html).
+    if !admitted(gateway, &route_key) {
+        return gateway_answer(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    }
     let authorizer = match authorize(gateway, request, &route_key, &matched.parameters).await {
         Ok(context) => context,
         Err(response) => return response,
     };
     let event = request.proxy_event(&route_key, &matched.parameters, authorizer.as_ref());
-    let Some(pool) = gateway.pools.get(&matched.route.function) else {
+    let Some(pool) = gateway.pools.get(&matched.route.function).cloned() else {
         return gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
-    match pool.invoke(Bytes::from(event.to_string())).await {
+    let server_error =
+        || gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    // The integration timeout runs on API Gateway's clock, from the call: waiting for
+    // an environment and its cold start count. When it passes, API Gateway answers 503
+    // and the invocation runs on, as Lambda would (http-api-quotas.html, "Maximum
+    // integration timeout"; the answer: http-api-troubleshooting-lambda.html).
+    let name = pool.spec.name.clone();
+    let invocation = tokio::spawn(async move { pool.invoke(Bytes::from(event.to_string())).await });
+    let timeout = Duration::from_millis(matched.route.timeout_ms);
+    let invoked = match tokio::time::timeout(timeout, invocation).await {
+        Ok(Ok(invoked)) => invoked,
+        Ok(Err(_)) => return server_error(),
+        Err(_) => {
+            tracing::warn!(function = %name, ?timeout, "integration timeout: answered 503");
+            return gateway_answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+        }
+    };
+    match invoked {
         Invoked::Response(answer) => events::response(&answer).unwrap_or_else(|| {
-            tracing::error!(function = %pool.spec.name, "malformed Lambda proxy response");
-            gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            tracing::error!(function = %name, "malformed Lambda proxy response");
+            server_error()
         }),
-        // A function's timeout below the integration's is a function error (500);
-        // only the integration timeout itself is a 503.
-        Invoked::TimedOut if pool.spec.timeout_secs >= INTEGRATION_TIMEOUT_SECS => {
-            gateway_answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        Invoked::NotJson(_) => {
+            tracing::error!(function = %name, "the function's answer is not JSON");
+            server_error()
         }
-        Invoked::Error(_) | Invoked::TimedOut => {
-            gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        // "If the Lambda API rejects the invocation request, API Gateway returns a 500
+        // error code" (https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html;
+        // re:Post: https://repost.aws/knowledge-center/api-gateway-internal-server-error,
+        // "Throttling issues"): a throttled function (Lambda's 429) and an event over
+        // 6 MB (Lambda's 413) are API Gateway's 500, in HTTP API's wording.
+        Invoked::Throttled(reason) => {
+            tracing::warn!(function = %name, %reason, "Lambda throttled the integration: answered 500");
+            server_error()
         }
+        Invoked::RequestTooLarge => {
+            tracing::warn!(function = %name, "the event is over Lambda's 6 MB: answered 500");
+            server_error()
+        }
+        // A function error, a crash, a response over 6 MB, or the function's own
+        // `Timeout`: an integration failure, 500.
+        Invoked::Error(error) => {
+            tracing::warn!(function = %name, %error, "function error: answered 500");
+            server_error()
+        }
+        Invoked::TimedOut => server_error(),
     }
 }
 
@@ -153,7 +233,7 @@ async fn authorize(
             let event = request.authorizer_event(route_key, parameters, &identity);
             match pool.invoke(Bytes::from(event.to_string())).await {
                 Invoked::Response(answer) => answer,
-                Invoked::Error(_) | Invoked::TimedOut => return Err(server_error()),
+                _ => return Err(server_error()),
             }
         }
     };

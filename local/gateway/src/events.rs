@@ -88,11 +88,19 @@ impl Request {
         let format = time::macros::format_description!(
             "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
         );
+        // The domain the client called, without a port (API Gateway serves 443 only;
+        // the stand-in's port is in `x-forwarded-port`).
+        let host = self
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let domain = strip_port(host);
         let mut context = json!({
             "accountId": crate::template::ACCOUNT,
             "apiId": "local",
-            "domainName": self.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
-            "domainPrefix": "local",
+            "domainName": domain,
+            "domainPrefix": domain.split('.').next().unwrap_or(domain),
             "http": {
                 "method": self.method.as_str(),
                 "path": self.path,
@@ -140,7 +148,6 @@ impl Request {
             event["pathParameters"] = json!(path_parameters);
         }
         if !self.body.is_empty() {
-            // A body that is not text is sent base64-encoded.
             match std::str::from_utf8(&self.body) {
                 Ok(text) if is_text(&self.headers) => event["body"] = text.into(),
                 _ => {
@@ -179,19 +186,47 @@ impl Request {
     }
 }
 
+/// Whether an HTTP API passes the body as text rather than base64. AWS's page says only
+/// that a binary body is base64-encoded
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html,
+/// `isBase64Encoded`); which content types count as text was established against AWS
+/// (ministackorg/ministack#766, HTTP API, payload 2.0): `text/*`, `application/json`,
+/// `application/xml` and `application/javascript` — everything else, a missing
+/// `Content-Type` and `application/x-www-form-urlencoded` included, is base64. A "text"
+/// body that is not UTF-8 is sent base64 too: AWS is silent there, and base64 at least
+/// delivers the bytes intact.
 fn is_text(headers: &HeaderMap) -> bool {
     let Some(kind) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     else {
-        return true;
+        return false;
     };
-    let kind = kind.to_ascii_lowercase();
-    kind.starts_with("text/")
-        || kind.contains("json")
-        || kind.contains("xml")
-        || kind.contains("x-www-form-urlencoded")
-        || kind.contains("javascript")
+    let media = kind
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media.starts_with("text/")
+        || matches!(
+            media.as_str(),
+            "application/json" | "application/xml" | "application/javascript"
+        )
+}
+
+/// `host` without its `:port`, if it has one (an IPv6 literal keeps its brackets).
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.contains(':') || name.ends_with(']')) =>
+        {
+            name
+        }
+        _ => host,
+    }
 }
 
 fn decode(text: &str) -> String {

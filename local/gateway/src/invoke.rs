@@ -5,8 +5,10 @@
 //!
 //! - `POST /2015-03-31/functions/{name}/invocations`, `X-Amz-Invocation-Type`
 //!   `RequestResponse` (default: 200 with the payload, `X-Amz-Function-Error:
-//!   Unhandled` on a function error), `Event` (202, run in the background) or `DryRun`
-//!   (204).
+//!   Unhandled` on a function error; 429 `TooManyRequestsException` at once when the
+//!   function has no concurrency left; 413 `RequestTooLargeException` over 6 MB),
+//!   `Event` (202, then Lambda's asynchronous handling, [`crate::asynchronous`]; 413
+//!   over 1 MB) or `DryRun` (204).
 //! - `POST /events`: an EventBridge event (`source`, `detail-type`, `detail`), sent
 //!   asynchronously to every function whose rule's pattern matches; `POST
 //!   /schedules/{name}`: the schedule's target, with the schedule's `Input`.
@@ -21,15 +23,31 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::Gateway;
-use crate::environments::{Invoked, Pool, error_payload};
+use crate::environments::{Invoked, error_payload};
+use crate::{Gateway, asynchronous, limits};
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .route("/events", post(put_event))
         .route("/schedules/{name}", post(run_schedule))
+        // Payload sizes are Lambda's to judge, not axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(gateway)
+}
+
+/// An Invoke API error: its status, `x-amzn-ErrorType` and `{"Type", "message"}`
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors).
+fn invoke_error(status: StatusCode, kind: &str, message: &str, extra: Value) -> Response {
+    let mut body = json!({ "Type": "User", "message": message });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let mut response = (status, body.to_string()).into_response();
+    if let Ok(kind) = HeaderValue::from_str(kind) {
+        response.headers_mut().insert("x-amzn-errortype", kind);
+    }
+    response
 }
 
 async fn invoke(
@@ -53,26 +71,39 @@ async fn invoke(
         .unwrap_or("RequestResponse");
     match kind {
         "Event" => {
-            // Lambda queues the event and answers at once.
-            tokio::spawn(async move {
-                pool.invoke(payload).await;
-            });
+            if payload.len() > limits::ASYNC_REQUEST_BYTES {
+                return too_large(limits::ASYNC_REQUEST_BYTES);
+            }
+            // Lambda keeps the event and answers at once.
+            asynchronous::invoke(pool, gateway.destinations.clone(), payload);
             (StatusCode::ACCEPTED, Body::empty()).into_response()
         }
         "DryRun" => StatusCode::NO_CONTENT.into_response(),
         _ => {
             let (payload, failed) = match pool.invoke(payload).await {
-                Invoked::Response(value) => (value, false),
-                Invoked::Error(value) => (value, true),
+                Invoked::Response(value) => (value.to_string().into_bytes(), false),
+                Invoked::NotJson(bytes) => (bytes.to_vec(), false),
+                Invoked::Error(value) => (value.to_string().into_bytes(), true),
                 Invoked::TimedOut => (
                     error_payload(
                         "Sandbox.Timedout",
                         &format!("Task timed out after {}.00 seconds", pool.spec.timeout_secs),
-                    ),
+                    )
+                    .to_string()
+                    .into_bytes(),
                     true,
                 ),
+                Invoked::Throttled(reason) => {
+                    return invoke_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "TooManyRequestsException",
+                        "Rate Exceeded.",
+                        json!({ "Reason": reason }),
+                    );
+                }
+                Invoked::RequestTooLarge => return too_large(limits::SYNC_REQUEST_BYTES),
             };
-            let mut response = (StatusCode::OK, payload.to_string()).into_response();
+            let mut response = (StatusCode::OK, payload).into_response();
             let headers = response.headers_mut();
             headers.insert(
                 "x-amz-executed-version",
@@ -87,6 +118,15 @@ async fn invoke(
             response
         }
     }
+}
+
+fn too_large(limit: usize) -> Response {
+    invoke_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestTooLargeException",
+        &format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
+        json!({}),
+    )
 }
 
 async fn put_event(State(gateway): State<Arc<Gateway>>, Json(mut event): Json) -> Response {
@@ -114,7 +154,11 @@ async fn put_event(State(gateway): State<Arc<Gateway>>, Json(mut event): Json) -
         }
         if let Some(pool) = gateway.pools.get(&trigger.function) {
             matched.push(json!({ "rule": trigger.name, "function": pool.spec.name }));
-            background(pool.clone(), event.to_string());
+            asynchronous::invoke(
+                pool.clone(),
+                gateway.destinations.clone(),
+                Bytes::from(event.to_string()),
+            );
         }
     }
     (StatusCode::OK, axum::Json(json!({ "matched": matched }))).into_response()
@@ -131,18 +175,16 @@ async fn run_schedule(State(gateway): State<Arc<Gateway>>, Path(name): Path<Stri
         return (StatusCode::NOT_FOUND, format!("no schedule {name}")).into_response();
     };
     let input = trigger.input.clone().unwrap_or_else(|| "{}".into());
-    background(pool.clone(), input);
+    asynchronous::invoke(
+        pool.clone(),
+        gateway.destinations.clone(),
+        Bytes::from(input),
+    );
     (
         StatusCode::OK,
         axum::Json(json!({ "schedule": name, "function": pool.spec.name })),
     )
         .into_response()
-}
-
-fn background(pool: Arc<Pool>, payload: String) {
-    tokio::spawn(async move {
-        pool.invoke(Bytes::from(payload)).await;
-    });
 }
 
 /// EventBridge pattern matching for the forms the template uses: a list of allowed

@@ -2,16 +2,23 @@
 //! stand-in built from `template.yaml`, in front of each function's own binary under
 //! the Lambda Runtime API; the Lambda Invoke API and EventBridge on a second port.
 //!
-//! - [`template`]: what is read from `template.yaml`;
+//! - [`template`], [`parameters`]: what is read from `template.yaml`, and its
+//!   parameters as CloudFormation checks them;
+//! - [`limits`]: AWS's quotas, and API Gateway's token bucket;
 //! - [`runtime`]: the Runtime API protocol (also testkit's emulator);
-//! - [`environments`]: execution environments per function, and their logs;
+//! - [`environments`]: execution environments per function, their concurrency, and
+//!   their logs;
 //! - [`routes`], [`events`], [`api`]: the HTTP API;
-//! - [`invoke`]: the Invoke API and the EventBridge door.
+//! - [`invoke`]: the Invoke API and the EventBridge door;
+//! - [`asynchronous`]: `Event` invocations, their retries and on-failure destinations.
 
 pub mod api;
+pub mod asynchronous;
 pub mod environments;
 pub mod events;
 pub mod invoke;
+pub mod limits;
+pub mod parameters;
 pub mod routes;
 pub mod runtime;
 pub mod template;
@@ -25,7 +32,9 @@ use anyhow::{Context, Result, bail};
 use axum::Router;
 use serde_norway::Value as Yaml;
 
-use crate::environments::Pool;
+use crate::asynchronous::Destinations;
+use crate::environments::{Concurrency, Pool};
+use crate::limits::TokenBucket;
 use crate::template::{Parameters, Stack};
 
 /// Variables of the local server passed to every function in place of what the
@@ -56,8 +65,23 @@ pub struct Options {
     pub bin_dir: PathBuf,
     /// The address of the Invoke API, given to the functions as `AWS_ENDPOINT_URL_LAMBDA`.
     pub invoke_addr: SocketAddr,
+    /// The public port of the HTTP API (`x-forwarded-port`).
+    pub api_port: u16,
+    /// Where failure records go without `AWS_ENDPOINT_URL` (`target/local/` for `local`).
+    pub state_dir: PathBuf,
+    /// Waits before an asynchronous event's retries: Lambda's
+    /// ([`asynchronous::RETRY_DELAYS`]); the stand-in's tests shorten them.
+    pub retry_delays: [std::time::Duration; 2],
     /// The local server's environment (parameters and local variables come from it).
     pub env: BTreeMap<String, String>,
+}
+
+/// API Gateway's throttles: the account's, the stage's, and each route's with settings.
+pub struct Throttles {
+    pub account: TokenBucket,
+    pub stage: Option<TokenBucket>,
+    /// By route key.
+    pub routes: BTreeMap<String, TokenBucket>,
 }
 
 /// The stack as running: the template and each function's environments.
@@ -65,6 +89,11 @@ pub struct Gateway {
     pub stack: Stack,
     /// By logical id.
     pub pools: BTreeMap<String, Arc<Pool>>,
+    pub throttles: Throttles,
+    pub destinations: Arc<Destinations>,
+    /// Concurrency of the functions without a reservation.
+    pub unreserved_concurrency: u32,
+    pub api_port: u16,
     auth_cache: api::AuthCache,
 }
 
@@ -73,7 +102,21 @@ impl Gateway {
     pub fn new(options: &Options) -> Result<Self> {
         let text = std::fs::read_to_string(&options.template)
             .with_context(|| format!("reading {}", options.template.display()))?;
-        let stack = Stack::read(&text, &parameters(&options.env)?)?;
+        let stack = Stack::read(&text, &parameters(&text, &options.env)?).map_err(|error| {
+            let error = format!("{error:#}");
+            if error.starts_with("Parameter") {
+                anyhow::anyhow!(
+                    "{error} (local --lambdas gives JwtPublicKey from WAFFLE_JWT_PUBLIC_KEY, \
+                     JwtIssuer from WAFFLE_JWT_ISSUER, AllowedOrigins from CORS_ALLOW_ORIGINS, \
+                     AppEnv from WADOT_APP_ENV, and any parameter from \
+                     WADOT_PARAMETER_OVERRIDES)"
+                )
+            } else {
+                anyhow::anyhow!(error)
+            }
+        })?;
+        let unreserved_concurrency = unreserved(&stack, &options.env)?;
+        let unreserved_pool = Concurrency::unreserved(unreserved_concurrency);
         let credentials = uuid::Uuid::new_v4().simple().to_string();
         let mut pools = BTreeMap::new();
         for (id, spec) in &stack.functions {
@@ -107,13 +150,68 @@ impl Gateway {
                 "AWS_ENDPOINT_URL_LAMBDA".into(),
                 format!("http://{}", options.invoke_addr),
             );
-            pools.insert(id.clone(), Arc::new(Pool::new(spec.clone(), binary, env)));
+            let concurrency = spec
+                .reserved_concurrency
+                .map_or_else(|| unreserved_pool.clone(), Concurrency::reserved);
+            pools.insert(
+                id.clone(),
+                Arc::new(Pool::new(spec.clone(), binary, env, concurrency)),
+            );
         }
+        let endpoint = options
+            .env
+            .get("AWS_ENDPOINT_URL")
+            .filter(|v| !v.trim().is_empty())
+            .cloned();
+        let mut destinations = Destinations::new(endpoint, options.state_dir.clone());
+        destinations.retry_delays = options.retry_delays;
         Ok(Self {
+            throttles: throttles(&stack),
             stack,
             pools,
+            destinations: Arc::new(destinations),
+            unreserved_concurrency,
+            api_port: options.api_port,
             auth_cache: api::AuthCache::default(),
         })
+    }
+
+    /// The limits in force, one line for the start log: what a test or a developer
+    /// runs under.
+    pub fn limits(&self) -> String {
+        let bucket = |b: &TokenBucket| format!("{} rps, burst {}", b.rate(), b.burst());
+        let mut parts = vec![match &self.throttles.stage {
+            Some(stage) => format!("stage {}", bucket(stage)),
+            None => format!(
+                "stage unthrottled (account {})",
+                bucket(&self.throttles.account)
+            ),
+        }];
+        for (key, b) in &self.throttles.routes {
+            parts.push(format!("{key}: {}", bucket(b)));
+        }
+        let reserved: Vec<String> = self
+            .pools
+            .values()
+            .filter_map(|p| {
+                p.spec
+                    .reserved_concurrency
+                    .map(|r| format!("{} {r}", p.spec.binary))
+            })
+            .collect();
+        parts.push(format!(
+            "reserved concurrency: {}",
+            if reserved.is_empty() {
+                "none".to_owned()
+            } else {
+                reserved.join(", ")
+            }
+        ));
+        parts.push(format!(
+            "unreserved concurrency {}",
+            self.unreserved_concurrency
+        ));
+        parts.join("; ")
     }
 
     /// The function a name, an ARN or a partial ARN designates (as Invoke accepts).
@@ -134,19 +232,110 @@ impl Gateway {
     }
 }
 
-/// The template's parameters from the local variables: the key and issuer the
-/// authorizer checks, the CORS origins, and `AppEnv` (`WADOT_APP_ENV`, default `dev`:
-/// function names and the sync schedule are dev's).
-fn parameters(env: &BTreeMap<String, String>) -> Result<Parameters> {
-    let get = |name: &str| env.get(name).filter(|v| !v.trim().is_empty()).cloned();
-    let Some(key) = get("WAFFLE_JWT_PUBLIC_KEY") else {
-        bail!(
-            "WAFFLE_JWT_PUBLIC_KEY is not set: the authorizer function fails its init \
-             without it (the template's JwtPublicKey has no default)"
-        );
+/// The account's unreserved concurrency: `WADOT_ACCOUNT_CONCURRENCY` (default 1,000)
+/// minus every reservation; Lambda refuses reservations that leave less than 100
+/// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
+fn unreserved(stack: &Stack, env: &BTreeMap<String, String>) -> Result<u32> {
+    let account = match env.get("WADOT_ACCOUNT_CONCURRENCY") {
+        None => limits::ACCOUNT_CONCURRENCY,
+        Some(value) => value.trim().parse().with_context(|| {
+            format!("WADOT_ACCOUNT_CONCURRENCY is not a whole number: {value:?}")
+        })?,
     };
+    let reserved: u32 = stack
+        .functions
+        .values()
+        .filter_map(|f| f.reserved_concurrency)
+        .sum();
+    match account.checked_sub(reserved) {
+        Some(left) if reserved == 0 || left >= limits::UNRESERVED_MINIMUM => Ok(left),
+        _ => bail!(
+            "Specified ReservedConcurrentExecutions for function decreases account's \
+             UnreservedConcurrentExecution below its minimum value of [{}] (account \
+             concurrency {account}, reserved {reserved}; WADOT_ACCOUNT_CONCURRENCY sets \
+             the account's)",
+            limits::UNRESERVED_MINIMUM
+        ),
+    }
+}
+
+/// Token buckets from the template's throttling: a route's unset field falls back to
+/// the stage's, the stage's to the account's.
+fn throttles(stack: &Stack) -> Throttles {
+    let t = &stack.throttling;
+    let stage_rate = t.stage_rate.unwrap_or(limits::ACCOUNT_RATE);
+    let stage_burst = t.stage_burst.unwrap_or(limits::ACCOUNT_BURST);
+    let stage = (t.stage_rate.is_some() || t.stage_burst.is_some())
+        .then(|| TokenBucket::new(stage_rate, stage_burst));
+    let routes = t
+        .routes
+        .iter()
+        .filter(|(_, (rate, burst))| rate.is_some() || burst.is_some())
+        .map(|(key, (rate, burst))| {
+            (
+                key.clone(),
+                TokenBucket::new(rate.unwrap_or(stage_rate), burst.unwrap_or(stage_burst)),
+            )
+        })
+        .collect();
+    Throttles {
+        account: TokenBucket::new(limits::ACCOUNT_RATE, limits::ACCOUNT_BURST),
+        stage,
+        routes,
+    }
+}
+
+/// The template's parameters: from the local variables, those the template declares —
+/// the key and issuer the authorizer checks (`JwtPublicKey`, `JwtIssuer`), the CORS
+/// origins (`AllowedOrigins`), `AppEnv` (`WADOT_APP_ENV`, default `dev`: function names
+/// and the sync schedule are dev's) — then `WADOT_PARAMETER_OVERRIDES` over them, in
+/// `sam deploy --parameter-overrides` syntax.
+fn parameters(text: &str, env: &BTreeMap<String, String>) -> Result<Parameters> {
+    let template: Yaml = serde_norway::from_str(text).context("template.yaml is not YAML")?;
+    let declared = |name: &str| !template["Parameters"][name].is_null();
+    let mut parameters = local_parameters(env, &declared)?;
+    parameters.retain(|name, _| declared(name));
+    if let Some(overrides) = env.get("WADOT_PARAMETER_OVERRIDES") {
+        for (key, value) in
+            parameters::parse_overrides(overrides).context("WADOT_PARAMETER_OVERRIDES")?
+        {
+            let value = if template["Parameters"][key.as_str()]["Type"].as_str()
+                == Some("CommaDelimitedList")
+            {
+                Yaml::Sequence(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| Yaml::String(v.to_owned()))
+                        .collect(),
+                )
+            } else {
+                Yaml::String(value)
+            };
+            parameters.insert(key, value);
+        }
+    }
+    Ok(parameters)
+}
+
+fn local_parameters(
+    env: &BTreeMap<String, String>,
+    declared: &dyn Fn(&str) -> bool,
+) -> Result<Parameters> {
+    let get = |name: &str| env.get(name).filter(|v| !v.trim().is_empty()).cloned();
     let mut parameters = Parameters::new();
-    parameters.insert("JwtPublicKey".into(), Yaml::String(key));
+    match get("WAFFLE_JWT_PUBLIC_KEY") {
+        Some(key) => {
+            parameters.insert("JwtPublicKey".into(), Yaml::String(key));
+        }
+        // The template's default names an SSM parameter the stand-in does not read.
+        None if declared("JwtPublicKey") => bail!(
+            "WAFFLE_JWT_PUBLIC_KEY is not set: the authorizer function fails its init \
+             without it (the template's JwtPublicKey is read from SSM when deployed)"
+        ),
+        None => {}
+    }
     if let Some(issuer) = get("WAFFLE_JWT_ISSUER") {
         parameters.insert("JwtIssuer".into(), Yaml::String(issuer));
     }

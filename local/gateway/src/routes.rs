@@ -99,6 +99,7 @@ mod tests {
             method: Some(method.into()),
             path: Some(path.into()),
             function: path.into(),
+            timeout_ms: 30_000,
         }
     }
 
@@ -112,6 +113,7 @@ mod tests {
                 method: None,
                 path: None,
                 function: "default".into(),
+                timeout_ms: 30_000,
             },
         ];
         let key = |m, p| select(&routes, m, p).map(|m| m.route.key());

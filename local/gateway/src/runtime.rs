@@ -23,6 +23,8 @@ use tokio::sync::{Notify, oneshot};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Response(Value),
+    /// A response that is not JSON, as posted.
+    NotJson(Bytes),
     /// The function reported an error (`errorType`, `errorMessage`).
     Error(Value),
     /// The function failed to initialise.
@@ -84,6 +86,8 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            // Sizes are Lambda's to judge (`answer`), not axum's 2 MB default.
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
@@ -105,10 +109,21 @@ impl RuntimeApi {
     /// Queues `event` and waits for the function's answer, at most `timeout` (also the
     /// deadline the runtime is told).
     pub async fn try_invoke(&self, event: Bytes, timeout: Duration) -> Result<Outcome, TimedOut> {
+        self.try_invoke_as(&uuid::Uuid::new_v4().to_string(), event, timeout)
+            .await
+    }
+
+    /// [`RuntimeApi::try_invoke`] under request id `id` (unique among those waiting).
+    pub async fn try_invoke_as(
+        &self,
+        id: &str,
+        event: Bytes,
+        timeout: Duration,
+    ) -> Result<Outcome, TimedOut> {
         if let Some(error) = self.init_error() {
             return Ok(Outcome::InitError(error));
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = id.to_owned();
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.waiting).insert(id.clone(), tx);
         let deadline_ms = SystemTime::now()
@@ -202,6 +217,7 @@ fn deliver(inner: &Inner, id: &str, outcome: Outcome) -> StatusCode {
     }
 }
 
+/// An error report as JSON; one that is not JSON is kept as its text.
 fn parse(body: &Bytes) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()))
@@ -209,13 +225,37 @@ fn parse(body: &Bytes) -> Value {
 
 /// `POST /invocation/{id}/response` or `/invocation/{id}/error`: the function's answer
 /// to an invocation; any other last segment is no route of the Runtime API (404).
+///
+/// A response over Lambda's 6 MB is refused with 413 and the invocation fails with
+/// `Function.ResponseSizeTooLarge`, as Lambda does
+/// (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html, "Invocation
+/// response"; the quota: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 async fn answer(
     State(inner): State<Arc<Inner>>,
     UrlPath((id, kind)): UrlPath<(String, String)>,
     body: Bytes,
 ) -> StatusCode {
     let outcome = match kind.as_str() {
-        "response" => Outcome::Response(parse(&body)),
+        "response" if body.len() > crate::limits::SYNC_RESPONSE_BYTES => {
+            let message = format!(
+                "Response payload size ({} bytes) exceeded maximum allowed payload size ({} bytes).",
+                body.len(),
+                crate::limits::SYNC_RESPONSE_BYTES
+            );
+            deliver(
+                &inner,
+                &id,
+                Outcome::Error(serde_json::json!({
+                    "errorType": "Function.ResponseSizeTooLarge",
+                    "errorMessage": message,
+                })),
+            );
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        "response" => match serde_json::from_slice(&body) {
+            Ok(value) => Outcome::Response(value),
+            Err(_) => Outcome::NotJson(body),
+        },
         "error" => Outcome::Error(parse(&body)),
         _ => return StatusCode::NOT_FOUND,
     };

@@ -1,9 +1,10 @@
 //! What the stand-in reads from `template.yaml` at start: the HTTP API's routes,
-//! authorizer and CORS; each function's binary, environment, `Timeout` and
-//! `MemorySize`; EventBridge rules and schedules.
+//! authorizer, CORS and throttling; each function's binary, environment, `Timeout`,
+//! `MemorySize`, `ReservedConcurrentExecutions`, `LoggingConfig` and
+//! `EventInvokeConfig`; EventBridge rules and schedules; the queues destinations name.
 //!
 //! CloudFormation's tags are resolved from the parameters (taken from the local
-//! environment, see [`Parameters`]): `!Ref`, `!Sub`, `!If`, `!FindInMap`, `!GetAtt
+//! environment and checked as CloudFormation does, see [`crate::parameters`]): `!Ref`, `!Sub`, `!If`, `!FindInMap`, `!GetAtt
 //! X.Arn`, `!Join`, `!Equals`, `!Not`. Properties the stand-in does not use (policies,
 //! VPC, log groups) are never resolved.
 
@@ -17,8 +18,7 @@ use serde_norway::Value as Yaml;
 pub const REGION: &str = "ap-northeast-2";
 pub const ACCOUNT: &str = "123456789012";
 
-/// Parameter values: the template's defaults, overridden by these.
-pub type Parameters = BTreeMap<String, Yaml>;
+pub use crate::parameters::Parameters;
 
 #[derive(Debug, Clone)]
 pub struct Function {
@@ -30,6 +30,86 @@ pub struct Function {
     pub timeout_secs: u64,
     pub memory_mb: u64,
     pub environment: BTreeMap<String, String>,
+    /// `ReservedConcurrentExecutions`; `None`: the function draws on the account's
+    /// unreserved concurrency.
+    pub reserved_concurrency: Option<u32>,
+    pub logging: Logging,
+    pub event_invoke: EventInvokeConfig,
+}
+
+/// `LoggingConfig` (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html):
+/// without it, Lambda writes plain text and filters nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logging {
+    /// `JSON` or `Text` (Lambda's default).
+    pub json: bool,
+    /// `ApplicationLogLevel` (JSON only; Lambda's default INFO).
+    pub application_level: String,
+    /// `SystemLogLevel` (JSON only; Lambda's default INFO).
+    pub system_level: String,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Self {
+            json: false,
+            application_level: "INFO".into(),
+            system_level: "INFO".into(),
+        }
+    }
+}
+
+/// `EventInvokeConfig` of asynchronous invocations, with Lambda's defaults when absent
+/// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html):
+/// two retries, six hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInvokeConfig {
+    pub maximum_retry_attempts: u32,
+    pub maximum_event_age_secs: u64,
+    /// The queue an event that failed for good is sent to (`OnFailure`, type SQS).
+    pub on_failure: Option<Queue>,
+}
+
+impl Default for EventInvokeConfig {
+    fn default() -> Self {
+        Self {
+            maximum_retry_attempts: 2,
+            maximum_event_age_secs: 21_600,
+            on_failure: None,
+        }
+    }
+}
+
+/// An `AWS::SQS::Queue` of the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub logical_id: String,
+    /// `QueueName`, resolved (CloudFormation names it after the stack otherwise).
+    pub name: String,
+}
+
+impl Queue {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", self.name)
+    }
+}
+
+/// A token bucket's settings: `ThrottlingRateLimit` (requests per second) and
+/// `ThrottlingBurstLimit` (the bucket's size).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throttle {
+    pub rate: f64,
+    pub burst: u64,
+}
+
+/// The stage's throttling (`DefaultRouteSettings`) and each route's (`RouteSettings`,
+/// by route key); each field unset falls back, route to stage to account
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Throttling {
+    pub stage_rate: Option<f64>,
+    pub stage_burst: Option<u64>,
+    pub routes: BTreeMap<String, (Option<f64>, Option<u64>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +119,8 @@ pub struct Route {
     /// `/api/v1/users/{id}`, or `None` for `$default`.
     pub path: Option<String>,
     pub function: String,
+    /// The integration's `TimeoutInMillis` (HTTP API: 50 to 30,000; default 30,000).
+    pub timeout_ms: u64,
 }
 
 impl Route {
@@ -88,7 +170,10 @@ pub struct Stack {
     pub routes: Vec<Route>,
     pub authorizer: Option<Authorizer>,
     pub cors: Option<Cors>,
+    pub throttling: Throttling,
     pub triggers: Vec<Trigger>,
+    /// By logical id.
+    pub queues: BTreeMap<String, Queue>,
 }
 
 impl Stack {
@@ -99,6 +184,23 @@ impl Stack {
             .as_mapping()
             .ok_or_else(|| anyhow!("template.yaml has no Resources"))?;
         let mut stack = Stack::default();
+        // Queues first: destinations name them.
+        for (id, resource) in resources {
+            if resource["Type"].as_str() == Some("AWS::SQS::Queue") {
+                let id = scalar(id);
+                let name = cx
+                    .resolve(&resource["Properties"]["QueueName"])
+                    .map(|v| scalar(&v))
+                    .unwrap_or_else(|| format!("waffledotcom-local-{id}"));
+                stack.queues.insert(
+                    id.clone(),
+                    Queue {
+                        logical_id: id,
+                        name,
+                    },
+                );
+            }
+        }
         let globals = &template["Globals"]["Function"];
         for (id, resource) in resources {
             let id = id.as_str().unwrap_or_default();
@@ -110,6 +212,7 @@ impl Stack {
                 Some("AWS::Serverless::HttpApi") => {
                     stack.cors = cx.resolve(&props["CorsConfiguration"]).map(|c| cors(&c));
                     stack.authorizer = authorizer(&cx, &props["Auth"])?;
+                    stack.throttling = throttling(&cx, props)?;
                 }
                 Some("AWS::Events::Rule") if cx.condition_holds(&resource["Condition"])? => {
                     for target in props["Targets"].as_sequence().into_iter().flatten() {
@@ -162,6 +265,33 @@ impl Stack {
         let name = get("FunctionName")
             .map(|v| scalar(&v))
             .unwrap_or_else(|| id.to_owned());
+        let reserved_concurrency = match get("ReservedConcurrentExecutions") {
+            None => None,
+            Some(value) => Some(
+                number(&value)
+                    .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= f64::from(u32::MAX))
+                    .map(|n| n as u32)
+                    .ok_or_else(|| {
+                        anyhow!("{id}: ReservedConcurrentExecutions is not a whole number")
+                    })?,
+            ),
+        };
+        let logging = get("LoggingConfig").map_or_else(Logging::default, |config| {
+            let text = |key: &str, default: &str| {
+                config
+                    .get(key)
+                    .map(scalar)
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| default.to_owned())
+                    .to_ascii_uppercase()
+            };
+            Logging {
+                json: text("LogFormat", "Text") == "JSON",
+                application_level: text("ApplicationLogLevel", "INFO"),
+                system_level: text("SystemLogLevel", "INFO"),
+            }
+        });
+        let event_invoke = self.event_invoke_config(id, get("EventInvokeConfig"))?;
         self.functions.insert(
             id.to_owned(),
             Function {
@@ -169,9 +299,16 @@ impl Stack {
                 name,
                 binary,
                 // SAM's defaults when neither the function nor Globals sets them.
-                timeout_secs: get("Timeout").and_then(|v| v.as_u64()).unwrap_or(3),
-                memory_mb: get("MemorySize").and_then(|v| v.as_u64()).unwrap_or(128),
+                timeout_secs: get("Timeout")
+                    .and_then(|v| number(&v))
+                    .map_or(3, |n| n as u64),
+                memory_mb: get("MemorySize")
+                    .and_then(|v| number(&v))
+                    .map_or(128, |n| n as u64),
                 environment,
+                reserved_concurrency,
+                logging,
+                event_invoke,
             },
         );
         for (event_name, event) in props["Events"].as_mapping().into_iter().flatten() {
@@ -180,11 +317,17 @@ impl Stack {
                 Some("HttpApi") => {
                     // SAM: an HttpApi event without Path and Method is the `$default` route.
                     let text = |key: &str| cx.resolve(&event_props[key]).map(|v| scalar(&v));
-                    self.routes.push(Route {
+                    let route = Route {
                         method: text("Method").map(|m| m.to_ascii_uppercase()),
                         path: text("Path"),
                         function: id.to_owned(),
-                    });
+                        timeout_ms: cx
+                            .resolve(&event_props["TimeoutInMillis"])
+                            .and_then(|v| number(&v))
+                            .map_or(INTEGRATION_TIMEOUT_MS, |n| n as u64),
+                    };
+                    check_route(&route, id, &scalar(event_name))?;
+                    self.routes.push(route);
                 }
                 Some("ScheduleV2" | "Schedule") => self.triggers.push(Trigger {
                     name: scalar(event_name),
@@ -207,6 +350,122 @@ impl Stack {
         }
         Ok(())
     }
+
+    /// `EventInvokeConfig`, within the ranges Lambda accepts
+    /// (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionEventInvokeConfig.html):
+    /// retries 0 to 2, maximum age 60 to 21,600 s; the on-failure destination must be a
+    /// queue of this stack (the only kind the stand-in delivers to).
+    fn event_invoke_config(&self, id: &str, config: Option<Yaml>) -> Result<EventInvokeConfig> {
+        let mut out = EventInvokeConfig::default();
+        let Some(config) = config else {
+            return Ok(out);
+        };
+        if let Some(value) = config.get("MaximumRetryAttempts") {
+            out.maximum_retry_attempts = number(value)
+                .filter(|n| (0.0..=2.0).contains(n) && n.fract() == 0.0)
+                .map(|n| n as u32)
+                .ok_or_else(|| anyhow!("{id}: MaximumRetryAttempts must be 0, 1 or 2"))?;
+        }
+        if let Some(value) = config.get("MaximumEventAgeInSeconds") {
+            out.maximum_event_age_secs = number(value)
+                .filter(|n| (60.0..=21_600.0).contains(n) && n.fract() == 0.0)
+                .map(|n| n as u64)
+                .ok_or_else(|| {
+                    anyhow!("{id}: MaximumEventAgeInSeconds must be between 60 and 21600")
+                })?;
+        }
+        let on_failure = &config["DestinationConfig"]["OnFailure"];
+        if !on_failure.is_null() {
+            let kind = on_failure.get("Type").map(scalar).unwrap_or_default();
+            if kind != "SQS" {
+                bail!(
+                    "{id}: the stand-in delivers on-failure records to SQS queues only, not {kind:?}"
+                );
+            }
+            // Resolved already: `!GetAtt Queue.Arn` is the queue's ARN.
+            let arn = on_failure
+                .get("Destination")
+                .map(scalar)
+                .unwrap_or_default();
+            let name = arn.rsplit(':').next().unwrap_or_default();
+            let queue = self.queues.values().find(|q| q.name == name).cloned();
+            out.on_failure = Some(queue.ok_or_else(|| {
+                anyhow!("{id}: the on-failure destination is not a queue of this template")
+            })?);
+        }
+        Ok(out)
+    }
+}
+
+/// An HTTP API integration's timeout, and its maximum: 30 s
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html).
+pub const INTEGRATION_TIMEOUT_MS: u64 = 30_000;
+
+/// Route keys API Gateway keeps. A path ending in `/` is not one: SAM creates the
+/// integration but not the route, without a word
+/// (https://github.com/aws/serverless-application-model/issues/1949), or the deploy is
+/// refused as an invalid route name (reported in storacha/w3infra#166); either way, as
+/// deployed, that request never reaches the function through it. Rather than serve
+/// locally what AWS would not, the start stops.
+fn check_route(route: &Route, function: &str, event: &str) -> Result<()> {
+    if let Some(path) = &route.path
+        && path.len() > 1
+        && path.ends_with('/')
+    {
+        bail!(
+            "{function}, event {event}: the route `{}` ends in `/`. API Gateway HTTP APIs \
+             do not keep such routes (SAM silently creates no route, or the deploy is \
+             refused as an invalid route name), so as deployed this request would not \
+             reach {function} through it. Remove the event and answer the slash form from \
+             the `$default` route or inside the function.",
+            route.key()
+        );
+    }
+    if !(50..=INTEGRATION_TIMEOUT_MS).contains(&route.timeout_ms) {
+        bail!(
+            "{function}, event {event}: TimeoutInMillis must be between 50 and 30000 \
+             (HTTP API integration timeout)"
+        );
+    }
+    Ok(())
+}
+
+/// `DefaultRouteSettings` and `RouteSettings` of an `AWS::Serverless::HttpApi`.
+fn throttling(cx: &Resolver, props: &Yaml) -> Result<Throttling> {
+    let pair = |settings: &Yaml, what: &str| -> Result<(Option<f64>, Option<u64>)> {
+        let rate = match cx.resolve(&settings["ThrottlingRateLimit"]) {
+            None => None,
+            Some(v) => Some(
+                number(&v)
+                    .filter(|n| *n >= 0.0)
+                    .ok_or_else(|| anyhow!("{what}: ThrottlingRateLimit is not a number"))?,
+            ),
+        };
+        let burst = match cx.resolve(&settings["ThrottlingBurstLimit"]) {
+            None => None,
+            Some(v) => Some(
+                number(&v)
+                    .filter(|n| *n >= 0.0 && n.fract() == 0.0)
+                    .map(|n| n as u64)
+                    .ok_or_else(|| anyhow!("{what}: ThrottlingBurstLimit is not a whole number"))?,
+            ),
+        };
+        Ok((rate, burst))
+    };
+    let (stage_rate, stage_burst) = pair(&props["DefaultRouteSettings"], "DefaultRouteSettings")?;
+    let mut routes = BTreeMap::new();
+    for (key, settings) in props["RouteSettings"].as_mapping().into_iter().flatten() {
+        let key = scalar(key);
+        routes.insert(
+            key.clone(),
+            pair(settings, &format!("RouteSettings {key}"))?,
+        );
+    }
+    Ok(Throttling {
+        stage_rate,
+        stage_burst,
+        routes,
+    })
 }
 
 fn authorizer(cx: &Resolver, auth: &Yaml) -> Result<Option<Authorizer>> {
@@ -270,6 +529,15 @@ fn scalar(value: &Yaml) -> String {
     }
 }
 
+/// A number, written as one or as a string (parameter values are strings).
+fn number(value: &Yaml) -> Option<f64> {
+    match value {
+        Yaml::Number(n) => n.as_f64(),
+        Yaml::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 fn to_json(value: Yaml) -> Json {
     serde_json::to_value(value).unwrap_or(Json::Null)
 }
@@ -282,13 +550,7 @@ struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     fn new(template: &'a Yaml, given: &Parameters) -> Result<Self> {
-        let mut parameters = Parameters::new();
-        for (name, spec) in template["Parameters"].as_mapping().into_iter().flatten() {
-            if !spec["Default"].is_null() {
-                parameters.insert(scalar(name), spec["Default"].clone());
-            }
-        }
-        parameters.extend(given.clone());
+        let mut parameters = crate::parameters::resolve(template, given)?;
         for (name, value) in [
             ("AWS::Region", REGION.to_owned()),
             ("AWS::AccountId", ACCOUNT.to_owned()),
@@ -403,6 +665,14 @@ impl<'a> Resolver<'a> {
     }
 
     fn arn(&self, id: &str) -> String {
+        let resource = &self.template["Resources"][id];
+        if resource["Type"].as_str() == Some("AWS::SQS::Queue") {
+            let name = self
+                .resolve(&resource["Properties"]["QueueName"])
+                .map(|v| scalar(&v))
+                .unwrap_or_else(|| format!("waffledotcom-local-{id}"));
+            return format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}");
+        }
         let name = self
             .reference(id)
             .map(|v| scalar(&v))

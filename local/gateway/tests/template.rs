@@ -111,3 +111,52 @@ fn rules_and_schedules_target_their_functions() {
             .contains("aws.scheduler")
     );
 }
+
+#[test]
+fn limits_logging_and_destinations_come_from_the_template() {
+    let stack = stack(&[]);
+    // Stage throttling (DefaultRouteSettings) and the expensive routes' own.
+    assert_eq!(stack.throttling.stage_rate, Some(50.0));
+    assert_eq!(stack.throttling.stage_burst, Some(100));
+    assert_eq!(
+        stack.throttling.routes["POST /api/v1/batch/force-run"],
+        (Some(2.0), Some(5))
+    );
+    // One sync and one migration at a time.
+    assert_eq!(
+        stack.functions["SlackSyncFunction"].reserved_concurrency,
+        Some(1)
+    );
+    assert_eq!(
+        stack.functions["MigrateFunction"].reserved_concurrency,
+        Some(1)
+    );
+    assert_eq!(
+        stack.functions["AuthorizerFunction"].reserved_concurrency,
+        None
+    );
+    for function in stack.functions.values() {
+        assert!(function.logging.json, "{}: LogFormat JSON", function.name);
+        assert_eq!(function.logging.application_level, "INFO");
+    }
+    let updater = &stack.functions["ImageTagUpdaterFunction"].event_invoke;
+    assert_eq!(
+        (
+            updater.maximum_retry_attempts,
+            updater.maximum_event_age_secs
+        ),
+        (2, 21_600)
+    );
+    assert_eq!(
+        updater.on_failure.as_ref().map(|q| q.name.as_str()),
+        Some("waffledotcom-dev-image-tag-updater-failures")
+    );
+    let sync = &stack.functions["SlackSyncFunction"].event_invoke;
+    assert_eq!(sync.maximum_retry_attempts, 0);
+    assert_eq!(
+        sync.on_failure.as_ref().map(|q| q.name.as_str()),
+        Some("waffledotcom-dev-slack-sync-failures")
+    );
+    // Every route's integration timeout is HTTP API's default, its maximum.
+    assert!(stack.routes.iter().all(|r| r.timeout_ms == 30_000));
+}

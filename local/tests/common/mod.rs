@@ -33,6 +33,20 @@ impl Mode {
     }
 }
 
+/// The template parameters a reliability suite overrides under `--lambdas`
+/// (`WADOT_PARAMETER_OVERRIDES`, in `sam deploy --parameter-overrides` syntax): the
+/// stage's and the expensive routes' throttles, raised far above any test's rate. The
+/// suites that test answers, writes and recovery under concurrency (not the throttles)
+/// run under every other limit of the template as deployed: no reserved concurrency on
+/// the API functions, slack-sync and migrate reserved at 1, the account's 1,000, the
+/// payload and timeout limits. The throttles themselves are tested with the template's
+/// own figures in lambdas.rs and budget.rs.
+pub const UNTHROTTLED: (&str, &str) = (
+    "WADOT_PARAMETER_OVERRIDES",
+    "ApiThrottleRate=100000 ApiThrottleBurst=100000 \
+     ExpensiveRouteThrottleRate=100000 ExpensiveRouteThrottleBurst=100000",
+);
+
 /// The local server as a child process; killed when dropped.
 pub struct Server {
     pub addr: String,
@@ -83,8 +97,17 @@ impl Server {
                     concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"),
                 );
         }
+        command.env_remove(UNTHROTTLED.0);
         for (key, value) in env {
             command.env(key, value);
+        }
+        if mode == Mode::Lambdas {
+            // Say which limits this run is under.
+            let overrides = env.iter().find(|(k, _)| *k == UNTHROTTLED.0);
+            eprintln!(
+                "local --lambdas under the template's limits; parameters overridden: {}",
+                overrides.map_or("none", |(_, v)| *v)
+            );
         }
         let child = command.spawn().expect("start the local server");
         testkit::wait_for_port(port, Duration::from_secs(60))

@@ -6,23 +6,38 @@
 //! database becomes a 503 well within the client's patience), and every connection is
 //! pinged before use: a frozen environment wakes up holding sockets the server closed
 //! long ago, and a restarted server must not cost anyone an error.
+//!
+//! Deployed, an HTTP function holds its connection for one invocation only
+//! ([`Database::end_invocation`]): a frozen execution environment keeps its sockets, so
+//! a connection kept between invocations would count against the API account's
+//! `max_user_connections` while nothing runs (docs/operations.md, "Connection budget").
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Connection, MySqlPool};
 
 use crate::platform::config::DbConfig;
-use crate::platform::error::Error;
+use crate::platform::error::{Error, is_connection_limit};
 
 /// How long a caller waits for a connection (including connecting) before a 503.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Idle connections are closed well before MySQL's `wait_timeout` would cut them.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long [`Database::end_invocation`] waits for a connection still on its way back to
+/// the pool (a dropped connection returns through a spawned task): normally well under a
+/// millisecond; the bound only matters when the server hangs, and keeps the answer
+/// within its deadline then.
+const RETURN_WAIT: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
 pub struct Database {
     pool: MySqlPool,
+    /// Set by [`Database::end_invocation`]: connections given back to the pool are then
+    /// closed instead of kept.
+    closing: Arc<AtomicBool>,
     #[cfg(feature = "aws")]
     iam: Option<std::sync::Arc<iam::IamAuth>>,
 }
@@ -30,9 +45,11 @@ pub struct Database {
 impl Database {
     /// A pool that opens no connection until one is needed.
     pub fn connect_lazy(config: &DbConfig) -> Self {
+        let closing = Arc::new(AtomicBool::new(false));
         Self {
-            pool: pool_options(config.max_connections)
+            pool: pool_options(config.max_connections, closing.clone())
                 .connect_lazy_with(config.connect_options(None)),
+            closing,
             #[cfg(feature = "aws")]
             iam: None,
         }
@@ -68,6 +85,57 @@ impl Database {
     /// A connection of the pool, for a handler's reads.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::MySql>, Error> {
         Ok(self.pool().await?.acquire().await?)
+    }
+
+    /// A Lambda invocation starts: connections are kept in the pool until it ends.
+    pub fn begin_invocation(&self) {
+        self.closing.store(false, Ordering::Release);
+    }
+
+    /// A Lambda invocation's answer is ready: closes every connection of the pool before
+    /// the environment is frozen, so that the API account holds exactly one connection
+    /// per invocation in flight and none for an idle environment. Closing sends
+    /// `COM_QUIT` and shuts the socket: no round trip.
+    pub async fn end_invocation(&self) {
+        self.closing.store(true, Ordering::Release);
+        let deadline = Instant::now() + RETURN_WAIT;
+        while self.pool.size() > 0 {
+            if let Some(conn) = self.pool.try_acquire() {
+                if let Err(error) = conn.close().await {
+                    tracing::debug!(%error, "closing a connection after the invocation");
+                }
+                continue;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    connections = self.pool.size(),
+                    "a connection was not given back by the end of the invocation"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// For the background functions (slack-sync, migrate), before their work: waits up
+    /// to `patience` while the server refuses connections for want of room (a burst of
+    /// API requests holds the account's `max_user_connections`, which lasts as long as
+    /// those requests), then keeps the connection in the pool for the work. Any other
+    /// failure returns at once.
+    pub async fn wait_for_connection(&self, patience: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + patience;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.pool().await?.acquire().await {
+                Ok(_conn) => return Ok(()),
+                Err(error) if is_connection_limit(&error) && Instant::now() < deadline => {
+                    tracing::info!(%error, "the database has no room yet; waiting for a connection");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 }
 
@@ -187,7 +255,7 @@ mod iam {
     }
 }
 
-fn pool_options(max_connections: u32) -> MySqlPoolOptions {
+fn pool_options(max_connections: u32, closing: Arc<AtomicBool>) -> MySqlPoolOptions {
     MySqlPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
@@ -195,6 +263,10 @@ fn pool_options(max_connections: u32) -> MySqlPoolOptions {
         .idle_timeout(IDLE_TIMEOUT)
         .max_lifetime(Duration::from_secs(30 * 60))
         .test_before_acquire(true)
+        .after_release(move |_conn, _meta| {
+            let keep = !closing.load(Ordering::Acquire);
+            Box::pin(async move { Ok(keep) })
+        })
 }
 
 #[cfg(all(test, feature = "aws"))]

@@ -179,6 +179,19 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// The server's refusals of a new connection for want of room: `max_connections`
+/// (ER_CON_COUNT_ERROR 1040), the global `max_user_connections` (ER_TOO_MANY_USER_CONNECTIONS
+/// 1203), and the account's `MAX_USER_CONNECTIONS`, the API's connection budget
+/// (ER_USER_LIMIT_REACHED 1226).
+const CONNECTION_LIMITS: [u16; 3] = [1040, 1203, 1226];
+
+/// Whether the server refused a connection because it has no room for one: the
+/// connection budget at work, answered 503 like any unavailability.
+pub fn is_connection_limit(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if error_number(db.as_ref()).is_some_and(|n| CONNECTION_LIMITS.contains(&n)))
+}
+
 /// Errors that mean "the database is not there right now", as opposed to a bad query.
 pub fn is_connectivity(error: &sqlx::Error) -> bool {
     match error {
@@ -187,10 +200,11 @@ pub fn is_connectivity(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // Server shutting down, connection killed, too many connections, read-only.
+        e if is_connection_limit(e) => true,
+        // Server shutting down, connection killed, read-only.
         sqlx::Error::Database(db) => matches!(
             error_number(db.as_ref()),
-            Some(1040 | 1053 | 1077 | 1290 | 1836 | 1927 | 2006 | 2013)
+            Some(1053 | 1077 | 1290 | 1836 | 1927 | 2006 | 2013)
         ),
         _ => false,
     }
@@ -201,6 +215,7 @@ fn short(error: &sqlx::Error) -> &'static str {
         sqlx::Error::PoolTimedOut => "timed out waiting for a connection",
         sqlx::Error::Io(_) => "connection failed",
         sqlx::Error::Tls(_) => "TLS handshake failed",
+        e if is_connection_limit(e) => "too many connections, try again shortly",
         _ => "server not accepting queries",
     }
 }

@@ -62,7 +62,20 @@ pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_htt
     let state = AppState::from_env()
         .await
         .inspect_err(crate::platform::process::start_failed)?;
-    lambda_http::run(with_shared_layers(router(state))).await
+    let db = state.db.clone();
+    // One connection per invocation in flight (docs/operations.md, "Connection budget").
+    let app = with_shared_layers(router(state)).layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let db = db.clone();
+            async move {
+                db.begin_invocation();
+                let response = next.run(request).await;
+                db.end_invocation().await;
+                response
+            }
+        },
+    ));
+    lambda_http::run(app).await
 }
 
 /// A request whose token the authorizer refused gets 403 here, before any route or
