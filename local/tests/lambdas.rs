@@ -766,10 +766,24 @@ async fn bursts_under_the_templates_own_limits_get_contract_answers_only() {
         accepted as f64 <= admitted,
         "{accepted} force-runs accepted in {elapsed:.1} s, the route admits {admitted}"
     );
-    assert_eq!(runs.len(), 1, "one run, however many asked: {runs:?}");
-    let run = *runs.iter().next().expect("a run");
-    let finished = api.finished_run(admin, run, Duration::from_secs(60)).await;
-    assert_eq!(finished["status"], "succeeded", "{finished}");
+    // One run at a time: a force-run admitted after the first run finished may start the
+    // next (the throttle spreads the burst over seconds), but no two runs overlap.
+    let mut finished = Vec::new();
+    for run in &runs {
+        let run = api.finished_run(admin, *run, Duration::from_secs(60)).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        finished.push(run);
+    }
+    finished.sort_by_key(|run| run["started_at"].as_str().unwrap_or_default().to_owned());
+    for pair in finished.windows(2) {
+        assert!(
+            pair[0]["finished_at"].as_str() <= pair[1]["started_at"].as_str(),
+            "runs overlap: {} and {}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert!(!finished.is_empty(), "no run");
 }
 
 /// A directory whose whole list, uncompressed, is more than a Lambda function may
