@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::EcrImageAction;
-use crate::{Answer, Mode, Updater};
+use crate::{Answer, Decision, Mode, Updater};
 
 /// Messages asked for at once (SQS's maximum).
 const BATCH: i32 = 10;
@@ -110,6 +110,44 @@ pub fn event_of(body: &str) -> Result<Value, String> {
     Err("neither a Lambda failure record nor an EventBridge event".into())
 }
 
+/// The event a queued message or line carries, and what the updater decides for it.
+async fn decide(
+    updater: &Updater,
+    body: &str,
+    mode: Mode,
+) -> (Result<EcrImageAction, String>, Result<Decision, String>) {
+    let event = event_of(body).map(|event| EcrImageAction::from(&event));
+    let outcome = match &event {
+        Ok(event) => updater
+            .decide(event.clone(), mode)
+            .await
+            .map_err(|f| f.to_string()),
+        Err(error) => Err(error.clone()),
+    };
+    (event, outcome)
+}
+
+impl Would {
+    /// A dry run's line for one message: the event, and the answer or the error.
+    fn new(
+        message_id: String,
+        event: &Result<EcrImageAction, String>,
+        outcome: Result<Decision, String>,
+    ) -> Self {
+        let (answer, reason, error) = match outcome {
+            Ok(decision) => (Some(decision.answer), decision.reason, None),
+            Err(error) => (None, None, Some(error)),
+        };
+        Self {
+            message_id,
+            event: event.as_ref().ok().map(Summary::from),
+            answer,
+            reason,
+            error,
+        }
+    }
+}
+
 /// Whether `--redrive`'s argument names a local JSON-lines file rather than a queue URL.
 pub fn is_file(target: &str) -> bool {
     !target.starts_with("http://") && !target.starts_with("https://")
@@ -132,26 +170,9 @@ pub async fn redrive_file(
             continue;
         }
         let id = format!("line {}", i + 1);
-        let event = event_of(line).map(|event| EcrImageAction::from(&event));
-        let outcome = match &event {
-            Ok(event) => updater
-                .decide(event.clone(), mode)
-                .await
-                .map_err(|f| f.to_string()),
-            Err(error) => Err(error.clone()),
-        };
+        let (event, outcome) = decide(updater, line, mode).await;
         if mode == Mode::DryRun {
-            let (answer, reason, error) = match outcome {
-                Ok(decision) => (Some(decision.answer), decision.reason, None),
-                Err(error) => (None, None, Some(error)),
-            };
-            report.would.push(Would {
-                message_id: id,
-                event: event.as_ref().ok().map(Summary::from),
-                answer,
-                reason,
-                error,
-            });
+            report.would.push(Would::new(id, &event, outcome));
             continue;
         }
         match outcome {
@@ -219,28 +240,11 @@ pub async fn redrive(
             let Some(receipt) = message.receipt_handle else {
                 continue;
             };
-            let event = event_of(message.body.as_deref().unwrap_or_default())
-                .map(|event| EcrImageAction::from(&event));
-            let outcome = match &event {
-                Ok(event) => updater
-                    .decide(event.clone(), mode)
-                    .await
-                    .map_err(|f| f.to_string()),
-                Err(error) => Err(error.clone()),
-            };
+            let (event, outcome) =
+                decide(updater, message.body.as_deref().unwrap_or_default(), mode).await;
             if mode == Mode::DryRun {
                 shown_again.push(receipt);
-                let (answer, reason, error) = match outcome {
-                    Ok(decision) => (Some(decision.answer), decision.reason, None),
-                    Err(error) => (None, None, Some(error)),
-                };
-                report.would.push(Would {
-                    message_id: id,
-                    event: event.as_ref().ok().map(Summary::from),
-                    answer,
-                    reason,
-                    error,
-                });
+                report.would.push(Would::new(id, &event, outcome));
                 continue;
             }
             match outcome {
