@@ -41,6 +41,24 @@ pub struct Report {
     pub would: Vec<Would>,
 }
 
+impl Report {
+    /// One message or line processed: it leaves the queue or the file.
+    fn redriven(&mut self, message_id: String, decision: Decision) {
+        tracing::info!(message_id = %message_id, status = ?decision.answer.status, "redriven");
+        self.redriven.push(Redriven {
+            message_id,
+            answer: decision.answer,
+            reason: decision.reason,
+        });
+    }
+
+    /// One message or line that failed again: it stays for the next redrive.
+    fn left(&mut self, message_id: String, error: String) {
+        tracing::warn!(message_id = %message_id, %error, "redrive failed; it stays");
+        self.left.push(Left { message_id, error });
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Redriven {
     pub message_id: String,
@@ -176,22 +194,11 @@ pub async fn redrive_file(
             continue;
         }
         match outcome {
-            Ok(decision) => {
-                tracing::info!(message_id = %id, status = ?decision.answer.status, "redriven");
-                report.redriven.push(Redriven {
-                    message_id: id,
-                    answer: decision.answer,
-                    reason: decision.reason,
-                });
-            }
+            Ok(decision) => report.redriven(id, decision),
             Err(error) => {
-                tracing::warn!(message_id = %id, %error, "redrive failed; the line stays");
                 kept.push_str(line);
                 kept.push('\n');
-                report.left.push(Left {
-                    message_id: id,
-                    error,
-                });
+                report.left(id, error);
             }
         }
     }
@@ -261,20 +268,11 @@ pub async fn redrive(
                                 aws_sdk_sqs::error::DisplayErrorContext(e)
                             )
                         })?;
-                    tracing::info!(message_id = %id, status = ?decision.answer.status, "redriven");
-                    report.redriven.push(Redriven {
-                        message_id: id,
-                        answer: decision.answer,
-                        reason: decision.reason,
-                    });
+                    report.redriven(id, decision);
                 }
                 Err(error) => {
-                    tracing::warn!(message_id = %id, %error, "redrive failed; the message stays");
                     shown_again.push(receipt);
-                    report.left.push(Left {
-                        message_id: id,
-                        error,
-                    });
+                    report.left(id, error);
                 }
             }
         }
