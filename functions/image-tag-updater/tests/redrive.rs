@@ -33,6 +33,20 @@ fn failure_record(event: Value) -> Value {
     })
 }
 
+/// The GitOps repository with the two manifests the redrives move (ev at 240, timetable
+/// at 88).
+async fn gitops() -> FakeGitHub {
+    let ev = format!("image: {HOST}/snutt-dev/snutt-ev:240\n");
+    let timetable = format!("image: {HOST}/snutt-dev/snutt-timetable:88\n");
+    FakeGitHub::start(
+        REPOSITORY,
+        BRANCH,
+        TOKEN,
+        &[(EV, ev.as_bytes()), (TIMETABLE, timetable.as_bytes())],
+    )
+    .await
+}
+
 async fn run(ecr: &Registry, github: &FakeGitHub, args: &[&str]) -> (Output, Value) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_image-tag-updater"));
     command
@@ -84,15 +98,7 @@ async fn a_redrive_processes_both_shapes_and_deletes_only_what_succeeded() {
         .expect("create the queue")
         .queue_url
         .expect("a queue url");
-    let ev = format!("image: {HOST}/snutt-dev/snutt-ev:240\n");
-    let timetable = format!("image: {HOST}/snutt-dev/snutt-timetable:88\n");
-    let github = FakeGitHub::start(
-        REPOSITORY,
-        BRANCH,
-        TOKEN,
-        &[(EV, ev.as_bytes()), (TIMETABLE, timetable.as_bytes())],
-    )
-    .await;
+    let github = gitops().await;
 
     let bodies = [
         failure_record(ecr.push("snutt-dev/snutt-ev", "241").await).to_string(),
@@ -172,15 +178,7 @@ async fn a_redrive_never_rolls_back_nor_commits_a_forged_event() {
     let ecr = Registry::start().await;
     let sqs = Client::new(&ecr.sdk);
     let queue_url = queue(&sqs, "waffledotcom-prod-image-tag-updater-failures").await;
-    let ev = format!("image: {HOST}/snutt-dev/snutt-ev:240\n");
-    let timetable = format!("image: {HOST}/snutt-dev/snutt-timetable:88\n");
-    let github = FakeGitHub::start(
-        REPOSITORY,
-        BRANCH,
-        TOKEN,
-        &[(EV, ev.as_bytes()), (TIMETABLE, timetable.as_bytes())],
-    )
-    .await;
+    let github = gitops().await;
     let (v1, v2) = ecr.push_two("snutt-dev/snutt-ev", "v1", "v2").await;
     let v3 = ecr.push("snutt-dev/snutt-timetable", "v3").await;
     // v2 went through when it was pushed.
