@@ -3,9 +3,10 @@ against a minimal Lambda Runtime API on loopback, one invocation each, and check
 answers: the binaries that `sam deploy` uploads start, speak the Runtime API and serve.
 
 - health: GET /api/v1/health through an HTTP API 2.0 event (no database needed);
-- docs: GET /api/openapi.json with APP_ENV=prod and no configuration at all (it must read
-  no secret);
-- authorizer: a request without a token is let through as anonymous;
+- docs: GET /api/openapi.json with APP_ENV=prod and no configuration but the token key
+  and issuer (it must read no secret);
+- health with a malformed bearer token: 403 with `detail`, from the function's own token
+  check (there is no Lambda authorizer; a deployed function without a key fails its init);
 - migrate: a CloudFormation Delete request, answered by a PUT to the response URL (this
   server) without touching the database.
 
@@ -155,28 +156,22 @@ def main():
         assert body["openapi"].startswith("3."), body.get("openapi")
         assert len(body["paths"]) >= 15, sorted(body["paths"])
 
-    def anonymous(answer, _puts):
-        assert answer == ("response", {"isAuthorized": True, "context": {}}), answer
-
     def migrate_delete(answer, puts):
         assert len(puts) == 1, puts
         assert puts[0]["Status"] == "SUCCESS" and puts[0]["RequestId"] == "smoke-delete", puts
         assert answer == ("response", puts[0]), answer
 
-    authorizer_event = http_event("/api/v1/users")
-    authorizer_event.update({
-        "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:ap-northeast-2:123456789012:smoke/$default/GET/api/v1/users",
-    })
+    tokens = {"WAFFLE_JWT_PUBLIC_KEY": public_key,
+              "WAFFLE_JWT_ISSUER": "https://account-api-dev.wafflestudio.com"}
+    refused_token = http_event("/api/v1/health")
+    refused_token["headers"]["authorization"] = "Bearer smoke.not-a.token"
     cases = [
-        ("health", http_event("/api/v1/health"), closed_db,
+        ("health", http_event("/api/v1/health"), {**closed_db, **tokens},
          lambda a, p: check_http(a, p, 200, equals({"status": "OK"}))),
-        ("docs", http_event("/api/openapi.json"), {"APP_ENV": "prod"},
+        ("health", refused_token, {**closed_db, **tokens},
+         lambda a, p: check_http(a, p, 403, equals({"detail": "invalid or expired token"}))),
+        ("docs", http_event("/api/openapi.json"), {"APP_ENV": "prod", **tokens},
          lambda a, p: check_http(a, p, 200, openapi)),
-        ("authorizer", authorizer_event,
-         {"WAFFLE_JWT_PUBLIC_KEY": public_key,
-          "WAFFLE_JWT_ISSUER": "https://account-api-dev.wafflestudio.com"},
-         anonymous),
         ("migrate", lambda address: {
             "RequestType": "Delete", "ResponseURL": f"http://{address}/cfn/smoke-delete?X-Amz-Signature=x",
             "StackId": "arn:aws:cloudformation:ap-northeast-2:123456789012:stack/smoke/1",

@@ -1,5 +1,5 @@
-//! `gateway`: the deployed shape (`local --lambdas`: API Gateway stand-in, authorizer
-//! and `users` binaries under the Runtime API) against the merged server, on the
+//! `gateway`: the deployed shape (`local --lambdas`: API Gateway stand-in and the
+//! `users` binary under the Runtime API) against the merged server, on the
 //! seeded database: `GET /api/v1/users/{id}` with a token at c=1 and c=32, and the
 //! first request after start, when every environment is cold.
 
@@ -68,7 +68,7 @@ pub async fn rows(bin: &Path, url: &str) -> anyhow::Result<(Vec<ScenarioRow>, f6
     Ok((rows, median(cold)))
 }
 
-/// The time of the first request: authorizer and `users` both start cold.
+/// The time of the first request: every environment it reaches starts cold.
 pub async fn first_request(addr: &str, auth: &str) -> anyhow::Result<f64> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, connection) =

@@ -9,7 +9,7 @@
 //!   against the size of the answer.
 //!
 //! - `gateway`: `GET /api/v1/users/{id}` with a token through `local --lambdas` (the
-//!   API Gateway stand-in, authorizer and users binaries) and the merged server, c=1 and
+//!   API Gateway stand-in and the users binary) and the merged server, c=1 and
 //!   c=32, and the first request after `--lambdas` starts (every environment cold).
 //!
 //! Binaries come from target/release, or `BENCH_BIN` (e.g. target/local-release).
@@ -19,6 +19,11 @@
 //!   `GET /api/v1/users/{id}` and the 1,000-user list in `br` at c=1 and c=32, with the
 //!   503s counted, and the all-cold first request; see `limits.rs`. Alone, it writes
 //!   docs/bench/limits.md.
+//!
+//! - `identity` (not in the default set): where the token is checked, three designs
+//!   through `local --lambdas` (authorizer on every route, a cached authorizer on the
+//!   identity routes, the function itself); see `identity.rs`. Writes
+//!   docs/bench/identity.md.
 //!
 //! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
 //!   Writes docs/bench/cache.md.
@@ -34,6 +39,7 @@ mod baseline;
 mod cache;
 mod gateway;
 mod http;
+mod identity;
 mod lambda;
 mod limits;
 mod report;
@@ -73,9 +79,14 @@ async fn main() -> anyhow::Result<()> {
             "users" => report.scenarios = users(&bin, &url).await?,
             "functions" => report.functions = functions(&bin, &url).await?,
             "scaling" => report.scaling = scaling(&bin, &server_url).await?,
-            "cache" | "baseline" => {
+            "cache" | "baseline" | "identity" => {
                 let (markdown, file) = if suite == "cache" {
                     (cache::run(&bin, &server_url, &url).await?, "cache.md")
+                } else if suite == "identity" {
+                    (
+                        identity::run(&bin, &url, &workspace()).await?,
+                        "identity.md",
+                    )
                 } else {
                     (
                         baseline::run(&bin, &server_url, &url, USERS).await?,
@@ -112,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
             }
             other => {
                 anyhow::bail!(
-                    "unknown suite {other}: users, functions, scaling, gateway, limits, cache or baseline"
+                    "unknown suite {other}: users, functions, scaling, gateway, limits, cache, baseline or identity"
                 )
             }
         }

@@ -141,7 +141,7 @@ impl Report {
             if let Some(cold) = self.gateway_cold_first_ms {
                 let _ = writeln!(
                     out,
-                    "\nFirst request after `local --lambdas` starts (authorizer and users cold): {cold:.1} ms (median of starts)."
+                    "\nFirst request after `local --lambdas` starts (users cold): {cold:.1} ms (median of starts)."
                 );
             }
             let _ = writeln!(out);
@@ -162,7 +162,7 @@ impl Report {
             if let Some(cold) = self.limits_cold_first_ms {
                 let _ = writeln!(
                     out,
-                    "\nFirst request after `local --lambdas` starts (authorizer and users cold): {cold:.1} ms (median of starts). API account capped at the tier's MAX_USER_CONNECTIONS: {}.",
+                    "\nFirst request after `local --lambdas` starts (users cold): {cold:.1} ms (median of starts). API account capped at the tier's MAX_USER_CONNECTIONS: {}.",
                     if self.limits_capped == Some(true) {
                         "yes"
                     } else {

@@ -15,7 +15,7 @@ use shared::domain::users::{Mode, UserInput, repo};
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 /// The issuer of local tokens, which `scripts/run-local` configures the local server to
-/// trust and no deployed authorizer accepts (`shared::platform::identity::LOCAL_ISSUER`).
+/// trust and no deployed function accepts (`shared::platform::identity::LOCAL_ISSUER`).
 pub const ISSUER: &str = shared::platform::identity::LOCAL_ISSUER;
 
 /// Where the key lives: `target/local/` of this checkout (ignored by git, like all of

@@ -1,30 +1,25 @@
 //! The local server: every API function's routes on one port, behind the same shared
-//! layers as in Lambda, plus CORS (API Gateway's job when deployed).
+//! layers as in Lambda (the token check included), plus CORS (API Gateway's job when
+//! deployed).
 
 pub mod dev;
 pub mod lambdas;
 
-use std::sync::Arc;
-
-use authorizer::{KeyError, Verifier};
 use axum::Router;
 use http::{HeaderName, HeaderValue, Method, header};
 use shared::AppState;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// Settings read from the environment besides the shared configuration.
+/// Settings read from the environment besides the shared configuration (which holds
+/// the token check, `Config::tokens`, as in every function).
 #[derive(Debug, Clone, Default)]
 pub struct LocalSettings {
     /// Origins allowed to call the API from a browser (`CORS_ALLOW_ORIGINS`).
     pub cors_origins: Vec<String>,
-    /// The authorizer's check (`WAFFLE_JWT_PUBLIC_KEY`, `WAFFLE_JWT_ISSUER`). `None` when
-    /// no key is set: every request is anonymous, and one that carries a token gets 403.
-    pub verifier: Option<Arc<Verifier>>,
 }
 
 impl LocalSettings {
-    /// Fails when the key is set but unusable, or set without an issuer.
-    pub fn from_env() -> Result<Self, KeyError> {
+    pub fn from_env() -> Self {
         let cors_origins = std::env::var("CORS_ALLOW_ORIGINS")
             .unwrap_or_default()
             .split(',')
@@ -32,20 +27,7 @@ impl LocalSettings {
             .filter(|o| !o.is_empty())
             .map(str::to_owned)
             .collect();
-        let verifier = match authorizer::env_var(authorizer::PUBLIC_KEY_VAR)? {
-            Some(_) => Some(Arc::new(Verifier::from_env()?)),
-            None => {
-                tracing::warn!(
-                    "{} is not set: every request is anonymous, and any request with a token gets 403",
-                    authorizer::PUBLIC_KEY_VAR
-                );
-                None
-            }
-        };
-        Ok(Self {
-            cors_origins,
-            verifier,
-        })
+        Self { cors_origins }
     }
 }
 
@@ -61,16 +43,18 @@ pub fn routes(state: AppState, batch: batch::Batch) -> Router {
         .merge(docs::router(state))
 }
 
-/// The whole local application.
+/// The whole local application: the same shared layers (token check included) as each
+/// deployed function, plus CORS in front of the token check, so that a 403 is readable
+/// cross-origin and preflights (which carry no token) never reach it.
 pub fn app(state: AppState, batch: batch::Batch, settings: &LocalSettings) -> Router {
     let cors = cors(&settings.cors_origins);
-    // What API Gateway runs before every route; CORS outside it, so that a 403 is
-    // readable cross-origin and preflights (which carry no token) never reach it.
-    let auth =
-        axum::middleware::from_fn_with_state(settings.verifier.clone(), authorizer::middleware);
-    shared::platform::http::with_shared_layers_and(routes(state, batch), |router| {
-        router.layer(auth).layer(cors)
-    })
+    let tokens = state.config.tokens.clone();
+    shared::platform::http::with_shared_layers_and(
+        routes(state, batch),
+        tokens,
+        |router| router,
+        |router| router.layer(cors),
+    )
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -10,11 +10,11 @@ async fn main() -> anyhow::Result<()> {
         Some("--lambdas") => true,
         Some(other) => anyhow::bail!("unknown argument {other:?} (the only one is --lambdas)"),
     };
-    // First, so that a bad key stops the start before any database work.
-    let settings = local::LocalSettings::from_env().inspect_err(|error| {
+    let settings = local::LocalSettings::from_env();
+    // A bad key stops the start here, before any database work.
+    let mut config = shared::Config::load().await.inspect_err(|error| {
         tracing::error!(%error, "cannot start: configuration failed");
     })?;
-    let mut config = shared::Config::load().await?;
     // One process serves every function here: give it a pool to match.
     if std::env::var_os("DB_MAX_CONNECTIONS").is_none() {
         config.database.max_connections = 16;

@@ -303,8 +303,8 @@ async fn a_partial_or_colliding_directory_gets_what_is_missing_and_is_told_what_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Local tokens name the local issuer, which the authorizer configured as deployed (the
-/// dev SSO's issuer) denies even with the same key, and which a deployed authorizer
+/// Local tokens name the local issuer, which the token check configured as deployed (the
+/// dev SSO's issuer) denies even with the same key, and which a deployed function
 /// refuses to start with; they live 12 hours, and no longer.
 #[tokio::test]
 async fn local_tokens_carry_a_local_issuer_and_live_twelve_hours_at_most() {
@@ -325,12 +325,14 @@ async fn local_tokens_carry_a_local_issuer_and_live_twelve_hours_at_most() {
     assert_eq!(lifetime, 12 * 3600, "{claims}");
 
     // As deployed in dev: the SSO's issuer, even with the local key, denies it.
-    let deployed =
-        authorizer::Verifier::new(&public_pem, "https://account-api-dev.wafflestudio.com")
-            .expect("a verifier");
+    let deployed = shared::platform::token::Verifier::new(
+        &public_pem,
+        "https://account-api-dev.wafflestudio.com",
+    )
+    .expect("a verifier");
     assert!(matches!(
         deployed.verify(&token),
-        Err(authorizer::Denial::Issuer)
+        Err(shared::platform::token::Denial::Issuer)
     ));
 
     for hours in ["13", "720"] {

@@ -60,6 +60,7 @@ impl TestDb {
             env: shared::platform::config::AppEnv::Local,
             database: self.db_config(),
             slack_token: None,
+            tokens: crate::jwt::tokens(),
         }
     }
 
@@ -183,7 +184,9 @@ impl TestDb {
 
     /// `make`'s router on this database, with the shared layers, as a function serves it.
     pub async fn router(&self, make: impl FnOnce(AppState) -> Router) -> Router {
-        shared::platform::http::with_shared_layers(make(self.state().await))
+        let state = self.state().await;
+        let tokens = state.config.tokens.clone();
+        shared::platform::http::with_shared_layers(make(state), tokens)
     }
 
     /// `(actor, action, entity, entity_id, changes)` of every audit entry, oldest first.
@@ -266,6 +269,7 @@ pub async fn single_connection_state(url: &str) -> AppState {
         env: shared::platform::config::AppEnv::Local,
         database,
         slack_token: None,
+        tokens: crate::jwt::tokens(),
     })
     .await
 }

@@ -174,7 +174,8 @@ impl TestRequest {
         self
     }
 
-    /// As a caller the authorizer verified as `sso_id`.
+    /// As the caller `sso_id`: with `Authorization: Bearer <token>`, a token signed with
+    /// the test key (`jwt::bearer`) that the function verifies itself.
     pub fn as_user(mut self, sso_id: &str) -> Self {
         self.sso_id = Some(sso_id.to_owned());
         self
@@ -188,29 +189,31 @@ impl TestRequest {
         }
     }
 
-    /// With this authorizer context (`requestContext.authorizer.lambda`) as API Gateway
-    /// would attach it, e.g. a denial reason.
+    /// With this Lambda authorizer context (`requestContext.authorizer.lambda`) on the
+    /// request, as a forged event would carry it: the functions must ignore it.
     pub fn with_authorizer_context(mut self, lambda: Value) -> Self {
         self.authorizer = Some(lambda);
         self
     }
 
     pub fn build(self) -> Request<Body> {
-        let mut request = self.builder.body(self.body).expect("a valid test request");
-        let context = match self.authorizer {
-            Some(lambda) => {
-                let context = serde_json::json!({
-                    "authorizer": { "lambda": lambda },
-                    "http": { "method": "GET" },
-                    "timeEpoch": 0,
-                });
-                lambda_http::request::RequestContext::ApiGatewayV2(
+        let mut builder = self.builder;
+        if let Some(sso_id) = &self.sso_id {
+            builder = builder.header(http::header::AUTHORIZATION, crate::jwt::bearer(sso_id));
+        }
+        let mut request = builder.body(self.body).expect("a valid test request");
+        if let Some(lambda) = self.authorizer {
+            let context = serde_json::json!({
+                "authorizer": { "lambda": lambda },
+                "http": { "method": "GET" },
+                "timeEpoch": 0,
+            });
+            request
+                .extensions_mut()
+                .insert(lambda_http::request::RequestContext::ApiGatewayV2(
                     serde_json::from_value(context).expect("a valid request context"),
-                )
-            }
-            None => shared::platform::identity::authorizer_context(self.sso_id.as_deref()),
-        };
-        request.extensions_mut().insert(context);
+                ));
+        }
         request
     }
 
@@ -238,11 +241,11 @@ impl TestRequest {
     }
 }
 
-/// The sample HTTP API (payload 2.0) event, with its authorizer context.
-const APIGW_SAMPLE: &str = include_str!("../fixtures/apigw-http-v2-with-authorizer-context.json");
+/// The sample HTTP API (payload 2.0) event, of an API without a Lambda authorizer.
+const APIGW_SAMPLE: &str = include_str!("../fixtures/apigw-http-v2.json");
 
-/// An API Gateway HTTP API event for `method path?query`, from the sample: with
-/// `sso_id` in the authorizer context, or with no authorizer context for `None`.
+/// An API Gateway HTTP API event for `method path?query`, from the sample: as `sso_id`
+/// (a signed token in `authorization`, `jwt::bearer`), or without a token for `None`.
 pub fn apigw_event(
     method: &str,
     path_and_query: &str,
@@ -259,16 +262,8 @@ pub fn apigw_event(
     event["requestContext"]["http"]["method"] = method.into();
     event["requestContext"]["http"]["path"] = path.into();
     event["requestContext"]["requestId"] = format!("req-{}", uuid::Uuid::new_v4().simple()).into();
-    match sso_id {
-        Some(id) => event["requestContext"]["authorizer"]["lambda"]["waffle_user_id"] = id.into(),
-        None => {
-            if let Some(context) = event["requestContext"].as_object_mut() {
-                context.remove("authorizer");
-            }
-            if let Some(headers) = event["headers"].as_object_mut() {
-                headers.remove("authorization");
-            }
-        }
+    if let Some(id) = sso_id {
+        event["headers"]["authorization"] = crate::jwt::bearer(id).into();
     }
     if let Some(body) = body {
         event["body"] = body.to_string().into();

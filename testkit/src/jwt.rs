@@ -126,6 +126,19 @@ pub fn mint_claims(claims: Value, alg: Algorithm, key: Key<'_>) -> String {
     jsonwebtoken::encode(&Header::new(alg), &claims, signing).expect("sign the test token")
 }
 
+/// A valid token for `sub`, as the SSO mints it: RS512, the test key and issuer, an
+/// hour to live. What [`crate::http::TestRequest::as_user`] sends.
+pub fn bearer(sub: &str) -> String {
+    format!("Bearer {}", mint(sub, ISSUER, 3600, Algorithm::RS512))
+}
+
+/// A verifier of the test key and issuer, as a function builds it at its cold start.
+pub fn tokens() -> shared::platform::token::Tokens {
+    let verifier = shared::platform::token::Verifier::new(&public_pem(), ISSUER)
+        .expect("the test key is a valid RSA public key");
+    Some(std::sync::Arc::new(verifier))
+}
+
 /// A token with `"alg": "none"` and an empty signature, which jsonwebtoken will not make.
 pub fn unsigned(claims: Value) -> String {
     let part = |value: Value| URL_SAFE_NO_PAD.encode(value.to_string());

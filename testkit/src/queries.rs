@@ -57,7 +57,9 @@ impl QueryCounter {
 
     /// `make`'s router (with the shared layers) on [`QueryCounter::state`].
     pub async fn router(&self, make: impl FnOnce(AppState) -> axum::Router) -> axum::Router {
-        shared::platform::http::with_shared_layers(make(self.state().await))
+        let state = self.state().await;
+        let tokens = state.config.tokens.clone();
+        shared::platform::http::with_shared_layers(make(state), tokens)
     }
 
     /// A connection of the test's own to the database, for setting up rows.

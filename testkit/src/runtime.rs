@@ -120,7 +120,9 @@ impl LambdaProcess {
         (runtime, process)
     }
 
-    /// Starts `binary` with the environment Lambda provides plus `env`.
+    /// Starts `binary` with the environment Lambda provides, the test key and issuer
+    /// (`WAFFLE_JWT_PUBLIC_KEY`, `WAFFLE_JWT_ISSUER`, as template.yaml gives every
+    /// function; an empty value in `env` unsets one), plus `env`.
     pub fn spawn(binary: impl AsRef<Path>, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Self {
         let stderr_path =
             std::env::temp_dir().join(format!("lambda-{}.log", uuid::Uuid::new_v4().simple()));
@@ -142,6 +144,8 @@ impl LambdaProcess {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/29/[$LATEST]test")
             .env("AWS_REGION", "ap-northeast-2")
             .env("RUST_LOG", "debug")
+            .env("WAFFLE_JWT_PUBLIC_KEY", crate::jwt::public_pem())
+            .env("WAFFLE_JWT_ISSUER", crate::jwt::ISSUER)
             .stdout(Stdio::null())
             .stderr(stderr)
             .kill_on_drop(true);

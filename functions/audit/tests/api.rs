@@ -553,6 +553,7 @@ async fn the_users_functions_writes_appear_in_the_log() {
         Router::new()
             .merge(users::router(state.clone()))
             .merge(audit::router(state)),
+        testkit::jwt::tokens(),
     );
     let created = request(Method::POST, "/api/v1/users")
         .as_user("5150")

@@ -11,8 +11,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await
         .inspect_err(shared::platform::process::start_failed)?;
     tracing::info!(dispatcher = ?batch.dispatcher, "batch function ready");
+    let tokens = state.config.tokens.clone();
     lambda_http::run(shared::platform::http::with_shared_layers(
         batch::router_with(state, batch),
+        tokens,
     ))
     .await
 }

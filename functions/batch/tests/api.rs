@@ -46,8 +46,10 @@ async fn app_with(schedule: Option<&str>, dispatcher: Option<Dispatcher>) -> App
         schedules: Schedules::new("Asia/Seoul", schedule).expect("a valid schedule"),
         dispatcher,
     };
-    let router =
-        shared::platform::http::with_shared_layers(batch::router_with(state.clone(), batch));
+    let router = shared::platform::http::with_shared_layers(
+        batch::router_with(state.clone(), batch),
+        testkit::jwt::tokens(),
+    );
     let app = App {
         router,
         state,

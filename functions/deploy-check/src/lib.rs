@@ -33,7 +33,7 @@ pub struct Probe {
     pub path: String,
     pub query: &'static str,
     pub status: u16,
-    /// The authorizer refused the caller's token (`waffle_denied`).
+    /// Sends a malformed bearer token, which the function's own check must refuse.
     pub refused_token: bool,
 }
 
@@ -85,20 +85,19 @@ pub fn probes() -> Vec<(&'static str, Vec<Probe>)> {
 
 /// An API Gateway HTTP API (payload 2.0) event for `probe`, shaped like a real one.
 pub fn event(probe: &Probe) -> Value {
-    let mut authorizer = json!({});
+    let mut headers = json!({ "accept": "application/json", "host": "deploy-check.internal", "user-agent": "deploy-check" });
     if probe.refused_token {
-        authorizer = json!({ "lambda": { "waffle_denied": "deploy-check: a refused token" } });
+        headers["authorization"] = json!("Bearer deploy-check.not-a.token");
     }
     json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": probe.path,
         "rawQueryString": probe.query,
-        "headers": { "accept": "application/json", "host": "deploy-check.internal", "user-agent": "deploy-check" },
+        "headers": headers,
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "deploy-check",
-            "authorizer": authorizer,
             "domainName": "deploy-check.internal",
             "domainPrefix": "deploy-check",
             "http": { "method": "GET", "path": probe.path, "protocol": "HTTP/1.1",

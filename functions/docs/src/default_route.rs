@@ -21,7 +21,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use lambda_http::request::RequestContext;
 use utoipa::openapi::OpenApi;
 
 /// Every route of the document: its path split into segments (`None` for a
@@ -81,12 +80,7 @@ pub async fn answer(
     request: Request,
     next: Next,
 ) -> Response {
-    // A refused token gets the shared layer's 403 on every path, as on the merged
-    // server, before any 405.
-    let context = request.extensions().get::<RequestContext>();
-    if shared::platform::identity::denial(context).is_some() {
-        return next.run(request).await;
-    }
+    // Behind the shared token check: a refused token was answered 403 before this.
     let Some(methods) = table.methods(request.uri().path()) else {
         return next.run(request).await;
     };

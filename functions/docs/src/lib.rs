@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use shared::AppState;
 use shared::platform::compress::Encoding;
 use shared::platform::openapi::{ErrorBody, SECURITY_SCHEME, TokenDenied, security_scheme};
+use shared::platform::token::Tokens;
 use utoipa::openapi::info::LicenseBuilder;
 use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::tag::TagBuilder;
@@ -48,20 +49,26 @@ pub fn routes() -> Router {
 }
 
 /// The deployed function: its routes, and the API's `$default` route (see
-/// [`default_route`]) with `GET /api/v1/health/`, with the shared HTTP layer around both.
-pub fn lambda_app() -> Router {
+/// [`default_route`]) with `GET /api/v1/health/`, with the shared HTTP layer around both
+/// (`tokens` checks the callers' tokens: a refused one is 403 on any path, before a 405).
+pub fn lambda_app(tokens: Tokens) -> Router {
     let table = Arc::new(default_route::RouteTable::new(
         &with_slash_forms(document()),
     ));
     // The contract's trailing-slash path, which no HTTP API route can carry: it
     // reaches `$default`, and gets the health function's answer (no database).
     let routes = routes().route("/api/v1/health/", axum::routing::get(health::live));
-    shared::platform::http::with_shared_layers_and(routes, |router| {
-        router.layer(axum::middleware::from_fn_with_state(
-            table,
-            default_route::answer,
-        ))
-    })
+    shared::platform::http::with_shared_layers_and(
+        routes,
+        tokens,
+        |router| {
+            router.layer(axum::middleware::from_fn_with_state(
+                table,
+                default_route::answer,
+            ))
+        },
+        |router| router,
+    )
 }
 
 /// Each HTTP function's own part of the document, by function name. A new function adds

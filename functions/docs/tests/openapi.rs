@@ -59,7 +59,7 @@ const METHODS: [&str; 8] = [
 /// Every function's routes, merged by the local server's own `routes`.
 fn served_routes(state: AppState) -> Router {
     let batch = batch::Batch::local(&state.config);
-    shared::platform::http::with_shared_layers(local::routes(state, batch))
+    shared::platform::http::with_shared_layers(local::routes(state, batch), testkit::jwt::tokens())
 }
 
 /// State whose database is a closed port: the docs function must not need it.
@@ -69,7 +69,10 @@ async fn state_without_database() -> AppState {
 
 /// The docs function alone, as deployed, on [`state_without_database`].
 async fn docs_app() -> Router {
-    shared::platform::http::with_shared_layers(docs::router(state_without_database().await))
+    shared::platform::http::with_shared_layers(
+        docs::router(state_without_database().await),
+        testkit::jwt::tokens(),
+    )
 }
 
 fn document() -> Value {

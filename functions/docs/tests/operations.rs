@@ -360,10 +360,11 @@ fn logs_are_json_with_levels_and_the_api_logs_every_request() {
         ("status", "$context.status"),
         ("responseLatency", "$context.responseLatency"),
         ("integrationError", "$context.integrationErrorMessage"),
-        ("authorizerError", "$context.authorizer.error"),
     ] {
         assert_eq!(fields[key], variable, "{key}");
     }
+    // No authorizer, so no `$context.authorizer.*` field (always empty).
+    assert!(!format.contains("$context.authorizer"), "{format}");
 }
 
 #[test]

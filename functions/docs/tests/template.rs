@@ -19,7 +19,7 @@ const METHODS: [&str; 8] = [
 ];
 
 /// Functions that API Gateway never routes to.
-const WITHOUT_ROUTES: [&str; 4] = ["authorizer", "image-tag-updater", "migrate", "slack-sync"];
+const WITHOUT_ROUTES: [&str; 3] = ["image-tag-updater", "migrate", "slack-sync"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -305,6 +305,58 @@ fn http_api_events_are_exactly_the_routes_each_function_serves_and_documents() {
     }
 }
 
+/// One invocation per request: no Lambda authorizer in front of the routes, and every
+/// function that serves one checks tokens itself with the key and issuer of the
+/// template's parameters (Globals: a function that lacks them fails its init).
+#[test]
+fn no_authorizer_and_every_routed_function_has_the_token_key() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    assert!(api["Auth"].is_null(), "HttpApi.Auth: {:?}", api["Auth"]);
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for (id, resource) in resources {
+        assert_ne!(
+            text(&resource["Type"]),
+            Some("AWS::ApiGatewayV2::Authorizer"),
+            "{id:?}"
+        );
+        for (name, event) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                event["Properties"]["Auth"].is_null(),
+                "{id:?}.{name:?}: a route-level authorizer"
+            );
+        }
+    }
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for (variable, parameter) in [
+        ("WAFFLE_JWT_PUBLIC_KEY", "JwtPublicKey"),
+        ("WAFFLE_JWT_ISSUER", "JwtIssuer"),
+    ] {
+        match &globals[variable] {
+            Yaml::Tagged(t) if t.tag == "!Ref" => {
+                assert_eq!(t.value.as_str(), Some(parameter), "{variable}");
+            }
+            other => panic!("Globals {variable} must be !Ref {parameter}, is {other:?}"),
+        }
+    }
+    // No function overrides them with something else.
+    for function in functions(&template).iter().filter(|f| !f.routes.is_empty()) {
+        let variables = &template["Resources"][function.logical_id.as_str()]["Properties"]["Environment"]
+            ["Variables"];
+        for variable in ["WAFFLE_JWT_PUBLIC_KEY", "WAFFLE_JWT_ISSUER"] {
+            assert!(
+                variables[variable].is_null(),
+                "{}: {variable} comes from Globals",
+                function.logical_id
+            );
+        }
+    }
+}
+
 #[test]
 fn background_functions_have_their_triggers() {
     let template = template();
@@ -314,7 +366,7 @@ fn background_functions_have_their_triggers() {
     assert_eq!(by_crate["slack-sync"].other_events, ["ScheduleV2"]);
     // Requests no route matches: the contract's 404 and 405 (docs::default_route).
     assert_eq!(by_crate["docs"].other_events, ["$default"]);
-    for name in ["authorizer", "image-tag-updater", "migrate"] {
+    for name in ["image-tag-updater", "migrate"] {
         assert!(
             by_crate[name].other_events.is_empty(),
             "{name}: {:?}",
@@ -339,7 +391,7 @@ fn background_functions_have_their_triggers() {
     // Every function that reads the schema waits for the migrations.
     for function in &functions {
         let name = built_crate(function);
-        if name == "migrate" || name == "authorizer" || name == "image-tag-updater" {
+        if name == "migrate" || name == "image-tag-updater" {
             continue;
         }
         assert_eq!(
@@ -375,7 +427,10 @@ async fn each_function_router_answers_its_template_routes() {
         ("docs", docs::router(state)),
     ]
     .into_iter()
-    .map(|(name, router)| (name, shared::platform::http::with_shared_layers(router)))
+    .map(|(name, router)| {
+        let router = shared::platform::http::with_shared_layers(router, testkit::jwt::tokens());
+        (name, router)
+    })
     .collect();
 
     let functions = functions(&template());

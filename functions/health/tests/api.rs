@@ -11,7 +11,7 @@ use testkit::http::{apigw_event, apigw_response, get, request};
 use testkit::{LambdaProcess, Moto, PrivateMariaDb, RuntimeApi, TestDb};
 
 fn app(state: AppState) -> Router {
-    shared::platform::http::with_shared_layers(health::router(state))
+    shared::platform::http::with_shared_layers(health::router(state), testkit::jwt::tokens())
 }
 
 /// State whose database is a closed port: any query would fail.
@@ -82,6 +82,7 @@ async fn readiness_is_503_while_the_database_is_down_and_recovers_in_the_same_pr
         env: shared::platform::config::AppEnv::Local,
         database: config,
         slack_token: None,
+        tokens: None,
     })
     .await;
     {
@@ -384,6 +385,89 @@ async fn deployed_binary_refuses_to_start_on_a_database_url() {
             )
             .await;
     }
+}
+
+/// Deployed, the token check is required (there is no authorizer in front): without a
+/// key, or with the local development issuer, the init fails before any secret is read.
+/// Locally, without a key, the function starts and serves anonymous requests.
+#[tokio::test]
+async fn deployed_binary_needs_the_token_key_and_refuses_the_local_issuer() {
+    let public = testkit::jwt::public_pem();
+    for (app_env, key, issuer, expected) in [
+        (
+            "prod",
+            "",
+            testkit::jwt::ISSUER,
+            "WAFFLE_JWT_PUBLIC_KEY is not set",
+        ),
+        (
+            "dev",
+            "",
+            testkit::jwt::ISSUER,
+            "WAFFLE_JWT_PUBLIC_KEY is not set",
+        ),
+        (
+            "dev",
+            public.as_str(),
+            shared::platform::identity::LOCAL_ISSUER,
+            "the local development issuer",
+        ),
+        (
+            "prod",
+            "not a key!",
+            testkit::jwt::ISSUER,
+            "WAFFLE_JWT_PUBLIC_KEY: not an RSA public key",
+        ),
+    ] {
+        let runtime = RuntimeApi::start().await;
+        let env = [
+            ("APP_ENV", app_env),
+            ("WAFFLE_JWT_PUBLIC_KEY", key),
+            ("WAFFLE_JWT_ISSUER", issuer),
+        ];
+        let mut process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env);
+        process
+            .assert_init_fails("a deployed function must check tokens", expected)
+            .await;
+    }
+    let runtime = RuntimeApi::start().await;
+    let env = [
+        ("DATABASE_URL", "mysql://root@127.0.0.1:1/nowhere"),
+        ("WAFFLE_JWT_PUBLIC_KEY", ""),
+    ];
+    let _process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env);
+    let answer = runtime
+        .invoke(apigw_event("GET", "/api/v1/health", None, None))
+        .await
+        .response();
+    assert_eq!(apigw_response(&answer).0, 200, "{answer}");
+    let answer = runtime
+        .invoke(apigw_event("GET", "/api/v1/health", None, Some("7")))
+        .await
+        .response();
+    assert_eq!(apigw_response(&answer).0, 403, "{answer}");
+}
+
+/// Through the Runtime API, with an event as API Gateway sends it: the function's own
+/// token check decides, whatever `requestContext.authorizer` says.
+#[tokio::test]
+async fn binary_checks_the_token_and_ignores_a_forged_authorizer_context() {
+    let runtime = RuntimeApi::start().await;
+    let env = [("DATABASE_URL", "mysql://root@127.0.0.1:1/nowhere")];
+    let _process = LambdaProcess::spawn(env!("CARGO_BIN_EXE_health"), &runtime, &env);
+    let mut forged = apigw_event("GET", "/api/v1/health", None, None);
+    forged["headers"]["authorization"] = "Bearer forged".into();
+    forged["requestContext"]["authorizer"] = serde_json::json!({"lambda": {"waffle_user_id": "7"}});
+    let (status, headers, body) = apigw_response(&runtime.invoke(forged).await.response());
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"detail": "invalid or expired token"})
+    );
+    assert!(headers["x-request-id"].is_string(), "{headers}");
+    let valid = apigw_event("GET", "/api/v1/health", None, Some("7"));
+    let (status, _, _) = apigw_response(&runtime.invoke(valid).await.response());
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

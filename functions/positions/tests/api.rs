@@ -504,7 +504,7 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(6));
     assert!(headers["x-request-id"].is_string());
 
-    // No authorizer context, no identity: 401; a non-admin: 403.
+    // No token, no identity: 401; a non-admin: 403.
     let body = json!({"name": "Lambda"});
     let (_, created) = runtime
         .assert_admin_creates("/api/v1/positions", &body, ADMIN, MEMBER)

@@ -786,6 +786,7 @@ async fn five_hundred_members_sync_quickly_and_unchanged_members_cost_no_query()
         env: shared::platform::config::AppEnv::Local,
         database: shared::platform::config::DbConfig::from_url(&url).expect("URL"),
         slack_token: None,
+        tokens: None,
     })
     .await;
     let fake = FakeSlack::start().await;

@@ -684,7 +684,7 @@ async fn binary_answers_api_gateway_events_through_the_runtime_api() {
     let kim = app.user("1", "kim", false).await;
     let (runtime, mut process) = app.db.start_lambda(env!("CARGO_BIN_EXE_teams")).await;
 
-    // A non-admin in the authorizer context: 403; no context at all: 401.
+    // A non-admin with a token: 403; no token at all: 401.
     let body = json!({"name": "Lambda", "introduction": "람다"});
     let (headers, created) = runtime
         .assert_admin_creates("/api/v1/teams", &body, ADMIN, MEMBER)

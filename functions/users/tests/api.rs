@@ -989,9 +989,10 @@ async fn the_list_runs_a_fixed_number_of_queries() {
         env: shared::platform::config::AppEnv::Local,
         database: config,
         slack_token: None,
+        tokens: None,
     })
     .await;
-    let router = shared::platform::http::with_shared_layers(users::router(state));
+    let router = shared::platform::http::with_shared_layers(users::router(state), None);
 
     let mut selects_for = Vec::new();
     for total in [3, 60] {

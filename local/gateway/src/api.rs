@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,24 @@ use crate::{Gateway, limits, routes};
 /// Authorizer answers kept for `ReauthorizeEvery` seconds, by identity source values.
 #[derive(Default)]
 pub struct AuthCache(Mutex<BTreeMap<String, (Instant, Value)>>);
+
+/// Invocations the HTTP API has made since it started: the integrations' and the
+/// authorizers' (cached answers are not invocations). `GET /local/counters` on the
+/// internal port reads them (the identity benchmark's invocations per request).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub integration_invocations: AtomicU64,
+    pub authorizer_invocations: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Value {
+        json!({
+            "integration_invocations": self.integration_invocations.load(Ordering::Relaxed),
+            "authorizer_invocations": self.authorizer_invocations.load(Ordering::Relaxed),
+        })
+    }
+}
 
 pub async fn handle(
     State(gateway): State<Arc<Gateway>>,
@@ -128,7 +147,15 @@ async fn route(gateway: &Gateway, request: &events::Request, preflight: bool) ->
     if !admitted(gateway, &route_key) {
         return gateway_answer(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
     }
-    let authorizer = match authorize(gateway, request, &route_key, &matched.parameters).await {
+    let authorizer = match authorize(
+        gateway,
+        request,
+        matched.route,
+        &route_key,
+        &matched.parameters,
+    )
+    .await
+    {
         Ok(context) => context,
         Err(response) => return response,
     };
@@ -143,6 +170,10 @@ async fn route(gateway: &Gateway, request: &events::Request, preflight: bool) ->
     // and the invocation runs on, as Lambda would (http-api-quotas.html, "Maximum
     // integration timeout"; the answer: http-api-troubleshooting-lambda.html).
     let name = pool.spec.name.clone();
+    gateway
+        .counters
+        .integration_invocations
+        .fetch_add(1, Ordering::Relaxed);
     let invocation = tokio::spawn(async move { pool.invoke(Bytes::from(event.to_string())).await });
     let timeout = Duration::from_millis(matched.route.timeout_ms);
     let invoked = match tokio::time::timeout(timeout, invocation).await {
@@ -185,34 +216,50 @@ async fn route(gateway: &Gateway, request: &events::Request, preflight: bool) ->
     }
 }
 
-/// The authorizer's context for the integration (`{"lambda": {...}}`), or API
-/// Gateway's own answer (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html):
-/// a missing identity source 401, `isAuthorized: false` 403, an error or a malformed
-/// answer 500.
+/// The authorizer's context for the integration (`{"lambda": {...}}`), `None` for a
+/// route without an authorizer (the event then has no `requestContext.authorizer`), or
+/// API Gateway's own answer. As https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html
+/// says: a request missing any identity source is 401 without invoking the authorizer;
+/// with a TTL and identity sources, answers are cached by the sources' values (across
+/// the routes of the same authorizer); without identity sources the authorizer runs on
+/// every request; `isAuthorized: false` is 403; an error or a malformed answer is 500.
 async fn authorize(
     gateway: &Gateway,
     request: &events::Request,
+    route: &crate::template::Route,
     route_key: &str,
     parameters: &BTreeMap<String, String>,
 ) -> Result<Option<Value>, Response> {
-    let Some(spec) = &gateway.stack.authorizer else {
+    let Some(spec) = route
+        .authorizer
+        .as_ref()
+        .and_then(|name| gateway.stack.authorizers.get(name))
+    else {
         return Ok(None);
     };
     let server_error =
         || gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     let mut identity = Vec::new();
     for source in &spec.identity_sources {
-        let value = source
-            .strip_prefix("$request.header.")
-            .and_then(|name| request.headers.get(name))
-            .and_then(|v| v.to_str().ok());
+        let value = if let Some(name) = source.strip_prefix("$request.header.") {
+            request
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        } else if let Some(name) = source.strip_prefix("$request.querystring.") {
+            query_value(&request.raw_query, name)
+        } else {
+            None
+        };
         match value {
-            Some(value) => identity.push(value.to_owned()),
-            None => return Err(gateway_answer(StatusCode::UNAUTHORIZED, "Unauthorized")),
+            Some(value) if !value.is_empty() => identity.push(value),
+            _ => return Err(gateway_answer(StatusCode::UNAUTHORIZED, "Unauthorized")),
         }
     }
     // Caching needs identity sources; without them API Gateway never caches.
-    let cache_key = (spec.ttl_secs > 0 && !identity.is_empty()).then(|| identity.join("\u{0}"));
+    let cache_key = (spec.ttl_secs > 0 && !identity.is_empty())
+        .then(|| format!("{}\u{0}{}", spec.name, identity.join("\u{0}")));
     let cached = cache_key.as_ref().and_then(|key| {
         let cache = gateway
             .auth_cache
@@ -231,6 +278,10 @@ async fn authorize(
                 return Err(server_error());
             };
             let event = request.authorizer_event(route_key, parameters, &identity);
+            gateway
+                .counters
+                .authorizer_invocations
+                .fetch_add(1, Ordering::Relaxed);
             match pool.invoke(Bytes::from(event.to_string())).await {
                 Invoked::Response(answer) => answer,
                 _ => return Err(server_error()),
@@ -257,6 +308,15 @@ async fn authorize(
     }
     let context = answer.get("context").cloned().unwrap_or_else(|| json!({}));
     Ok(Some(json!({ "lambda": context })))
+}
+
+/// The raw value of `name` in a query string (the identity source's value as sent).
+fn query_value(raw_query: &str, name: &str) -> Option<String> {
+    raw_query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
 }
 
 /// The configured CORS headers, replacing any the integration sent

@@ -31,6 +31,13 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .route("/events", post(put_event))
         .route("/schedules/{name}", post(run_schedule))
+        // Not AWS: the stand-in's own invocation counts, for `scripts/bench identity`.
+        .route(
+            "/local/counters",
+            axum::routing::get(|State(gateway): State<Arc<Gateway>>| async move {
+                axum::Json(gateway.counters.snapshot())
+            }),
+        )
         // Payload sizes are Lambda's to judge, not axum's 2 MB default.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(gateway)

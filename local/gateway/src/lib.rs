@@ -95,6 +95,8 @@ pub struct Gateway {
     pub unreserved_concurrency: u32,
     pub api_port: u16,
     auth_cache: api::AuthCache,
+    /// Invocations made by the HTTP API so far (`GET /local/counters`, internal port).
+    pub counters: api::Counters,
 }
 
 impl Gateway {
@@ -173,6 +175,7 @@ impl Gateway {
             unreserved_concurrency,
             api_port: options.api_port,
             auth_cache: api::AuthCache::default(),
+            counters: api::Counters::default(),
         })
     }
 
@@ -286,7 +289,7 @@ fn throttles(stack: &Stack) -> Throttles {
 }
 
 /// The template's parameters: from the local variables, those the template declares —
-/// the key and issuer the authorizer checks (`JwtPublicKey`, `JwtIssuer`), the CORS
+/// the key and issuer the functions check tokens with (`JwtPublicKey`, `JwtIssuer`), the CORS
 /// origins (`AllowedOrigins`), `AppEnv` (`WADOT_APP_ENV`, default `dev`: function names
 /// and the sync schedule are dev's) — then `WADOT_PARAMETER_OVERRIDES` over them, in
 /// `sam deploy --parameter-overrides` syntax.
@@ -331,7 +334,7 @@ fn local_parameters(
         }
         // The template's default names an SSM parameter the stand-in does not read.
         None if declared("JwtPublicKey") => bail!(
-            "WAFFLE_JWT_PUBLIC_KEY is not set: the authorizer function fails its init \
+            "WAFFLE_JWT_PUBLIC_KEY is not set: every API function fails its init \
              without it (the template's JwtPublicKey is read from SSM when deployed)"
         ),
         None => {}

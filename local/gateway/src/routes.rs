@@ -100,6 +100,7 @@ mod tests {
             path: Some(path.into()),
             function: path.into(),
             timeout_ms: 30_000,
+            authorizer: None,
         }
     }
 
@@ -114,6 +115,7 @@ mod tests {
                 path: None,
                 function: "default".into(),
                 timeout_ms: 30_000,
+                authorizer: None,
             },
         ];
         let key = |m, p| select(&routes, m, p).map(|m| m.route.key());

@@ -121,6 +121,10 @@ pub struct Route {
     pub function: String,
     /// The integration's `TimeoutInMillis` (HTTP API: 50 to 30,000; default 30,000).
     pub timeout_ms: u64,
+    /// The Lambda authorizer in front of the route, by its name in `Auth.Authorizers`:
+    /// the event's `Auth.Authorizer`, else the API's `DefaultAuthorizer`; `None` without
+    /// one or for `Authorizer: NONE`.
+    pub authorizer: Option<String>,
 }
 
 impl Route {
@@ -133,13 +137,19 @@ impl Route {
     }
 }
 
+/// A Lambda authorizer of the HTTP API, as SAM's `Auth.Authorizers.<name>` declares it
+/// (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-httpapi-lambdaauthorizer.html).
 #[derive(Debug, Clone)]
 pub struct Authorizer {
+    /// Its key in `Auth.Authorizers`; API Gateway caches each authorizer's answers apart.
+    pub name: String,
     pub function: String,
     pub payload_version: String,
     pub simple_responses: bool,
-    /// `$request.header.X` style sources; empty: none.
+    /// `$request.header.X` / `$request.querystring.X` (SAM's `Identity.Headers` and
+    /// `Identity.QueryStrings`); empty: none.
     pub identity_sources: Vec<String>,
+    /// `AuthorizerResultTtlInSeconds` (SAM's `Identity.ReauthorizeEvery`).
     pub ttl_secs: u64,
 }
 
@@ -168,7 +178,8 @@ pub struct Stack {
     /// By logical id.
     pub functions: BTreeMap<String, Function>,
     pub routes: Vec<Route>,
-    pub authorizer: Option<Authorizer>,
+    /// The HTTP API's Lambda authorizers, by name.
+    pub authorizers: BTreeMap<String, Authorizer>,
     pub cors: Option<Cors>,
     pub throttling: Throttling,
     pub triggers: Vec<Trigger>,
@@ -202,6 +213,7 @@ impl Stack {
             }
         }
         let globals = &template["Globals"]["Function"];
+        let mut default_authorizer = None;
         for (id, resource) in resources {
             let id = id.as_str().unwrap_or_default();
             let props = &resource["Properties"];
@@ -211,7 +223,9 @@ impl Stack {
                 }
                 Some("AWS::Serverless::HttpApi") => {
                     stack.cors = cx.resolve(&props["CorsConfiguration"]).map(|c| cors(&c));
-                    stack.authorizer = authorizer(&cx, &props["Auth"])?;
+                    let (authorizers, default) = authorizers(&cx, &props["Auth"])?;
+                    stack.authorizers = authorizers;
+                    default_authorizer = default;
                     stack.throttling = throttling(&cx, props)?;
                 }
                 Some("AWS::Events::Rule") if cx.condition_holds(&resource["Condition"])? => {
@@ -227,6 +241,24 @@ impl Stack {
                 }
                 _ => {}
             }
+        }
+        // A route without its own `Auth.Authorizer` gets the API's default; `NONE` opts
+        // out (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-function-httpapifunctionauth.html).
+        for route in &mut stack.routes {
+            let name = match route.authorizer.take().as_deref() {
+                None => default_authorizer.clone(),
+                Some("NONE") => None,
+                Some(name) => Some(name.to_owned()),
+            };
+            if let Some(name) = &name
+                && !stack.authorizers.contains_key(name)
+            {
+                bail!(
+                    "{}: no authorizer named {name} in the HttpApi's Auth",
+                    route.key()
+                );
+            }
+            route.authorizer = name;
         }
         Ok(stack)
     }
@@ -325,6 +357,8 @@ impl Stack {
                             .resolve(&event_props["TimeoutInMillis"])
                             .and_then(|v| number(&v))
                             .map_or(INTEGRATION_TIMEOUT_MS, |n| n as u64),
+                        // Resolved against the API's authorizers once all are read.
+                        authorizer: text_auth(cx, &event_props["Auth"]),
                     };
                     check_route(&route, id, &scalar(event_name))?;
                     self.routes.push(route);
@@ -468,33 +502,74 @@ fn throttling(cx: &Resolver, props: &Yaml) -> Result<Throttling> {
     })
 }
 
-fn authorizer(cx: &Resolver, auth: &Yaml) -> Result<Option<Authorizer>> {
-    let Some(default) = auth["DefaultAuthorizer"].as_str() else {
-        return Ok(None);
-    };
-    let spec = &auth["Authorizers"][default];
-    let function = cx.target(&spec["FunctionArn"])?;
-    let identity = &spec["Identity"];
-    let mut identity_sources = Vec::new();
-    for (key, prefix) in [
-        ("Headers", "$request.header."),
-        ("QueryStrings", "$request.querystring."),
-    ] {
-        for name in identity[key].as_sequence().into_iter().flatten() {
-            identity_sources.push(format!("{prefix}{}", scalar(name)));
+/// An HttpApi event's `Auth.Authorizer` (a name, or `NONE`), as written.
+fn text_auth(cx: &Resolver, auth: &Yaml) -> Option<String> {
+    cx.resolve(&auth["Authorizer"]).map(|v| scalar(&v))
+}
+
+/// The HttpApi's `Auth`: its Lambda authorizers by name, and `DefaultAuthorizer`.
+/// `FunctionInvokeRole` and `EnableFunctionDefaultPermissions` only say how API Gateway
+/// may invoke the function (IAM), which the stand-in does not check.
+fn authorizers(
+    cx: &Resolver,
+    auth: &Yaml,
+) -> Result<(BTreeMap<String, Authorizer>, Option<String>)> {
+    let mut found = BTreeMap::new();
+    for (name, spec) in auth["Authorizers"].as_mapping().into_iter().flatten() {
+        let name = scalar(name);
+        if spec["FunctionArn"].is_null() {
+            bail!("authorizer {name}: only Lambda authorizers (FunctionArn) are emulated");
         }
+        let function = cx.target(&spec["FunctionArn"])?;
+        let identity = cx.resolve(&spec["Identity"]).unwrap_or(Yaml::Null);
+        let mut identity_sources = Vec::new();
+        for (key, prefix) in [
+            ("Headers", "$request.header."),
+            ("QueryStrings", "$request.querystring."),
+        ] {
+            for source in identity[key].as_sequence().into_iter().flatten() {
+                identity_sources.push(format!("{prefix}{}", scalar(source)));
+            }
+        }
+        for key in ["Context", "StageVariables"] {
+            if !identity[key].is_null() {
+                bail!("authorizer {name}: Identity.{key} is not emulated");
+            }
+        }
+        let ttl_secs = match identity.get("ReauthorizeEvery") {
+            // SAM's default when Identity.ReauthorizeEvery is absent.
+            None => 300,
+            Some(value) => number(value)
+                .filter(|n| n.fract() == 0.0 && (0.0..=3600.0).contains(n))
+                .map(|n| n as u64)
+                // "The maximum value is 3600" (AWS::ApiGatewayV2::Authorizer).
+                .ok_or_else(|| anyhow!("authorizer {name}: ReauthorizeEvery must be 0 to 3600"))?,
+        };
+        found.insert(
+            name.clone(),
+            Authorizer {
+                name,
+                function,
+                payload_version: cx
+                    .resolve(&spec["AuthorizerPayloadFormatVersion"])
+                    .map(|v| scalar(&v))
+                    .unwrap_or_else(|| "2.0".into()),
+                simple_responses: cx
+                    .resolve(&spec["EnableSimpleResponses"])
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                identity_sources,
+                ttl_secs,
+            },
+        );
     }
-    Ok(Some(Authorizer {
-        function,
-        payload_version: cx
-            .resolve(&spec["AuthorizerPayloadFormatVersion"])
-            .map(|v| scalar(&v))
-            .unwrap_or_else(|| "2.0".into()),
-        simple_responses: spec["EnableSimpleResponses"].as_bool().unwrap_or(false),
-        identity_sources,
-        // SAM's default when Identity.ReauthorizeEvery is absent.
-        ttl_secs: identity["ReauthorizeEvery"].as_u64().unwrap_or(300),
-    }))
+    let default = cx.resolve(&auth["DefaultAuthorizer"]).map(|v| scalar(&v));
+    if let Some(name) = &default
+        && !found.contains_key(name)
+    {
+        bail!("DefaultAuthorizer {name} is not in Auth.Authorizers");
+    }
+    Ok((found, default))
 }
 
 fn cors(config: &Yaml) -> Cors {

@@ -635,3 +635,157 @@ async fn with_an_sqs_endpoint_failure_records_go_to_the_queue() {
         "no file when a queue is there"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Lambda authorizers (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html)
+
+/// The probe behind `ANY /{proxy+}` (the API's default authorizer) and `GET /echo/{x}`
+/// (`Auth: {Authorizer: NONE}`), and the probe as the authorizer `Sso`, whose
+/// invocations are counted in `log`; `identity` is the authorizer's SAM `Identity`.
+fn with_authorizer(identity: &str, log: &std::path::Path) -> String {
+    let api = format!(
+        "      Auth:\n        DefaultAuthorizer: Sso\n        Authorizers:\n          Sso:\n            FunctionArn: !GetAtt Auth.Arn\n            FunctionInvokeRole: arn:aws:iam::123456789012:role/invoke-auth\n            AuthorizerPayloadFormatVersion: \"2.0\"\n            EnableSimpleResponses: true\n{identity}"
+    );
+    let routes = format!(
+        "{PROXY_ROUTE}        Open:\n          Type: HttpApi\n          Properties:\n            Method: GET\n            Path: /echo/{{x}}\n            Auth:\n              Authorizer: NONE\n"
+    );
+    let auth = format!(
+        "      Environment:\n        Variables:\n          PROBE_AUTH_LOG: {}\n",
+        log.display()
+    );
+    template(
+        &api,
+        &[
+            function("Probe", "probe", &routes),
+            function("Auth", "auth", &auth),
+        ],
+        "",
+    )
+}
+
+/// How many times the authorizer was invoked.
+fn invocations(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+impl Stand {
+    async fn get_as(&self, path: &str, authorization: Option<&str>) -> Answer {
+        let mut request = self.http.get(format!("{}{path}", self.api));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        self.send(request).await
+    }
+}
+
+#[tokio::test]
+async fn an_identity_source_is_required_and_its_values_key_the_cache() {
+    let log = scratch().with_extension("log");
+    let identity = "            Identity:\n              Headers: [Authorization]\n              ReauthorizeEvery: 300\n";
+    let stand = start(&with_authorizer(identity, &log), &[]).await;
+
+    // No identity source: 401, and the authorizer is not invoked.
+    assert_gateway(&stand.get_as("/echo", None).await, 401, "Unauthorized");
+    assert_eq!(invocations(&log), 0);
+
+    // The authorizer's context reaches the integration as `authorizer.lambda`.
+    let answer = stand.get_as("/echo", Some("allow-ann")).await;
+    assert_eq!(answer.status, 200);
+    let event = answer.json();
+    assert_eq!(
+        event["requestContext"]["authorizer"],
+        json!({"lambda": {"who": "ann"}})
+    );
+    assert_eq!(invocations(&log), 1);
+    // The same value, on any route of the authorizer, within the TTL: cached.
+    for path in ["/echo", "/echo?again=1", "/sleep/1"] {
+        let answer = stand.get_as(path, Some("allow-ann")).await;
+        assert_eq!(answer.status, 200, "{path}");
+    }
+    assert_eq!(invocations(&log), 1);
+    // Another value: invoked again; a refusal is 403, cached like an acceptance.
+    assert_eq!(stand.get_as("/echo", Some("allow-bob")).await.status, 200);
+    assert_eq!(invocations(&log), 2);
+    assert_gateway(&stand.get_as("/echo", Some("nope")).await, 403, "Forbidden");
+    assert_gateway(&stand.get_as("/echo", Some("nope")).await, 403, "Forbidden");
+    assert_eq!(invocations(&log), 3);
+
+    // `Authorizer: NONE`: no authorizer, no identity source needed, no context.
+    for authorization in [None, Some("nope")] {
+        let answer = stand.get_as("/echo/open", authorization).await;
+        assert_eq!(answer.status, 200, "{authorization:?}");
+        let event = answer.json();
+        assert!(
+            event["requestContext"].get("authorizer").is_none(),
+            "{event}"
+        );
+    }
+    assert_eq!(invocations(&log), 3);
+    let counters = stand.gateway.counters.snapshot();
+    assert_eq!(counters["authorizer_invocations"], 3);
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn without_identity_sources_or_with_ttl_0_the_authorizer_runs_on_every_request() {
+    for (identity, anonymous_reaches_it) in [
+        // SAM: no Headers, so no identity source; then API Gateway never caches.
+        (
+            "            Identity:\n              ReauthorizeEvery: 300\n",
+            true,
+        ),
+        (
+            "            Identity:\n              Headers: [Authorization]\n              ReauthorizeEvery: 0\n",
+            false,
+        ),
+    ] {
+        let log = scratch().with_extension("log");
+        let stand = start(&with_authorizer(identity, &log), &[]).await;
+        let anonymous = stand.get_as("/echo", None).await;
+        if anonymous_reaches_it {
+            assert_eq!(anonymous.status, 200, "{identity}");
+            assert_eq!(
+                anonymous.json()["requestContext"]["authorizer"],
+                json!({"lambda": {}})
+            );
+            assert_eq!(invocations(&log), 1, "{identity}");
+        } else {
+            assert_gateway(&anonymous, 401, "Unauthorized");
+            assert_eq!(invocations(&log), 0, "{identity}");
+        }
+        let before = invocations(&log);
+        for _ in 0..3 {
+            assert_eq!(stand.get_as("/echo", Some("allow-ann")).await.status, 200);
+        }
+        assert_eq!(invocations(&log), before + 3, "{identity}");
+        let _ = std::fs::remove_file(&log);
+    }
+}
+
+#[tokio::test]
+async fn without_an_authorizer_events_carry_no_authorizer_context() {
+    let stand = start(&reserved_probe(1), &[]).await;
+    let answer = stand.get_as("/echo", Some("Bearer anything")).await;
+    assert_eq!(answer.status, 200);
+    let event = answer.json();
+    assert!(
+        event["requestContext"].get("authorizer").is_none(),
+        "{event}"
+    );
+    // The header reaches the function as sent: checking it is the function's job.
+    assert_eq!(event["headers"]["authorization"], "Bearer anything");
+    let counters = stand.gateway.counters.snapshot();
+    assert_eq!(counters["authorizer_invocations"], 0);
+    assert_eq!(counters["integration_invocations"], 1);
+}
+
+#[tokio::test]
+async fn an_unknown_authorizer_stops_the_start() {
+    let log = scratch().with_extension("log");
+    let text =
+        with_authorizer("", &log).replace("DefaultAuthorizer: Sso", "DefaultAuthorizer: Other");
+    let error = refused(&text, &[]);
+    assert!(error.contains("DefaultAuthorizer Other"), "{error}");
+}

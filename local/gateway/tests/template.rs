@@ -26,7 +26,7 @@ fn first<'a, T>(items: &'a [T], what: &str, is: impl Fn(&T) -> bool) -> &'a T {
 }
 
 #[test]
-fn routes_authorizer_and_functions_come_from_the_template() {
+fn routes_and_functions_come_from_the_template_which_has_no_authorizer() {
     let stack = stack(&["https://wafflestudio.com"]);
     let keys: Vec<String> = stack.routes.iter().map(|r| r.key()).collect();
     assert!(
@@ -38,12 +38,18 @@ fn routes_authorizer_and_functions_come_from_the_template() {
     let default = first(&stack.routes, "$default", |r| r.path.is_none());
     assert_eq!(default.function, "DocsFunction");
 
-    let authorizer = stack.authorizer.as_ref().expect("a default authorizer");
-    assert_eq!(authorizer.function, "AuthorizerFunction");
-    assert_eq!(authorizer.payload_version, "2.0");
-    assert!(authorizer.simple_responses);
-    assert!(authorizer.identity_sources.is_empty());
-    assert_eq!(authorizer.ttl_secs, 0);
+    // One invocation per request: no authorizer, so no route has one, and every
+    // function gets the key and issuer it checks tokens with (Globals).
+    assert!(stack.authorizers.is_empty());
+    assert!(stack.routes.iter().all(|r| r.authorizer.is_none()));
+    for (id, function) in &stack.functions {
+        assert_eq!(function.environment["WAFFLE_JWT_PUBLIC_KEY"], "KEY", "{id}");
+        assert_eq!(
+            function.environment["WAFFLE_JWT_ISSUER"], "https://issuer",
+            "{id}"
+        );
+    }
+    assert!(!stack.functions.contains_key("AuthorizerFunction"));
 
     let users = &stack.functions["UsersFunction"];
     assert_eq!(users.name, "waffledotcom-dev-users");
@@ -67,8 +73,6 @@ fn routes_authorizer_and_functions_come_from_the_template() {
         "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
     );
     assert_eq!(stack.functions["SlackSyncFunction"].timeout_secs, 900);
-    let auth = &stack.functions["AuthorizerFunction"];
-    assert_eq!(auth.environment["WAFFLE_JWT_PUBLIC_KEY"], "KEY");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The admin extractor: a caller whose token the authorizer verified and whom the member
+//! The admin extractor: a caller whose token the function verified and whom the member
 //! directory (`user.is_admin`) names an admin. It lives with the domain because the check
 //! reads the `user` table; the platform's extractors (`platform::extract`) know no tables.
 

@@ -15,12 +15,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::mysql::MySqlConnectOptions;
 
+use crate::platform::token::{KeyError, Tokens};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name} is not set")]
     Missing { name: &'static str },
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error(transparent)]
+    Token(#[from] KeyError),
     #[error("secret {secret_id} was not found in Secrets Manager")]
     SecretNotFound { secret_id: String },
     #[error("secret {secret_id} has no key {key}")]
@@ -229,6 +233,9 @@ pub struct Config {
     pub env: AppEnv,
     pub database: DbConfig,
     pub slack_token: Option<SecretString>,
+    /// The callers' token check (`WAFFLE_JWT_PUBLIC_KEY`, `WAFFLE_JWT_ISSUER`), for the
+    /// API's account; `None` for `migrate`'s, and locally without a key.
+    pub tokens: Tokens,
 }
 
 /// The keys of the deployed secret, as the old server laid them out.
@@ -261,6 +268,11 @@ impl Config {
     /// The configuration with `account`'s database credentials.
     pub async fn load_for(account: Account) -> Result<Self, ConfigError> {
         let env = AppEnv::from_env()?;
+        // First: a missing or bad key fails the init before any secret is read.
+        let tokens = match account {
+            Account::Api => crate::platform::token::load()?,
+            Account::Migrator => None,
+        };
         let url = match account {
             Account::Migrator => std::env::var("MIGRATOR_DATABASE_URL")
                 .ok()
@@ -287,6 +299,7 @@ impl Config {
                 env,
                 database: DbConfig::from_url(&url)?,
                 slack_token: env_secret("SLACK_API_TOKEN"),
+                tokens: None,
             },
             (AppEnv::Local, _) => {
                 return Err(ConfigError::Missing {
@@ -321,6 +334,7 @@ impl Config {
                 config
             }
         };
+        config.tokens = tokens;
         config.database.iam_auth = env_flag("DB_IAM_AUTH")?;
         if config.database.iam_auth && !cfg!(feature = "aws") {
             return Err(ConfigError::NoAws {
@@ -384,6 +398,7 @@ impl Config {
                 max_connections: 2,
             },
             slack_token: secret.slack_token,
+            tokens: None,
         })
     }
 }

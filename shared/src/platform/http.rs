@@ -1,5 +1,5 @@
-//! What every HTTP function puts around its routes: request ids, a body limit, JSON
-//! 404/405 answers, a panic guard, compression, and the Lambda entry point.
+//! What every HTTP function puts around its routes: request ids, a body limit, the token
+//! check, JSON 404/405 answers, a panic guard, compression, and the Lambda entry point.
 //!
 //! A function's `router()` returns bare routes; `with_shared_layers` adds this once,
 //! whether the routes run alone in Lambda or merged with the others in the local server.
@@ -8,7 +8,7 @@ use std::any::Any;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, header};
@@ -18,6 +18,8 @@ use tracing::Instrument;
 
 use crate::AppState;
 use crate::platform::error::Error;
+use crate::platform::identity::Identity;
+use crate::platform::token::{self, Decision, Tokens};
 
 /// The largest request body any route accepts (docs/api.md: 413 above 64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -33,20 +35,29 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-/// Adds the shared behaviour to a function's routes.
-pub fn with_shared_layers(routes: Router) -> Router {
-    with_shared_layers_and(routes, |router| router)
+/// Adds the shared behaviour to a function's routes; `tokens` checks the callers'
+/// tokens ([`authenticate`]).
+pub fn with_shared_layers(routes: Router, tokens: Tokens) -> Router {
+    with_shared_layers_and(routes, tokens, |router| router, |router| router)
 }
 
-/// Like `with_shared_layers`, with `inner` adding layers (CORS, the local authorizer)
-/// that must also see unknown paths and methods, yet run inside the request id.
-pub fn with_shared_layers_and(routes: Router, inner: impl FnOnce(Router) -> Router) -> Router {
+/// Like `with_shared_layers`, with two places for a caller's own layers, both of which
+/// see unknown paths and wrong methods too, inside the request id: `behind_auth` runs
+/// after the token check (the docs function's 405s: a refused token is 403 first),
+/// `before_auth` before it (the local server's CORS, so that a 403 stays readable
+/// cross-origin and preflights never need a token).
+pub fn with_shared_layers_and(
+    routes: Router,
+    tokens: Tokens,
+    behind_auth: impl FnOnce(Router) -> Router,
+    before_auth: impl FnOnce(Router) -> Router,
+) -> Router {
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(deadline))
-        .layer(middleware::from_fn(deny_refused_tokens));
-    inner(routes)
+        .layer(middleware::from_fn(deadline));
+    let routes = behind_auth(routes).layer(middleware::from_fn_with_state(tokens, authenticate));
+    before_auth(routes)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(reject_large_bodies))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -63,8 +74,9 @@ pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_htt
         .await
         .inspect_err(crate::platform::process::start_failed)?;
     let db = state.db.clone();
+    let tokens = state.config.tokens.clone();
     // One connection per invocation in flight (docs/operations.md, "Connection budget").
-    let app = with_shared_layers(router(state)).layer(axum::middleware::from_fn(
+    let app = with_shared_layers(router(state), tokens).layer(axum::middleware::from_fn(
         move |request: Request, next: Next| {
             let db = db.clone();
             async move {
@@ -78,12 +90,21 @@ pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_htt
     lambda_http::run(app).await
 }
 
-/// A request whose token the authorizer refused gets 403 here, before any route or
-/// fallback, anonymous routes included: deployed, the authorizer lets it through with
-/// its reason so that the answer carries `detail` and `x-request-id`.
-async fn deny_refused_tokens(request: Request, next: Next) -> Response {
-    if crate::platform::identity::denial(request.extensions().get::<RequestContext>()).is_some() {
-        return Error::Forbidden("invalid or expired token".into()).into_response();
+/// The caller's identity, from the `Authorization` header alone, before any route or
+/// fallback: no header passes as anonymous, a valid token puts the caller's
+/// [`Identity`] into the request's extensions (where the extractors read it), anything
+/// else is 403 with `detail`, on every path and method. An `Identity` already in the
+/// extensions is dropped first: only this check creates one.
+async fn authenticate(State(tokens): State<Tokens>, mut request: Request, next: Next) -> Response {
+    request.extensions_mut().remove::<Identity>();
+    match token::decide(tokens.as_deref(), request.headers()) {
+        Decision::Anonymous => {}
+        Decision::User(sso_id) => {
+            request.extensions_mut().insert(Identity { sso_id });
+        }
+        Decision::Denied(_) => {
+            return Error::Forbidden("invalid or expired token".into()).into_response();
+        }
     }
     next.run(request).await
 }

@@ -1,6 +1,6 @@
 //! The platform: what any function needs whatever it serves. HTTP layers and the Lambda
 //! entry point, the error type, configuration, the MySQL pool and transactions, schema
-//! revisions, identity and extractors, request input and its rules, compression,
+//! revisions, tokens, identity and extractors, request input and its rules, compression,
 //! telemetry, the OpenAPI pieces, AWS access and the state built once per cold start.
 //!
 //! Nothing here knows the member directory's tables or names `crate::domain`
@@ -23,3 +23,4 @@ pub mod process;
 pub mod responses;
 pub mod state;
 pub mod telemetry;
+pub mod token;

@@ -12,7 +12,8 @@ use utoipa::{IntoResponses, ToSchema};
 /// The name routes give in `security((SECURITY_SCHEME = []))`.
 pub const SECURITY_SCHEME: &str = "waffle_sso";
 
-/// The Waffle Studio SSO access token, checked by the authorizer before any function runs.
+/// The Waffle Studio SSO access token, checked by every function before any route
+/// (`http::authenticate`).
 pub fn security_scheme() -> SecurityScheme {
     SecurityScheme::Http(
         HttpBuilder::new()

@@ -7,7 +7,9 @@
 //! long; `/big/{bytes}` answers a body of that many bytes; `/text` answers something
 //! that is not JSON; `/error` reports a function error. Invoked directly, the event
 //! `{"touch": path, "sleep_ms": n, "fail": bool}` appends a line to `path`, sleeps, then
-//! answers or fails.
+//! answers or fails. As a Lambda authorizer (a `type: REQUEST` event) it appends a line
+//! to `$PROBE_AUTH_LOG` and answers simply: no `authorization` header authorized with
+//! an empty context, `allow-<who>` authorized with `{"who": who}`, anything else not.
 
 use std::io::Write;
 use std::time::Duration;
@@ -37,6 +39,9 @@ async fn main() {
 /// What to post for `event`: `("response" | "error", body)`.
 async fn handle(event: &[u8]) -> (&'static str, Vec<u8>) {
     let event: Value = serde_json::from_slice(event).unwrap_or(Value::Null);
+    if event["type"] == "REQUEST" {
+        return authorize(&event);
+    }
     let Some(path) = event["rawPath"].as_str() else {
         return direct(&event).await;
     };
@@ -69,6 +74,25 @@ async fn handle(event: &[u8]) -> (&'static str, Vec<u8>) {
                 .into_bytes(),
         ),
     }
+}
+
+fn authorize(event: &Value) -> (&'static str, Vec<u8>) {
+    if let Ok(path) = std::env::var("PROBE_AUTH_LOG")
+        && let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let _ = writeln!(file, "{}", event["identitySource"]);
+    }
+    let answer = match event["headers"]["authorization"].as_str() {
+        None => json!({"isAuthorized": true, "context": {}}),
+        Some(value) => match value.strip_prefix("allow-") {
+            Some(who) => json!({"isAuthorized": true, "context": {"who": who}}),
+            None => json!({"isAuthorized": false}),
+        },
+    };
+    ("response", answer.to_string().into_bytes())
 }
 
 async fn direct(event: &Value) -> (&'static str, Vec<u8>) {

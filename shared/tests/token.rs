@@ -1,17 +1,10 @@
-//! The authorizer: which tokens pass, what API Gateway gets back through the real
-//! Lambda Runtime API, and the same check as the local server's middleware.
+//! The token check every HTTP function runs (`shared::platform::token`): which tokens
+//! pass, and the key in every form the contract allows.
 
-use std::sync::Arc;
-
-use authorizer::{Decision, Denial, KeyError, Verifier};
-use axum::routing::get;
-use axum::{Json, Router};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue};
 use serde_json::json;
-use shared::{Identity, MaybeIdentity};
-use testkit::http::{TestResponse, authorizer_event};
+use shared::platform::token::{self, Decision, Denial, KeyError, Verifier};
 use testkit::jwt::{self, Algorithm, ISSUER, Key};
-use testkit::{LambdaProcess, Outcome, RuntimeApi};
 
 const SUB: &str = "1234";
 
@@ -27,7 +20,7 @@ fn decide_with(verifier: &Verifier, authorization: Option<&str>) -> Decision {
             HeaderValue::from_str(value).expect("a header value"),
         );
     }
-    authorizer::decide(Some(verifier), &headers)
+    token::decide(Some(verifier), &headers)
 }
 
 fn decide(authorization: Option<&str>) -> Decision {
@@ -245,7 +238,7 @@ fn two_authorization_headers_are_denied() {
         );
     }
     assert_eq!(
-        authorizer::decide(Some(&verifier()), &headers),
+        token::decide(Some(&verifier()), &headers),
         Decision::Denied(Denial::SeveralHeaders)
     );
 }
@@ -253,13 +246,13 @@ fn two_authorization_headers_are_denied() {
 #[test]
 fn without_a_verifier_anonymous_requests_pass_and_tokens_are_denied() {
     let mut headers = HeaderMap::new();
-    assert_eq!(authorizer::decide(None, &headers), Decision::Anonymous);
+    assert_eq!(token::decide(None, &headers), Decision::Anonymous);
     headers.insert(
         "authorization",
         HeaderValue::from_str(&bearer(&valid_token())).expect("a header value"),
     );
     assert_eq!(
-        authorizer::decide(None, &headers),
+        token::decide(None, &headers),
         Decision::Denied(Denial::NoKey)
     );
 }
@@ -340,253 +333,4 @@ fn an_invalid_key_gives_a_clear_key_error() {
         Verifier::new(&jwt::public_pem(), "  "),
         Err(KeyError::EmptyIssuer)
     ));
-}
-
-// ---------------------------------------------------------------------------------------
-// The binary, through the Lambda Runtime API
-
-fn spawn(runtime: &RuntimeApi, env: &[(&str, &str)]) -> LambdaProcess {
-    LambdaProcess::spawn(env!("CARGO_BIN_EXE_authorizer"), runtime, env)
-}
-
-#[tokio::test]
-async fn binary_answers_authorizer_requests_with_simple_responses() {
-    let runtime = RuntimeApi::start().await;
-    let key = jwt::public_base64_body();
-    // TRACE: even the runtime's own event logging must not show the token.
-    let mut process = spawn(
-        &runtime,
-        &[
-            ("WAFFLE_JWT_PUBLIC_KEY", &key),
-            ("WAFFLE_JWT_ISSUER", ISSUER),
-            ("RUST_LOG", "trace"),
-        ],
-    );
-
-    let token = jwt::mint("777", ISSUER, 3600, Algorithm::RS512);
-    let answer = runtime
-        .invoke(authorizer_event(Some(&bearer(&token))))
-        .await;
-    assert_eq!(
-        answer,
-        Outcome::Response(json!({"isAuthorized": true, "context": {"waffle_user_id": "777"}})),
-        "{}",
-        process.logs()
-    );
-
-    let answer = runtime.invoke(authorizer_event(None)).await.response();
-    assert_eq!(answer, json!({"isAuthorized": true, "context": {}}));
-
-    let expired = jwt::mint("777", ISSUER, -600, Algorithm::RS512);
-    let foreign = jwt::mint_claims(
-        jwt::claims("777", ISSUER, 3600),
-        Algorithm::RS512,
-        Key::Foreign,
-    );
-    for value in [
-        bearer(&expired),
-        bearer(&foreign),
-        "Basic dXNlcjpwYXNz".to_owned(),
-        "Bearer".to_owned(),
-    ] {
-        let answer = runtime
-            .invoke(authorizer_event(Some(&value)))
-            .await
-            .response();
-        // A denial hands over no identity, only its reason: the function answers 403.
-        assert_eq!(answer["isAuthorized"], true, "{value}");
-        assert!(answer["context"]["waffle_denied"].is_string(), "{answer}");
-        assert!(
-            answer["context"].get("waffle_user_id").is_none(),
-            "{answer}"
-        );
-    }
-
-    // Header names are case-insensitive.
-    let mut event = authorizer_event(None);
-    event["headers"]["Authorization"] = bearer(&token).into();
-    let answer = runtime.invoke(event).await.response();
-    assert_eq!(answer["context"]["waffle_user_id"], "777", "{answer}");
-    assert!(process.is_running());
-
-    let logs = process.logs();
-    assert!(
-        logs.contains(r#""level":"TRACE""#),
-        "TRACE lines were captured"
-    );
-    assert!(
-        logs.contains("token denied") && logs.contains("the token has expired"),
-        "denials are logged with their reason: {logs}"
-    );
-    for secret in [&token, &expired, &foreign] {
-        assert!(!logs.contains(secret.as_str()), "a token reached the logs");
-        // Not even the signature part.
-        let signature = secret.rsplit('.').next().unwrap_or_default();
-        assert!(!logs.contains(signature), "a signature reached the logs");
-    }
-}
-
-#[tokio::test]
-async fn binary_fails_its_init_naming_a_missing_variable() {
-    for (env, missing) in [
-        (vec![("WAFFLE_JWT_ISSUER", ISSUER)], "WAFFLE_JWT_PUBLIC_KEY"),
-        (vec![("WAFFLE_JWT_PUBLIC_KEY", "MIIB")], "WAFFLE_JWT_ISSUER"),
-    ] {
-        let runtime = RuntimeApi::start().await;
-        let mut process = spawn(&runtime, &env);
-        let why = format!("the function must not start without {missing}");
-        process
-            .assert_init_fails(&why, &format!("{missing} is not set"))
-            .await;
-    }
-}
-
-#[tokio::test]
-async fn binary_fails_its_init_on_an_invalid_key() {
-    let runtime = RuntimeApi::start().await;
-    let mut process = spawn(
-        &runtime,
-        &[
-            ("WAFFLE_JWT_PUBLIC_KEY", "aGVsbG8gd29ybGQ="),
-            ("WAFFLE_JWT_ISSUER", ISSUER),
-        ],
-    );
-    process
-        .assert_init_fails(
-            "a bad key must fail the init",
-            "WAFFLE_JWT_PUBLIC_KEY: not an RSA public key",
-        )
-        .await;
-}
-
-// ---------------------------------------------------------------------------------------
-// The local server's middleware
-
-/// A router that says whom it sees, behind the middleware and the shared layers.
-fn app(verifier: Option<Verifier>) -> Router {
-    let routes = Router::new()
-        .route(
-            "/whoami",
-            get(|MaybeIdentity(identity): MaybeIdentity| async move {
-                Json(json!({ "sso_id": identity.map(|i| i.sso_id) }))
-            }),
-        )
-        .route(
-            "/me",
-            get(|identity: Identity| async move { Json(json!({ "sso_id": identity.sso_id })) }),
-        );
-    let auth = axum::middleware::from_fn_with_state(verifier.map(Arc::new), authorizer::middleware);
-    shared::platform::http::with_shared_layers_and(routes, |router| router.layer(auth))
-}
-
-/// `GET path` through `app` with this `Authorization` header.
-async fn get_with_authorization(app: &Router, path: &str, authorization: &str) -> TestResponse {
-    testkit::http::get(path)
-        .header("authorization", authorization)
-        .send(app)
-        .await
-}
-
-#[tokio::test]
-async fn middleware_hands_a_valid_tokens_subject_to_the_handlers() {
-    let app = app(Some(verifier()));
-    let response = get_with_authorization(&app, "/whoami", &bearer(&valid_token())).await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.json(), json!({"sso_id": SUB}));
-
-    let response = get_with_authorization(&app, "/me", &bearer(&valid_token())).await;
-    assert_eq!(response.json(), json!({"sso_id": SUB}));
-}
-
-#[tokio::test]
-async fn middleware_ignores_a_forged_waffle_user_id_header() {
-    let app = app(Some(verifier()));
-    let response = testkit::http::get("/whoami")
-        .header("waffle-user-id", "1")
-        .send(&app)
-        .await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.json(), json!({"sso_id": null}));
-
-    let response = testkit::http::get("/me")
-        .header("waffle-user-id", "1")
-        .send(&app)
-        .await;
-    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
-}
-
-#[tokio::test]
-async fn middleware_replaces_an_authorizer_context_the_request_already_carried() {
-    let app = app(Some(verifier()));
-    for (authorization, expected, what) in [
-        (None, json!({"sso_id": null}), "no token: anonymous"),
-        (
-            Some(bearer(&valid_token())),
-            json!({"sso_id": SUB}),
-            "the token's subject",
-        ),
-    ] {
-        let mut request = testkit::http::get("/whoami").as_user("999");
-        if let Some(value) = &authorization {
-            request = request.header("authorization", value);
-        }
-        let response = request.send(&app).await;
-        assert_eq!(response.json(), expected, "{what}");
-    }
-}
-
-#[tokio::test]
-async fn middleware_answers_a_bad_token_with_403_json() {
-    let app = app(Some(verifier()));
-    let expired = jwt::mint(SUB, ISSUER, -600, Algorithm::RS512);
-    for value in [bearer(&expired), bearer("garbage"), "Basic xyz".to_owned()] {
-        let response = get_with_authorization(&app, "/whoami", &value).await;
-        assert_eq!(response.status, StatusCode::FORBIDDEN, "{value}");
-        assert_eq!(
-            response.json(),
-            json!({"detail": "invalid or expired token"})
-        );
-        assert!(response.header("x-request-id").is_some());
-    }
-}
-
-#[tokio::test]
-async fn middleware_without_a_key_lets_anonymous_requests_through_and_denies_tokens() {
-    let app = app(None);
-    let response = testkit::http::get("/whoami")
-        .as_user("999")
-        .send(&app)
-        .await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.json(), json!({"sso_id": null}));
-
-    let response = get_with_authorization(&app, "/whoami", &bearer(&valid_token())).await;
-    response.assert_error(StatusCode::FORBIDDEN, "invalid or expired token");
-}
-
-/// Deployed (`APP_ENV` dev or prod), the authorizer refuses to start with the local
-/// development issuer, so no stack can be configured to accept `scripts/token`'s tokens.
-#[tokio::test]
-async fn a_deployed_binary_refuses_the_local_development_issuer() {
-    let public = jwt::public_pem();
-    for app_env in ["dev", "prod"] {
-        let runtime = RuntimeApi::start().await;
-        let mut process = spawn(
-            &runtime,
-            &[
-                ("APP_ENV", app_env),
-                ("WAFFLE_JWT_PUBLIC_KEY", public.as_str()),
-                (
-                    "WAFFLE_JWT_ISSUER",
-                    shared::platform::identity::LOCAL_ISSUER,
-                ),
-            ],
-        );
-        process
-            .assert_init_fails(
-                "a deployed authorizer must not trust local tokens",
-                "the local development issuer",
-            )
-            .await;
-    }
 }

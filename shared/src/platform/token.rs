@@ -1,41 +1,32 @@
-//! The `authorizer` function: the HTTP API's Lambda authorizer (payload 2.0, simple
-//! responses), and the same check as axum middleware for the local server.
+//! Waffle Studio SSO tokens: the one check every HTTP function runs on the caller's
+//! `Authorization` header (`http::authenticate`), and that the `authorizer` adapter and
+//! the local tools reuse.
 //!
-//! - no `Authorization` header: authorized, anonymous (empty context);
-//! - `Bearer <token>` (scheme in any case) with a valid Waffle Studio SSO token:
-//!   authorized with `{"waffle_user_id": sub}`;
-//! - anything else (bad, expired or foreign token, other scheme, empty token): denied.
-//!   The Lambda handler still answers `isAuthorized: true`, with `{"waffle_denied":
-//!   reason}` and no identity: API Gateway's own 403 would be `{"message":"Forbidden"}`
-//!   without `x-request-id`, so every function's shared HTTP layer answers the contract's
-//!   403 instead (`shared::platform::http`).
+//! - no `Authorization` header: anonymous;
+//! - `Bearer <token>` (scheme in any case) with a valid token (RS512 or RS256, signed by
+//!   the configured key, `iss` the configured issuer, `exp` in the future with 60 s
+//!   leeway, `sub` a decimal id): the caller's SSO id;
+//! - anything else (bad, expired or foreign token, other scheme, empty token, two
+//!   headers): denied.
 //!
-//! Reads top to bottom: the Lambda handler, the local middleware, the decision both
-//! share, then the verifier and its key.
+//! The verifier is built once per cold start from `WAFFLE_JWT_PUBLIC_KEY` and
+//! `WAFFLE_JWT_ISSUER` ([`load`]).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::{
-    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
-};
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, header};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use lambda_http::request::RequestContext;
-use lambda_runtime::LambdaEvent;
 use rsa::PublicKey as RsaPublicKey;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde::Deserialize;
-use serde_json::{Map, Value};
-use shared::platform::identity::{CONTEXT_KEY, DENIAL_KEY, authorizer_context};
+use serde_json::Value;
+
+use crate::platform::identity::LOCAL_ISSUER;
 
 /// The public key: PEM, or the bare base64 body of an X.509 SubjectPublicKeyInfo.
 pub const PUBLIC_KEY_VAR: &str = "WAFFLE_JWT_PUBLIC_KEY";
@@ -44,68 +35,27 @@ pub const ISSUER_VAR: &str = "WAFFLE_JWT_ISSUER";
 /// Clock skew allowed on `exp`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
 
-/// The simple response: `{"isAuthorized": bool, "context": {...}}`.
-pub type AuthorizerResponse = ApiGatewayV2CustomAuthorizerSimpleResponse<Map<String, Value>>;
+/// The verifier a server checks tokens with, shared by its requests; `None` only in a
+/// local process started without a key (every request anonymous, every token denied).
+pub type Tokens = Option<Arc<Verifier>>;
 
-// ---------------------------------------------------------------------------------------
-// The Lambda handler
-
-/// Answers one authorizer request. Never fails: every outcome is a decision, because a
-/// function error would reach the caller as API Gateway's own 500.
-pub async fn handle(
-    verifier: &Verifier,
-    event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>,
-) -> Result<AuthorizerResponse, Infallible> {
-    Ok(respond(decide(Some(verifier), &event.payload.headers)))
-}
-
-fn respond(decision: Decision) -> AuthorizerResponse {
-    let mut response = AuthorizerResponse::default();
-    match decision {
-        Decision::User(sso_id) => {
-            response.is_authorized = true;
-            response
-                .context
-                .insert(CONTEXT_KEY.to_owned(), Value::String(sso_id));
-        }
-        Decision::Anonymous => response.is_authorized = true,
-        // Authorized with a reason and no identity: the function answers 403.
-        Decision::Denied(reason) => {
-            response.is_authorized = true;
-            response
-                .context
-                .insert(DENIAL_KEY.to_owned(), Value::String(reason.code().into()));
+/// The verifier from the environment, once per cold start. Deployed (`APP_ENV` `dev` or
+/// `prod`) a key is required and the local development issuer is refused, so a
+/// misconfigured function fails its init instead of serving everyone as anonymous.
+/// Locally, without a key, `None` (logged).
+pub fn load() -> Result<Tokens, KeyError> {
+    let deployed = matches!(env_var("APP_ENV")?.as_deref(), Some("dev" | "prod"));
+    match env_var(PUBLIC_KEY_VAR)? {
+        Some(_) => Ok(Some(Arc::new(Verifier::from_env()?))),
+        None if deployed => Err(KeyError::Missing(PUBLIC_KEY_VAR)),
+        None => {
+            tracing::warn!(
+                "{PUBLIC_KEY_VAR} is not set: every request is anonymous, and any request with a token gets 403"
+            );
+            Ok(None)
         }
     }
-    response
 }
-
-// ---------------------------------------------------------------------------------------
-// The local server's middleware
-
-/// For `axum::middleware::from_fn_with_state`: does in the local server what API Gateway
-/// does with the authorizer's answer. Without a verifier (no key configured) every
-/// request is anonymous, and one that carries a token is denied.
-pub async fn middleware(
-    State(verifier): State<Option<Arc<Verifier>>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    // Identity comes from this check alone: drop whatever context the request came with.
-    request.extensions_mut().remove::<RequestContext>();
-    let context = match decide(verifier.as_deref(), request.headers()) {
-        Decision::User(sso_id) => authorizer_context(Some(&sso_id)),
-        Decision::Anonymous => authorizer_context(None),
-        Decision::Denied(_) => {
-            return shared::Error::Forbidden("invalid or expired token".into()).into_response();
-        }
-    };
-    request.extensions_mut().insert(context);
-    next.run(request).await
-}
-
-// ---------------------------------------------------------------------------------------
-// The decision
 
 /// What to do with a request, from its `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +97,7 @@ pub enum Denial {
 }
 
 impl Denial {
-    /// A short machine-readable name, for the authorizer context (never the token).
+    /// A short machine-readable name (never the token).
     pub fn code(&self) -> &'static str {
         match self {
             Self::SeveralHeaders => "several_headers",
@@ -166,8 +116,8 @@ impl Denial {
     }
 }
 
-/// The one decision the authorizer and the local middleware share. `verifier` is `None`
-/// only in a local server without a key. Denials are logged with their reason.
+/// The decision on a request's headers. `verifier` is `None` only in a local process
+/// without a key. Denials are logged with their reason (never the token).
 pub fn decide(verifier: Option<&Verifier>, headers: &HeaderMap) -> Decision {
     let decision = match check(verifier, headers) {
         Ok(None) => Decision::Anonymous,
@@ -243,7 +193,7 @@ pub enum KeyError {
     #[error("jsonwebtoken was built without exactly one crypto backend")]
     NoCryptoBackend,
     #[error(
-        "{ISSUER_VAR} is the local development issuer, which a deployed authorizer (APP_ENV={0}) never trusts: set the SSO's issuer"
+        "{ISSUER_VAR} is the local development issuer, which a deployed function (APP_ENV={0}) never trusts: set the SSO's issuer"
     )]
     LocalIssuer(String),
 }
@@ -290,7 +240,7 @@ impl Verifier {
         let public_key = env_var(PUBLIC_KEY_VAR)?.ok_or(KeyError::Missing(PUBLIC_KEY_VAR))?;
         let issuer = env_var(ISSUER_VAR)?.ok_or(KeyError::Missing(ISSUER_VAR))?;
         if let Some(env) = env_var("APP_ENV")?.filter(|e| e == "dev" || e == "prod")
-            && issuer.trim() == shared::platform::identity::LOCAL_ISSUER
+            && issuer.trim() == LOCAL_ISSUER
         {
             return Err(KeyError::LocalIssuer(env));
         }
