@@ -135,10 +135,7 @@ fn limits_logging_and_destinations_come_from_the_template() {
         stack.functions["MigrateFunction"].reserved_concurrency,
         Some(1)
     );
-    assert_eq!(
-        stack.functions["AuthorizerFunction"].reserved_concurrency,
-        None
-    );
+    assert_eq!(stack.functions["DocsFunction"].reserved_concurrency, None);
     for function in stack.functions.values() {
         assert!(function.logging.json, "{}: LogFormat JSON", function.name);
         assert_eq!(function.logging.application_level, "INFO");
