@@ -16,7 +16,7 @@
 //! request from the stand-in's counters (`GET /local/counters` on its internal port).
 //! The designs alternate across runs (a b c, b c a, c a b, ...); the table gives medians.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use http_body_util::{BodyExt, Empty};
@@ -147,7 +147,7 @@ async fn measure(
     bin: &Path,
     url: &str,
     design: Design,
-    template: &PathBuf,
+    template: &Path,
     token: &str,
 ) -> anyhow::Result<Sample> {
     let internal = format!("127.0.0.1:{}", testkit::free_port());
