@@ -54,9 +54,11 @@ def main() -> int:
             if integration.get("payloadFormatVersion") != "2.0":
                 problems.append(f"{method.upper()} {path}: payload format {integration.get('payloadFormatVersion')}")
             uri = json.dumps(integration.get("uri", ""))
+            # The integration names the function's live alias (canary deploys) or its ARN.
             serving.update(
                 logical_id for logical_id, r in resources.items()
-                if r["Type"] == "AWS::Lambda::Function" and f'"{logical_id}.Arn"' in uri
+                if r["Type"] == "AWS::Lambda::Function"
+                and ("${" + logical_id + "Alias" in uri or "${" + logical_id + ".Arn}" in uri)
             )
     if routes < 25:
         problems.append(f"only {routes} routes")
