@@ -303,8 +303,8 @@ fn users_routes_document_parameters_headers_and_security() {
     }
 }
 
-/// The contract: a bad, expired or foreign token is denied on any route, and the
-/// authorizer runs before every route (template.yaml's `DefaultAuthorizer`). So every
+/// The contract: a bad, expired or foreign token is denied on any route, and every
+/// function checks the token before any route (`shared::platform::http`). So every
 /// operation declares the token, needed or optional, and a 403.
 #[test]
 fn every_operation_declares_the_token_and_the_403_of_a_denied_one() {
