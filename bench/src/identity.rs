@@ -114,7 +114,11 @@ struct Sample {
     warm: Vec<(String, Run, f64)>,
 }
 
-pub async fn run(bin: &Path, url: &str, workspace: &Path) -> anyhow::Result<String> {
+pub async fn run(bin: &Path, server_url: &str, workspace: &Path) -> anyhow::Result<String> {
+    // A database of its own: other suites (and other checkouts on a shared server)
+    // reseed `bench_users` from scratch.
+    let url = crate::seed::seed(server_url, "bench_identity", USERS as i64).await?;
+    let url = url.as_str();
     let template = std::fs::read_to_string(workspace.join("template.yaml"))?;
     let dir = workspace.join("target/bench-identity");
     std::fs::create_dir_all(&dir)?;
