@@ -1,4 +1,5 @@
-# Shared by scripts/test and scripts/run-local: provisions what they need.
+# Shared by the scripts (test, run-local, bench, package, check-deploy, ...): provisions
+# what they need.
 # Sourced, not run. Everything it creates lives under target/.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -114,9 +115,6 @@ stop_private_db() {
   return 0
 }
 
-# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback),
-# openapi-spec-validator (checks the docs function's OpenAPI document) and schemathesis
-# (fuzzes the local server against that document).
 # A Python virtualenv at $1, installing python3 and its venv module where they are missing.
 make_venv() {
   local venv="$1"
@@ -128,6 +126,9 @@ make_venv() {
   }
 }
 
+# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback),
+# openapi-spec-validator (checks the docs function's OpenAPI document) and schemathesis
+# (fuzzes the local server against that document).
 ensure_python_tools() {
   local venv="$ROOT/target/venv"
   make_venv "$venv"
