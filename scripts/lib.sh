@@ -1,4 +1,5 @@
-# Shared by scripts/test and scripts/run-local: provisions what they need.
+# Shared by the scripts (test, run-local, bench, package, check-deploy, ...): provisions
+# what they need.
 # Sourced, not run. Everything it creates lives under target/.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +13,8 @@ as_root_or_explain() { # what-to-install, command...
   if [ "$(id -u)" = 0 ]; then
     "$@"
   else
+    # apt_install is ours: say what to type instead.
+    [ "$1" = apt_install ] && set -- apt-get install "${@:2}"
     echo "error: $what is missing. Install it (as root): $*" >&2
     exit 1
   fi
@@ -25,30 +28,63 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
-find_bin() { # name → path, looking in PATH and the sbin folders
-  PATH="$PATH:/usr/sbin:/usr/local/sbin" command -v "$1" 2>/dev/null
+# Where Debian puts servers, outside a user's PATH (scripts/tests/provision-db.sh empties it).
+SBIN_DIRS="${SBIN_DIRS-/usr/sbin:/usr/local/sbin}"
+find_bin() { # name → path, looking in PATH, the sbin folders (Debian) and Homebrew's bin
+  PATH="$PATH:$SBIN_DIRS:$(brew_bin)" command -v "$1" 2>/dev/null
 }
 
-ensure_mariadb_server() {
-  if [ -z "$(find_bin mariadbd)" ] || [ -z "$(find_bin mariadb-install-db)" ]; then
-    log "installing mariadb-server (Debian package)"
-    as_root_or_explain "MariaDB (mariadbd)" apt_install mariadb-server mariadb-client
+# Homebrew's bin folder (macOS), or nothing. `brew --prefix` is /opt/homebrew on Apple
+# silicon and /usr/local on Intel.
+brew_bin() {
+  if command -v brew >/dev/null 2>&1; then
+    echo "$(brew --prefix)/bin"
   fi
 }
 
-# Sets DATABASE_URL: the caller's if set, else a private MariaDB under target/local on
-# port $WADOT_DB_PORT (default 3407), started now and stopped by stop_private_db.
+# mariadbd and mariadb-install-db (and the mariadb client): Debian's mariadb-server, or
+# Homebrew's mariadb on macOS (installed as the user, as Homebrew wants). Anywhere else,
+# or without the rights to install, it prints the one command to run and stops.
+ensure_mariadb_server() {
+  if [ -n "$(find_bin mariadbd)" ] && [ -n "$(find_bin mariadb-install-db)" ] \
+    && [ -n "$(find_bin mariadb)" ]; then
+    return
+  fi
+  if [ "$(uname -s)" = Darwin ]; then
+    command -v brew >/dev/null 2>&1 || {
+      echo "error: MariaDB is missing. Install Homebrew (https://brew.sh), then: brew install mariadb" >&2
+      exit 1
+    }
+    log "installing mariadb (Homebrew)"
+    brew install mariadb >&2
+  elif command -v apt-get >/dev/null 2>&1; then
+    log "installing mariadb-server (Debian package)"
+    as_root_or_explain "MariaDB (mariadbd)" apt_install mariadb-server mariadb-client
+  else
+    echo "error: MariaDB is missing: install your system's MariaDB server (mariadbd," \
+      "mariadb-install-db, mariadb), or set DATABASE_URL to a server you have" >&2
+    exit 1
+  fi
+}
+
+# Sets DATABASE_URL: the caller's if set (then nothing is installed or checked: any
+# MariaDB or MySQL server will do), else a private MariaDB under target/local on port
+# $WADOT_DB_PORT (default 3407, testkit's default too), started now and stopped by
+# stop_private_db.
 provision_db() {
-  ensure_mariadb_server # tests also start servers of their own
   if [ -n "${DATABASE_URL:-}" ]; then
     log "using DATABASE_URL from the environment"
     return
   fi
+  ensure_mariadb_server
   local port="${WADOT_DB_PORT:-3407}" datadir="$STATE/mariadb"
   if [ ! -d "$datadir/mysql" ]; then
     log "initialising a private MariaDB in $datadir"
     mkdir -p "$datadir"
-    "$(find_bin mariadb-install-db)" --no-defaults --datadir="$datadir" --user="$(id -un)" \
+    local basedir=()
+    # Homebrew's script finds its tools only when told where its keg is.
+    [ "$(uname -s)" = Darwin ] && basedir=(--basedir="$(brew --prefix mariadb)")
+    "$(find_bin mariadb-install-db)" --no-defaults ${basedir[@]+"${basedir[@]}"} --datadir="$datadir" --user="$(id -un)" \
       --auth-root-authentication-method=normal --skip-test-db >"$STATE/mariadb-install.log" 2>&1 \
       || { cat "$STATE/mariadb-install.log" >&2; exit 1; }
   fi
@@ -79,9 +115,6 @@ stop_private_db() {
   return 0
 }
 
-# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback),
-# openapi-spec-validator (checks the docs function's OpenAPI document) and schemathesis
-# (fuzzes the local server against that document).
 # A Python virtualenv at $1, installing python3 and its venv module where they are missing.
 make_venv() {
   local venv="$1"
@@ -93,6 +126,9 @@ make_venv() {
   }
 }
 
+# A virtualenv under target/venv with moto's server mode (AWS APIs on loopback),
+# openapi-spec-validator (checks the docs function's OpenAPI document) and schemathesis
+# (fuzzes the local server against that document).
 ensure_python_tools() {
   local venv="$ROOT/target/venv"
   make_venv "$venv"

@@ -1,4 +1,4 @@
-"""Draws docs/bench/latency.png from docs/bench/results.json (written by `bench`).
+"""Draws docs/perf/bench/latency.png from docs/perf/bench/results.json (written by `bench`).
 
 Left: warm p50/p99 per function through the Runtime API, with the targets.
 Right: cold start per function, with the target.
@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-source = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/bench/results.json")
+source = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/perf/bench/results.json")
 target = Path(sys.argv[2] if len(sys.argv) > 2 else source.with_name("latency.png"))
 report = json.loads(source.read_text())
 functions = report.get("functions", [])

@@ -11,7 +11,7 @@
 //! - the cost of compressing the 1,000-user answer at each gzip level and brotli
 //!   quality, which chose the levels in `shared::platform::compress`.
 //!
-//! Writes docs/bench/cache.md.
+//! Writes docs/perf/bench/cache.md.
 
 use std::path::Path;
 use std::time::Instant;

@@ -18,7 +18,7 @@
 //!   limits, with the API's database account capped like the smallest tier;
 //!   `GET /api/v1/users/{id}` and the 1,000-user list in `br` at c=1 and c=32, with the
 //!   503s counted, and the all-cold first request; see `limits.rs`. Alone, it writes
-//!   docs/bench/limits.md.
+//!   docs/perf/bench/limits.md.
 //!
 //! - `identity` (not in the default set): where the token is checked, three designs
 //!   through `local --lambdas` (authorizer on every route, a cached authorizer on the
@@ -26,13 +26,13 @@
 //!   docs/bench/identity.md.
 //!
 //! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
-//!   Writes docs/bench/cache.md.
+//!   Writes docs/perf/bench/cache.md.
 //! - `baseline` (not in the default set; `scripts/bench-baseline <rev>` runs it): this
 //!   build's local server against an older build's, alternating rounds; see `baseline.rs`.
-//!   Writes docs/bench/baseline.md.
+//!   Writes docs/perf/bench/baseline.md.
 //!
 //! `bench [suite...]` (all by default) prints tables of medians and writes them, with the
-//! raw figures as JSON, to `docs/bench/` (the plot is drawn from the JSON by
+//! raw figures as JSON, to `docs/perf/bench/` (the plot is drawn from the JSON by
 //! `scripts/plot-bench.py`). Not a test: the figures depend on the machine.
 
 mod baseline;
@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
                     )
                 };
                 println!("{markdown}");
-                let out = workspace().join("docs/bench");
+                let out = output_dir();
                 std::fs::create_dir_all(&out)?;
                 std::fs::write(out.join(file), markdown)?;
                 if suites.len() == 1 {
@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
                 if suites.len() == 1 {
                     let markdown = report.markdown();
                     println!("{markdown}");
-                    let out = workspace().join("docs/bench");
+                    let out = output_dir();
                     std::fs::create_dir_all(&out)?;
                     std::fs::write(out.join("limits.md"), markdown)?;
                     return Ok(());
@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let out = workspace().join("docs/bench");
+    let out = output_dir();
     std::fs::create_dir_all(&out)?;
     let markdown = report.markdown();
     println!("{markdown}");
@@ -137,8 +137,15 @@ async fn main() -> anyhow::Result<()> {
         out.join("results.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    eprintln!("wrote docs/bench/results.md and results.json");
+    eprintln!("wrote {OUTPUT}/results.md and results.json");
     Ok(())
+}
+
+/// Where the suites write their output (docs/perf/README.md says how it is used).
+const OUTPUT: &str = "docs/perf/bench";
+
+fn output_dir() -> PathBuf {
+    workspace().join(OUTPUT)
 }
 
 fn workspace() -> PathBuf {

@@ -9,7 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${SMOKE_BIN_DIR:-$root/target/debug}"
 [ -x "$bin/local" ] && [ -x "$bin/dev" ] || { echo "build first: cargo build --workspace --bins" >&2; exit 2; }
-server="${DATABASE_URL:-mysql://root@127.0.0.1:3306/mysql}"
+server="${DATABASE_URL:-mysql://root@127.0.0.1:${WADOT_DB_PORT:-3407}/mysql}"
 name="smoke_$$_$RANDOM"
 url="${server%/*}/$name"
 python3 - "$server" "$name" create <<'PY'

@@ -10,9 +10,14 @@ use shared::{AppState, Config};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, MySqlConnection, MySqlPool};
 
-/// The server tests run against; `scripts/test` provisions one and exports it.
+/// The server tests run against: `DATABASE_URL` (`scripts/test` provisions one and
+/// exports it), else the private server `scripts/test` and `scripts/run-local` start, on
+/// `WADOT_DB_PORT` (default 3407) as they do.
 pub fn server_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        let port = std::env::var("WADOT_DB_PORT").unwrap_or_else(|_| "3407".into());
+        format!("mysql://root@127.0.0.1:{port}/mysql")
+    })
 }
 
 /// A database created for one test and dropped when the value goes.

@@ -15,15 +15,28 @@ pub struct PrivateMariaDb {
     options: Vec<String>,
 }
 
-/// `name` from PATH, or from the sbin folders where Debian puts the server.
+/// `name` from PATH, or from the sbin folders where Debian puts the server, or
+/// Homebrew's bin folders (Apple silicon, then Intel), as `scripts/lib.sh` looks.
 fn find(name: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/usr/bin"].map(PathBuf::from))
+        .chain(
+            [
+                "/usr/sbin",
+                "/usr/local/sbin",
+                "/usr/bin",
+                "/opt/homebrew/bin",
+                "/usr/local/bin",
+            ]
+            .map(PathBuf::from),
+        )
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            anyhow::anyhow!("{name} not found: install mariadb-server (scripts/test does)")
+            anyhow::anyhow!(
+                "{name} not found: install MariaDB (Debian: apt-get install mariadb-server; \
+                 macOS: brew install mariadb)"
+            )
         })
 }
 

@@ -28,9 +28,9 @@ pub const BUDGET: usize = 8 * 1024 * 1024;
 /// What an entry costs besides its key's and body's bytes: the `Answer` and its `Arc`,
 /// the ETag and the small allocations behind `Bytes` and the key, the map's and the
 /// queue's slots (each up to twice their size, as both grow by doubling), and the
-/// allocator's headers. Measured, not guessed: ~100,000 distinct empty answers with
-/// 1.6 KB keys hold what `a_hundred_thousand_distinct_filters…` (functions/users/tests/
-/// memory.rs) shows, well inside this charge.
+/// allocator's headers. Measured, not guessed: distinct empty answers with 1.6 KB keys
+/// hold what `functions/users/tests/memory.rs` shows, well inside this charge
+/// (docs/perf/2026-12-07-list-cache-memory.md).
 pub const ENTRY_OVERHEAD: usize = 512;
 
 /// The most entries the cache keeps, whatever their size: many tiny answers (a filter

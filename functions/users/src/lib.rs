@@ -1,9 +1,13 @@
 //! The `users` function: the member directory.
 //!
-//! Reads top to bottom: the router, the handlers, then the query-string and caching
-//! helpers. SQL lives in `shared::domain::users::repo`, shared with the Slack sync.
+//! Reads top to bottom: the router, the handlers (the list, me, one user, register,
+//! update, delete), then two helpers (the audit entry, a user's view). The list's query
+//! string is parsed in `list`, its answers cached in `cache`, the documentation-only
+//! bodies live in `schema`; SQL in `shared::domain::users::repo`, shared with the Slack sync.
 
 mod cache;
+/// How many answers the list cache keeps at most (its memory test sends a few times this).
+pub use cache::MAX_ENTRIES as LIST_CACHE_ENTRIES;
 mod list;
 mod schema;
 

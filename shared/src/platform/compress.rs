@@ -8,7 +8,7 @@
 //! `isBase64Encoded: true`.
 //!
 //! The levels come from `scripts/bench cache` on the 1,000-user list (440 KiB; figures in
-//! docs/list-cache.md): brotli quality 4 makes 11.7 KB in 1.25 ms, smaller and 2.3x
+//! docs/perf/2026-12-04-list-cache.md): brotli quality 4 makes 11.7 KB in 1.25 ms, smaller and 2.3x
 //! quicker than quality 5 (12.5 KB, 2.88 ms); gzip level 4 makes 25.7 KB in 1.05 ms, 3 %
 //! more bytes than level 6 (24.9 KB) in 43 % of its time.
 

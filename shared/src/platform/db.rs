@@ -150,7 +150,7 @@ pub async fn in_transaction<T>(
 }
 
 /// [`in_transaction`] on a connection the caller already holds (an admin's: see
-/// `extract::Admin`).
+/// `shared::domain::admin::Admin`).
 pub async fn in_transaction_on<T>(
     conn: &mut sqlx::MySqlConnection,
     work: impl AsyncFnOnce(&mut sqlx::MySqlConnection) -> Result<T, Error>,

@@ -91,7 +91,7 @@ const SUMMARY_COLUMNS: &str = "u.id, u.username, u.image_url, u.first_name, u.la
 /// A first page (no cursor) carries the count on each row, from an uncorrelated scalar
 /// subquery that the server evaluates once: one round trip instead of two. (It replaced
 /// `COUNT(*) OVER ()`, which made MariaDB copy every matching row to a temporary table
-/// and sort it: 2.8 ms against 0.66 ms for the 1,000-user page, docs/list-cache.md.) A
+/// and sort it: 2.8 ms against 0.66 ms for the 1,000-user page, docs/perf/2026-12-04-list-cache.md.) A
 /// later page narrows the rows with its cursor, so there the count is a query of its own.
 pub async fn list(
     conn: &mut MySqlConnection,
