@@ -39,7 +39,10 @@ fn init_with(rust_log: Option<&str>) {
     use tracing_subscriber::util::SubscriberInitExt;
 
     let filter = filter(rust_log);
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    // The builder's own filter (INFO by default) lets everything through: `filter` decides.
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
+        .with_writer(std::io::stderr);
     let installed = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         builder
             .json()
