@@ -66,8 +66,11 @@ fn minify(json: &str) -> String {
 
 /// The document's routes as Rust: `&[(path, &[method, ...]), ...]`.
 fn routes(json: &str) -> String {
-    let document: serde_json::Value = serde_json::from_str(json).expect("docs/openapi.json is JSON");
-    let paths = document["paths"].as_object().expect("the document has paths");
+    let document: serde_json::Value =
+        serde_json::from_str(json).expect("docs/openapi.json is JSON");
+    let paths = document["paths"]
+        .as_object()
+        .expect("the document has paths");
     let mut rust = String::from("&[\n");
     for (path, item) in paths {
         let methods: Vec<String> = ["get", "post", "put", "patch", "delete"]

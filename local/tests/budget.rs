@@ -133,7 +133,9 @@ async fn all_slots_come_back(db: &PrivateMariaDb) {
             .fetch_all(&mut conn)
             .await
             .expect("the process list");
-            panic!("idle environments still hold connections {WAIT_TIMEOUT:?} after their last query: {held:?}");
+            panic!(
+                "idle environments still hold connections {WAIT_TIMEOUT:?} after their last query: {held:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

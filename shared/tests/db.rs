@@ -37,13 +37,12 @@ async fn an_idle_connection_is_kept_until_the_server_closes_it_then_replaced() {
     // a query and connects anew, so the next use succeeds.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut admin = test_db.connect().await;
-    let alive: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?",
-    )
-    .bind(first)
-    .fetch_one(&mut admin)
-    .await
-    .expect("the process list");
+    let alive: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?")
+            .bind(first)
+            .fetch_one(&mut admin)
+            .await
+            .expect("the process list");
     assert_eq!(alive, 0, "the server closed the idle connection");
     let (replaced, ..) = session(&db).await;
     assert_ne!(replaced, first, "a new connection, not the dead one");

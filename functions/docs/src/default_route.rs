@@ -75,7 +75,10 @@ impl RouteTable {
         };
         let mut entries: Vec<_> = routes.iter().map(|(p, m)| table(p, m)).collect();
         for slash in slash_forms {
-            if let Some((_, methods)) = routes.iter().find(|(p, _)| *p == slash.trim_end_matches('/')) {
+            if let Some((_, methods)) = routes
+                .iter()
+                .find(|(p, _)| *p == slash.trim_end_matches('/'))
+            {
                 entries.push(table(slash, methods));
             }
         }

@@ -79,8 +79,7 @@ pub fn lambda_app() -> Router {
 pub const COMMITTED_DOCUMENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// The paths of `docs/openapi.json` and their methods.
-pub const COMMITTED_ROUTES: &[(&str, &[&str])] =
-    include!(concat!(env!("OUT_DIR"), "/routes.rs"));
+pub const COMMITTED_ROUTES: &[(&str, &[&str])] = include!(concat!(env!("OUT_DIR"), "/routes.rs"));
 
 /// Each HTTP function's own part of the document, by function name. A new function adds
 /// its `openapi()` here.

@@ -35,7 +35,10 @@ fn the_deployed_function_serves_and_routes_by_the_committed_document() {
             .expect("the committed file is JSON");
     let served: serde_json::Value =
         serde_json::from_slice(docs::COMMITTED_DOCUMENT).expect("the served copy is JSON");
-    assert_eq!(served, committed, "the minified copy says what the file says");
+    assert_eq!(
+        served, committed,
+        "the minified copy says what the file says"
+    );
     assert!(
         docs::COMMITTED_DOCUMENT.len() * 3 / 2 < path.metadata().expect("size").len() as usize,
         "the served copy is minified"

@@ -293,7 +293,10 @@ fn pool_options(config: &DbConfig) -> MySqlPoolOptions {
             let idle = meta.idle_for.max(since_release);
             let keep = idle < keep_for;
             if !keep {
-                tracing::debug!(idle_ms = idle.as_millis() as u64, "dropping an idle connection");
+                tracing::debug!(
+                    idle_ms = idle.as_millis() as u64,
+                    "dropping an idle connection"
+                );
             }
             Box::pin(async move { Ok(keep) })
         })

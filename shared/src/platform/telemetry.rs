@@ -28,7 +28,9 @@ fn filter(rust_log: Option<&str>) -> Targets {
         let level = filter
             .iter()
             .find(|(t, _)| t == target)
-            .map_or(LevelFilter::DEBUG, |(_, level)| level.min(LevelFilter::DEBUG));
+            .map_or(LevelFilter::DEBUG, |(_, level)| {
+                level.min(LevelFilter::DEBUG)
+            });
         filter = filter.with_target(*target, level);
     }
     filter

@@ -31,10 +31,14 @@ pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Err
     let mut links = Links::default();
     for (kind, user_id, id, name, url) in rows {
         match kind {
-            1 => links.sns_accounts.entry(user_id).or_default().push(SnsView {
-                name,
-                url: url.unwrap_or_default(),
-            }),
+            1 => links
+                .sns_accounts
+                .entry(user_id)
+                .or_default()
+                .push(SnsView {
+                    name,
+                    url: url.unwrap_or_default(),
+                }),
             2 => links
                 .teams
                 .entry(user_id)
