@@ -7,6 +7,11 @@
 //! The archive is a plain zip (PKWARE APPNOTE 6.3): the central directory at its end
 //! lists each entry's method, sizes, CRC-32 and the offset of its local header; entries
 //! are stored (method 0) or raw deflate (method 8).
+//!
+//! It also takes in `docs/openapi.json`, the committed document (tests/openapi_file.rs
+//! holds it equal to what the code describes): the deployed function serves it, minified,
+//! and routes `$default` by its paths, so its binary generates no OpenAPI at run time and
+//! links none of the other functions' handlers.
 
 use std::path::PathBuf;
 
@@ -27,7 +32,56 @@ fn main() {
         std::fs::write(out.join(format!("{file}.br")), brotli_max(&bytes))
             .expect("write into OUT_DIR");
     }
+    let document = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .join("../../docs/openapi.json");
+    let text = std::fs::read_to_string(&document).expect("docs/openapi.json (scripts/openapi)");
+    std::fs::write(out.join("openapi.json"), minify(&text)).expect("write into OUT_DIR");
+    std::fs::write(out.join("routes.rs"), routes(&text)).expect("write into OUT_DIR");
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed={}", document.display());
+}
+
+/// `json` without the whitespace between its tokens, its keys in their order.
+fn minify(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The document's routes as Rust: `&[(path, &[method, ...]), ...]`.
+fn routes(json: &str) -> String {
+    let document: serde_json::Value =
+        serde_json::from_str(json).expect("docs/openapi.json is JSON");
+    let paths = document["paths"]
+        .as_object()
+        .expect("the document has paths");
+    let mut rust = String::from("&[\n");
+    for (path, item) in paths {
+        let methods: Vec<String> = ["get", "post", "put", "patch", "delete"]
+            .into_iter()
+            .filter(|m| item.get(*m).is_some())
+            .map(|m| format!("{:?}", m.to_ascii_uppercase()))
+            .collect();
+        rust.push_str(&format!("    ({path:?}, &[{}]),\n", methods.join(", ")));
+    }
+    rust.push(']');
+    rust
 }
 
 /// `bytes` in brotli at quality 9 with a 16 MiB window: within ~3 % of quality 11's size

@@ -1,15 +1,18 @@
 //! The connection budget as deployed (docs/operations.md, "Connection budget"), through
 //! `local --lambdas` with the template's own limits: the API functions have no reserved
 //! concurrency, the database bounds their connections (the API account's
-//! `MAX_USER_CONNECTIONS`), and each execution environment holds one connection during
-//! an invocation only.
+//! `MAX_USER_CONNECTIONS`), and an execution environment keeps its one connection
+//! between invocations only until the server's `wait_timeout` (`DB_WAIT_TIMEOUT`, 2 s
+//! here instead of 10) closes it.
 //!
 //! On a private MariaDB (`max_connections` 20) whose API account may hold 6
 //! connections, bursts of 48 requests (reads and writes, eight times the account's
 //! connections) get only contract answers: 2xx, or 503 with `detail` and `Retry-After`.
 //! Every 200 write is in the database with its audit entry and every refused one left
-//! nothing; no environment keeps a connection once its answer is out, so traffic within
-//! the budget is served whole afterwards; and while the API account is full, an
+//! nothing; an idle environment's connection is closed by the server `DB_WAIT_TIMEOUT`
+//! after its last query (as it would be while Lambda keeps the environment frozen), and
+//! the environment then connects again without a failed request, so traffic within the
+//! budget is served whole afterwards; and while the API account is full, an
 //! operator's own account, `migrate` and the Slack sync still get their connections.
 
 mod common;
@@ -28,6 +31,8 @@ const API_CONNECTIONS: usize = 6;
 /// (100 by default).
 const BURST: usize = 48;
 const WAVES: usize = 3;
+/// `DB_WAIT_TIMEOUT` of the functions: how long an idle environment holds its slot.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Users the bursts read and write (ids 2..=21; id 1 is the admin).
 const USERS: usize = 20;
 const ADMIN: &str = "9001";
@@ -115,6 +120,27 @@ async fn api_connections(db: &PrivateMariaDb) -> i64 {
         .expect("the process list")
 }
 
+/// Waits until the environments' idle connections are closed by the server: within
+/// `WAIT_TIMEOUT` of their last query, plus the server's and the process list's lag.
+async fn all_slots_come_back(db: &PrivateMariaDb) {
+    let deadline = std::time::Instant::now() + WAIT_TIMEOUT + Duration::from_secs(3);
+    while api_connections(db).await > 0 {
+        if std::time::Instant::now() >= deadline {
+            let mut conn = root(db).await;
+            let held: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT COMMAND, TIME FROM information_schema.PROCESSLIST WHERE USER = 'api'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("the process list");
+            panic!(
+                "idle environments still hold connections {WAIT_TIMEOUT:?} after their last query: {held:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bursts_far_above_the_api_accounts_connections_get_only_contract_answers() {
     let db = database().await;
@@ -132,6 +158,7 @@ async fn bursts_far_above_the_api_accounts_connections_get_only_contract_answers
             ("MIGRATOR_DATABASE_URL", &root_url),
             ("SLACK_API_BASE_URL", &slack_url),
             ("LAMBDA_BIND_ADDR", &internal),
+            ("DB_WAIT_TIMEOUT", &WAIT_TIMEOUT.as_secs().to_string()),
         ],
     )
     .await;
@@ -205,20 +232,12 @@ async fn bursts_far_above_the_api_accounts_connections_get_only_contract_answers
     );
     drop(conn);
 
-    // No environment keeps its connection once its answer is out (a frozen one would
-    // hold it for as long as Lambda keeps it)...
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while api_connections(&db).await > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "idle environments hold {} connections",
-            api_connections(&db).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // ... so the environments that were refused serve again: traffic within the budget
-    // (half the account's connections at once; a closed connection leaves the server's
-    // count a moment after the answer) gets 200 only.
+    // The server closes an idle environment's connection `WAIT_TIMEOUT` after its last
+    // query (nothing on the client's side does: a frozen environment could not)...
+    all_slots_come_back(&db).await;
+    // ... so the environments that were refused serve again, and those whose connection
+    // the server closed connect anew without a failed request: traffic within the budget
+    // (half the account's connections at once) gets 200 only.
     for round in 0..20 {
         let replies = at_once(API_CONNECTIONS / 2, |i| {
             let api = api.clone();
@@ -233,7 +252,16 @@ async fn bursts_far_above_the_api_accounts_connections_get_only_contract_answers
         }
     }
 
+    // Between invocations an environment keeps its connection (and its prepared
+    // statements) for the next one...
+    let kept = api_connections(&db).await;
+    assert!(
+        (1..=API_CONNECTIONS as i64).contains(&kept),
+        "idle environments hold {kept} connections right after serving"
+    );
+
     // While bursts fill the API account: an operator's own account connects...
+    all_slots_come_back(&db).await;
     let mut held = Vec::new();
     for _ in 0..API_CONNECTIONS {
         held.push(

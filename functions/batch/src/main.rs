@@ -4,7 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::platform::telemetry::init();
-    let state = shared::AppState::from_env()
+    let state = shared::AppState::for_http_function()
         .await
         .inspect_err(shared::platform::process::start_failed)?;
     let batch = batch::Batch::from_env(&state.config)

@@ -58,6 +58,32 @@ impl RouteTable {
         Self { routes }
     }
 
+    /// The table of `routes` (paths and method names, as build.rs writes them from the
+    /// committed document), with `slash_forms` answering as their path without the slash.
+    pub fn from_routes(routes: &[(&str, &[&str])], slash_forms: &[&str]) -> Self {
+        let table = |path: &str, methods: &[&str]| {
+            let segments = path
+                .split('/')
+                .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                .collect();
+            let methods = methods
+                .iter()
+                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                .collect();
+            (segments, methods)
+        };
+        let mut entries: Vec<_> = routes.iter().map(|(p, m)| table(p, m)).collect();
+        for slash in slash_forms {
+            if let Some((_, methods)) = routes
+                .iter()
+                .find(|(p, _)| *p == slash.trim_end_matches('/'))
+            {
+                entries.push(table(slash, methods));
+            }
+        }
+        Self { routes: entries }
+    }
+
     /// The methods of the route `path` belongs to; `None` for an unknown path.
     pub fn methods(&self, path: &str) -> Option<&BTreeSet<Method>> {
         let parts: Vec<&str> = path.split('/').collect();

@@ -2,7 +2,8 @@
 //! function registers with its routes; `GET /api/docs`: a page that renders it, with
 //! Swagger UI's files served by `GET /api/docs/{file}` (vendored at build time, see `build.rs`).
 //!
-//! The document is built and serialized once per cold start, in `router`.
+//! The local server builds and serializes the document once at start (`router`); the
+//! deployed function serves the committed copy (`lambda_app`).
 
 pub mod default_route;
 
@@ -40,6 +41,11 @@ pub fn routes() -> Router {
             None
         }
     };
+    serving(json)
+}
+
+/// The docs' routes serving `json` as the document.
+fn serving(json: Option<Bytes>) -> Router {
     api()
         .with_state(Published {
             json,
@@ -51,13 +57,18 @@ pub fn routes() -> Router {
 /// The deployed function: its routes, and the API's `$default` route (see
 /// [`default_route`]) with `GET /api/v1/health/`, with the shared HTTP layer around both
 /// (`tokens` checks the callers' tokens: a refused one is 403 on any path, before a 405).
+/// It serves the committed `docs/openapi.json` (minified by build.rs; tests/openapi_file.rs
+/// holds it equal to [`document`]) and routes `$default` by its paths: nothing is
+/// generated at start, and the other functions' handlers stay out of the binary.
 pub fn lambda_app(tokens: Tokens) -> Router {
-    let table = Arc::new(default_route::RouteTable::new(
-        &with_slash_forms(document()),
+    let table = Arc::new(default_route::RouteTable::from_routes(
+        COMMITTED_ROUTES,
+        SLASH_FORMS,
     ));
     // The contract's trailing-slash path, which no HTTP API route can carry: it
     // reaches `$default`, and gets the health function's answer (no database).
-    let routes = routes().route("/api/v1/health/", axum::routing::get(health::live));
+    let routes = serving(Some(Bytes::from_static(COMMITTED_DOCUMENT)))
+        .route("/api/v1/health/", axum::routing::get(health::live));
     shared::platform::http::with_shared_layers_and(
         routes,
         tokens,
@@ -70,6 +81,12 @@ pub fn lambda_app(tokens: Tokens) -> Router {
         |router| router,
     )
 }
+
+/// `docs/openapi.json` as committed, minified at build time.
+pub const COMMITTED_DOCUMENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+/// The paths of `docs/openapi.json` and their methods.
+pub const COMMITTED_ROUTES: &[(&str, &[&str])] = include!(concat!(env!("OUT_DIR"), "/routes.rs"));
 
 /// Each HTTP function's own part of the document, by function name. A new function adds
 /// its `openapi()` here.

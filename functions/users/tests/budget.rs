@@ -165,8 +165,8 @@ async fn more_environments_than_connections_answer_503_in_time_and_recover() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The emulator must first see the killed processes' pending polls for an event
-    // close, or it hands them the next wave's events. (An environment closes its
-    // connection with each answer, so the loop above may not have waited at all.)
+    // close, or it hands them the next wave's events. (The server may count their
+    // connections gone before that.)
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Within budget: the environments that answered 503 serve again, every time.

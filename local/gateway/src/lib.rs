@@ -43,6 +43,7 @@ use crate::template::{Parameters, Stack};
 pub const LOCAL_VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "DB_MAX_CONNECTIONS",
+    "DB_WAIT_TIMEOUT",
     "DB_SSL_CA",
     "SLACK_API_BASE_URL",
     "SLACK_API_TOKEN",

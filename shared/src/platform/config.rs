@@ -114,9 +114,38 @@ pub struct DbConfig {
     /// issued: verified against [`AMAZON_ROOT_CAS`].
     pub via_proxy: bool,
     pub max_connections: u32,
+    /// Set by the HTTP functions (`DB_WAIT_TIMEOUT`, [`DbConfig::DEFAULT_WAIT_TIMEOUT`]):
+    /// the server closes a connection idle this long (`SET SESSION wait_timeout`), so a
+    /// frozen environment's connection stops counting against the account, and the
+    /// pool discards one idle about this long without a round trip. `None` (the local
+    /// server, background functions): the server's own `wait_timeout`.
+    pub wait_timeout: Option<std::time::Duration>,
 }
 
 impl DbConfig {
+    /// How long an HTTP function's idle connection lives (docs/operations.md,
+    /// "Connection budget"): long enough that one reader's requests, seconds apart, reuse
+    /// it; short enough that a burst's environments give the account back its slots
+    /// within a few of the `Retry-After: 2` retries of the requests they crowded out.
+    pub const DEFAULT_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// An HTTP function's setting: `DB_WAIT_TIMEOUT` (whole seconds, at least 1), else
+    /// [`DbConfig::DEFAULT_WAIT_TIMEOUT`].
+    pub fn set_wait_timeout_from_env(&mut self) -> Result<(), ConfigError> {
+        let seconds = env_parse::<u64>("DB_WAIT_TIMEOUT")?;
+        self.wait_timeout = Some(match seconds {
+            None => Self::DEFAULT_WAIT_TIMEOUT,
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    name: "DB_WAIT_TIMEOUT",
+                    reason: "0 is not a number of seconds the server accepts".into(),
+                });
+            }
+            Some(n) => std::time::Duration::from_secs(n),
+        });
+        Ok(())
+    }
+
     /// Parses a `mysql://user:password@host:port/database` URL.
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         let invalid = |reason: &str| ConfigError::Invalid {
@@ -144,6 +173,7 @@ impl DbConfig {
             verify_rds: false,
             via_proxy: false,
             max_connections: 2,
+            wait_timeout: None,
         })
     }
 
@@ -396,6 +426,7 @@ impl Config {
                 verify_rds: false,
                 via_proxy: false,
                 max_connections: 2,
+                wait_timeout: None,
             },
             slack_token: secret.slack_token,
             tokens: None,

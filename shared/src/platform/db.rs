@@ -2,22 +2,25 @@
 //!
 //! Built once per cold start and connecting lazily, so a function that never touches the
 //! database (`GET /health`) never opens a connection. Small (one or two connections per
-//! execution environment), quick to give up (3 s to get a connection, so a missing
-//! database becomes a 503 well within the client's patience), and every connection is
-//! pinged before use: a frozen environment wakes up holding sockets the server closed
-//! long ago, and a restarted server must not cost anyone an error.
+//! execution environment) and quick to give up (3 s to get a connection, so a missing
+//! database becomes a 503 well within the client's patience).
 //!
-//! Deployed, an HTTP function holds its connection for one invocation only
-//! ([`Database::end_invocation`]): a frozen execution environment keeps its sockets, so
-//! a connection kept between invocations would count against the API account's
-//! `max_user_connections` while nothing runs (docs/operations.md, "Connection budget").
+//! An HTTP function keeps its connection between invocations (its prepared statements
+//! with it), but only for a short idle time ([`DbConfig::wait_timeout`]): every new
+//! connection asks the server to close it after that long idle, since a frozen execution
+//! environment keeps its sockets and would otherwise hold one of the API account's
+//! `max_user_connections` while nothing runs; and the pool drops a connection idle about
+//! that long before using it, with no round trip (docs/operations.md, "Connection
+//! budget"). Without a wait timeout (the local server, background functions) every
+//! connection is pinged before use instead: a restarted server must not cost anyone an
+//! error.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sqlx::mysql::MySqlPoolOptions;
-use sqlx::{Connection, MySqlPool};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::{Connection, Executor, MySqlPool};
 
 use crate::platform::config::DbConfig;
 use crate::platform::error::{Error, is_connection_limit};
@@ -26,18 +29,14 @@ use crate::platform::error::{Error, is_connection_limit};
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Idle connections are closed well before MySQL's `wait_timeout` would cut them.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long [`Database::end_invocation`] waits for a connection still on its way back to
-/// the pool (a dropped connection returns through a spawned task): normally well under a
-/// millisecond; the bound only matters when the server hangs, and keeps the answer
-/// within its deadline then.
-const RETURN_WAIT: Duration = Duration::from_millis(50);
+/// How much earlier than the server the pool gives up an idle connection: covers the
+/// time between the check and the server reading the next command (at most a handler's
+/// work before its first query).
+const WAIT_TIMEOUT_MARGIN: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Database {
     pool: MySqlPool,
-    /// Set by [`Database::end_invocation`]: connections given back to the pool are then
-    /// closed instead of kept.
-    closing: Arc<AtomicBool>,
     #[cfg(feature = "aws")]
     iam: Option<std::sync::Arc<iam::IamAuth>>,
 }
@@ -45,11 +44,8 @@ pub struct Database {
 impl Database {
     /// A pool that opens no connection until one is needed.
     pub fn connect_lazy(config: &DbConfig) -> Self {
-        let closing = Arc::new(AtomicBool::new(false));
         Self {
-            pool: pool_options(config.max_connections, closing.clone())
-                .connect_lazy_with(config.connect_options(None)),
-            closing,
+            pool: pool_options(config).connect_lazy_with(connect_options(config, None)),
             #[cfg(feature = "aws")]
             iam: None,
         }
@@ -85,36 +81,6 @@ impl Database {
     /// A connection of the pool, for a handler's reads.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::MySql>, Error> {
         Ok(self.pool().await?.acquire().await?)
-    }
-
-    /// A Lambda invocation starts: connections are kept in the pool until it ends.
-    pub fn begin_invocation(&self) {
-        self.closing.store(false, Ordering::Release);
-    }
-
-    /// A Lambda invocation's answer is ready: closes every connection of the pool before
-    /// the environment is frozen, so that the API account holds exactly one connection
-    /// per invocation in flight and none for an idle environment. Closing sends
-    /// `COM_QUIT` and shuts the socket: no round trip.
-    pub async fn end_invocation(&self) {
-        self.closing.store(true, Ordering::Release);
-        let deadline = Instant::now() + RETURN_WAIT;
-        while self.pool.size() > 0 {
-            if let Some(conn) = self.pool.try_acquire() {
-                if let Err(error) = conn.close().await {
-                    tracing::debug!(%error, "closing a connection after the invocation");
-                }
-                continue;
-            }
-            if Instant::now() >= deadline {
-                tracing::warn!(
-                    connections = self.pool.size(),
-                    "a connection was not given back by the end of the invocation"
-                );
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
     }
 
     /// For the background functions (slack-sync, migrate), before their work: waits up
@@ -228,7 +194,7 @@ mod iam {
                 return Ok(());
             }
             let token = auth_token(&self.config, &self.sdk).await?;
-            pool.set_connect_options(self.config.connect_options(Some(&token)));
+            pool.set_connect_options(super::connect_options(&self.config, Some(&token)));
             *refreshed_at = Some(Instant::now());
             Ok(())
         }
@@ -255,16 +221,83 @@ mod iam {
     }
 }
 
-fn pool_options(max_connections: u32, closing: Arc<AtomicBool>) -> MySqlPoolOptions {
-    MySqlPoolOptions::new()
-        .max_connections(max_connections)
+/// The configured options, with sqlx's own session statement left out: the pool sends
+/// it, with the wait timeout, as one statement ([`session_statement`]).
+fn connect_options(config: &DbConfig, password: Option<&str>) -> MySqlConnectOptions {
+    config
+        .connect_options(password)
+        .pipes_as_concat(false)
+        .no_engine_substitution(false)
+        .timezone(None)
+        .set_names(false)
+}
+
+/// What sqlx sends after connecting (the SQL modes it relies on, UTC, utf8mb4), plus the
+/// server-side idle limit when there is one: one round trip.
+fn session_statement(wait_timeout: Option<Duration>) -> String {
+    let mut sql = String::from(
+        "SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT,NO_ENGINE_SUBSTITUTION')),\
+         time_zone='+00:00',NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci'",
+    );
+    if let Some(timeout) = wait_timeout {
+        sql.push_str(&format!(",wait_timeout={}", timeout.as_secs().max(1)));
+    }
+    sql
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn pool_options(config: &DbConfig) -> MySqlPoolOptions {
+    let statement: Arc<str> = session_statement(config.wait_timeout).into();
+    let options = MySqlPoolOptions::new()
+        .max_connections(config.max_connections)
         .min_connections(0)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .idle_timeout(IDLE_TIMEOUT)
         .max_lifetime(Duration::from_secs(30 * 60))
-        .test_before_acquire(true)
+        .after_connect(move |conn, _meta| {
+            let statement = statement.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(statement.to_string()))
+                    .await?;
+                Ok(())
+            })
+        });
+    let Some(wait_timeout) = config.wait_timeout else {
+        return options.idle_timeout(IDLE_TIMEOUT).test_before_acquire(true);
+    };
+    // The server closes a connection idle `wait_timeout`; the pool gives it up a little
+    // earlier, judged without a round trip. Idle time is the pool's monotonic reading,
+    // and at least the wall-clock time since the pool's last release: should the
+    // monotonic clock stand still while Lambda freezes the environment, the wall clock
+    // still moves (one connection per environment: its own release).
+    let keep_for = wait_timeout.saturating_sub(WAIT_TIMEOUT_MARGIN.min(wait_timeout / 2));
+    let released_at = Arc::new(AtomicU64::new(0));
+    let on_release = released_at.clone();
+    // No client-side reaper: the server frees the slot, as it must for a frozen
+    // environment, whose reaper would not run.
+    options
+        .idle_timeout(None)
+        .test_before_acquire(false)
         .after_release(move |_conn, _meta| {
-            let keep = !closing.load(Ordering::Acquire);
+            on_release.store(unix_millis(), Ordering::Relaxed);
+            Box::pin(async { Ok(true) })
+        })
+        .before_acquire(move |_conn, meta| {
+            let since_release = Duration::from_millis(
+                unix_millis().saturating_sub(released_at.load(Ordering::Relaxed)),
+            );
+            let idle = meta.idle_for.max(since_release);
+            let keep = idle < keep_for;
+            if !keep {
+                tracing::debug!(
+                    idle_ms = idle.as_millis() as u64,
+                    "dropping an idle connection"
+                );
+            }
             Box::pin(async move { Ok(keep) })
         })
 }

@@ -68,26 +68,15 @@ pub fn with_shared_layers_and(
 /// The whole `main` of an HTTP function: logging, configuration and pool (once per
 /// cold start), then its routes served as a Lambda function behind an HTTP API
 /// (payload 2.0). A configuration error is logged in words and fails the init.
+/// The pool keeps its connection between invocations for a short idle time
+/// (docs/operations.md, "Connection budget").
 pub async fn run_lambda(router: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
     crate::platform::telemetry::init();
-    let state = AppState::from_env()
+    let state = AppState::for_http_function()
         .await
         .inspect_err(crate::platform::process::start_failed)?;
-    let db = state.db.clone();
     let tokens = state.config.tokens.clone();
-    // One connection per invocation in flight (docs/operations.md, "Connection budget").
-    let app = with_shared_layers(router(state), tokens).layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
-            let db = db.clone();
-            async move {
-                db.begin_invocation();
-                let response = next.run(request).await;
-                db.end_invocation().await;
-                response
-            }
-        },
-    ));
-    lambda_http::run(app).await
+    lambda_http::run(with_shared_layers(router(state), tokens)).await
 }
 
 /// The caller's identity, from the `Authorization` header alone, before any route or
@@ -132,7 +121,8 @@ async fn reject_large_bodies(request: Request, next: Next) -> Response {
 }
 
 /// Answers 503 when the handler has not answered by [`ANSWER_DEADLINE`]. Dropping the
-/// handler drops its connection too; the pool pings a connection before reusing it.
+/// handler drops its connection too; the pool pings it on its way back (sqlx does on
+/// every release) and drops it if it does not answer.
 async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(ANSWER_DEADLINE, next.run(request)).await {
         Ok(response) => response,

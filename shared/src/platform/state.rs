@@ -25,6 +25,16 @@ impl AppState {
         Ok(Self::new(Config::load().await?).await)
     }
 
+    /// An HTTP function's state: idle connections are kept between invocations, and
+    /// the server closes them after `DB_WAIT_TIMEOUT` (docs/operations.md, "Connection
+    /// budget"). Background functions hold a connection across long waits (migrate's
+    /// lock, the Slack sync's API calls) and keep the server's `wait_timeout`.
+    pub async fn for_http_function() -> Result<Self, ConfigError> {
+        let mut config = Config::load().await?;
+        config.database.set_wait_timeout_from_env()?;
+        Ok(Self::new(config).await)
+    }
+
     /// The same, logged in as `migrate`'s account (DDL), when one is configured.
     pub async fn for_migrations() -> Result<Self, ConfigError> {
         Ok(Self::new(Config::load_for(crate::platform::config::Account::Migrator).await?).await)

@@ -1,55 +1,57 @@
 //! What users link to (positions, SNS accounts, teams), for a page of users at once.
 
-use std::collections::HashMap;
-
-use sqlx::mysql::MySqlRow;
-use sqlx::{FromRow, MySql, MySqlConnection, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 use crate::domain::users::view::{Links, NamedRef, SnsView};
 use crate::platform::error::Error;
 
-/// The positions, SNS accounts and teams of `ids` (ascending): three queries, whatever
-/// their number.
+/// The positions, SNS accounts and teams of `ids` (ascending): one query (a round trip,
+/// not three), whatever their number.
 pub async fn links(conn: &mut MySqlConnection, ids: &[i32]) -> Result<Links, Error> {
     let Some(users) = Users::of(ids) else {
         return Ok(Links::default());
     };
-    let positions = users
-        .load(
-            conn,
-            "SELECT pua.user_id, p.id, p.name FROM position_user_association pua \
-             JOIN `position` p ON p.id = pua.position_id WHERE pua.user_id",
-            " ORDER BY p.id",
-            named,
-        )
-        .await?;
-    let sns_accounts = users
-        .load(
-            conn,
-            "SELECT user_id, name, url FROM sns_account WHERE user_id",
-            " ORDER BY id",
-            |(user_id, name, url): (i32, String, String)| (user_id, SnsView { name, url }),
-        )
-        .await?;
-    let teams = users
-        .load(
-            conn,
-            "SELECT tua.user_id, t.id, t.name FROM team_user_association tua \
-             JOIN team t ON t.id = tua.team_id WHERE tua.user_id",
-            " ORDER BY t.id",
-            named,
-        )
-        .await?;
-    Ok(Links {
-        positions,
-        sns_accounts,
-        teams,
-    })
-}
-
-/// A `(user id, position or team)` row.
-fn named((user_id, id, name): (i32, i32, String)) -> (i32, NamedRef) {
-    (user_id, NamedRef { id, name })
+    // Kind 0: positions, 1: SNS accounts (by their own id), 2: teams.
+    let mut sql = QueryBuilder::new(
+        "SELECT 0 AS kind, pua.user_id, p.id, p.name, NULL AS url \
+         FROM position_user_association pua JOIN `position` p ON p.id = pua.position_id \
+         WHERE pua.user_id",
+    );
+    users.condition(&mut sql);
+    sql.push(" UNION ALL SELECT 1, user_id, id, name, url FROM sns_account WHERE user_id");
+    users.condition(&mut sql);
+    sql.push(
+        " UNION ALL SELECT 2, tua.user_id, t.id, t.name, NULL \
+         FROM team_user_association tua JOIN team t ON t.id = tua.team_id WHERE tua.user_id",
+    );
+    users.condition(&mut sql);
+    sql.push(" ORDER BY kind, id");
+    let rows: Vec<(i64, i32, i32, String, Option<String>)> =
+        sql.build_query_as().fetch_all(conn).await?;
+    let mut links = Links::default();
+    for (kind, user_id, id, name, url) in rows {
+        match kind {
+            1 => links
+                .sns_accounts
+                .entry(user_id)
+                .or_default()
+                .push(SnsView {
+                    name,
+                    url: url.unwrap_or_default(),
+                }),
+            2 => links
+                .teams
+                .entry(user_id)
+                .or_default()
+                .push(NamedRef { id, name }),
+            _ => links
+                .positions
+                .entry(user_id)
+                .or_default()
+                .push(NamedRef { id, name }),
+        }
+    }
+    Ok(links)
 }
 
 /// The users whose links load, and how a query selects them.
@@ -69,33 +71,8 @@ impl<'a> Users<'a> {
         Some(Self { ids, dense })
     }
 
-    /// The rows of `head`, a condition on the user ids and `tail`, each made a
-    /// `(user id, entry)` by `entry` and grouped by user, in the order read.
-    async fn load<R, T>(
-        &self,
-        conn: &mut MySqlConnection,
-        head: &str,
-        tail: &str,
-        entry: impl Fn(R) -> (i32, T),
-    ) -> Result<HashMap<i32, Vec<T>>, Error>
-    where
-        R: for<'r> FromRow<'r, MySqlRow> + Send + Unpin,
-    {
-        let rows: Vec<R> = self
-            .query(head, tail)
-            .build_query_as()
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut grouped: HashMap<i32, Vec<T>> = HashMap::new();
-        for (user_id, item) in rows.into_iter().map(entry) {
-            grouped.entry(user_id).or_default().push(item);
-        }
-        Ok(grouped)
-    }
-
-    /// `head` followed by a condition on the user ids: a range when dense, else a list.
-    fn query(&self, head: &str, tail: &str) -> QueryBuilder<MySql> {
-        let mut sql = QueryBuilder::new(head);
+    /// Appends the condition on the user ids: a range when dense, else a list.
+    fn condition(&self, sql: &mut QueryBuilder<MySql>) {
         match (self.dense, self.ids.first(), self.ids.last()) {
             (true, Some(&first), Some(&last)) => {
                 sql.push(" BETWEEN ")
@@ -112,7 +89,5 @@ impl<'a> Users<'a> {
                 sql.push(")");
             }
         }
-        sql.push(tail);
-        sql
     }
 }
