@@ -166,7 +166,7 @@ async fn measure(
         ("WADOT_TEMPLATE", template.display().to_string()),
         ("LAMBDA_BIND_ADDR", internal.clone()),
         // The stage's throttle would answer 429 to the load: lift it (the comparison is of
-        // invocations, not of the stage's limits, which docs/bench/limits.md measures).
+        // invocations, not of the stage's limits, which docs/perf/2026-12-07-limits.md measures).
         (
             "WADOT_PARAMETER_OVERRIDES",
             "ApiThrottleRate=100000 ApiThrottleBurst=100000 \

@@ -23,10 +23,14 @@
 //! - `identity` (not in the default set): where the token is checked, three designs
 //!   through `local --lambdas` (authorizer on every route, a cached authorizer on the
 //!   identity routes, the function itself); see `identity.rs`. Writes
-//!   docs/bench/identity.md.
+//!   docs/perf/bench/identity.md.
 //!
 //! - `cache` (not in the default set): the list cache and compression; see `cache.rs`.
 //!   Writes docs/perf/bench/cache.md.
+//! - `cost` (not in the default set): what scripts/cost-model.py prices, per route of
+//!   its mix; see `cost.rs`. Writes docs/cost/measured.json.
+//! - `growth` (not in the default set): the `users` binary at 1,000, 10,000 and 50,000
+//!   members; see `growth.rs`. Writes docs/perf/bench/growth.md.
 //! - `baseline` (not in the default set; `scripts/bench-baseline <rev>` runs it): this
 //!   build's local server against an older build's, alternating rounds; see `baseline.rs`.
 //!   Writes docs/perf/bench/baseline.md.
@@ -37,7 +41,9 @@
 
 mod baseline;
 mod cache;
+mod cost;
 mod gateway;
+mod growth;
 mod http;
 mod identity;
 mod lambda;
@@ -101,6 +107,34 @@ async fn main() -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
+            "cost" | "growth" => {
+                let (text, file) = if suite == "cost" {
+                    let label = format!(
+                        "scripts/bench cost, {}, {}",
+                        bin.display(),
+                        today().unwrap_or_default()
+                    );
+                    (
+                        cost::run(&bin, &url, &label).await?,
+                        "docs/cost/measured.json",
+                    )
+                } else {
+                    (
+                        growth::run(&bin, &server_url).await?,
+                        "docs/perf/bench/growth.md",
+                    )
+                };
+                println!("{text}");
+                let path = workspace().join(file);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&path, text)?;
+                eprintln!("wrote {file}");
+                if suites.len() == 1 {
+                    return Ok(());
+                }
+            }
             "limits" => {
                 let figures = limits::run(&bin, &url).await?;
                 report.limits = figures.rows;
@@ -123,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
             }
             other => {
                 anyhow::bail!(
-                    "unknown suite {other}: users, functions, scaling, gateway, limits, cache, baseline or identity"
+                    "unknown suite {other}: users, functions, scaling, gateway, limits, cache, cost, growth, baseline or identity"
                 )
             }
         }
@@ -146,6 +180,15 @@ const OUTPUT: &str = "docs/perf/bench";
 
 fn output_dir() -> PathBuf {
     workspace().join(OUTPUT)
+}
+
+/// Today's date (UTC), as `date` prints it.
+fn today() -> Option<String> {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn workspace() -> PathBuf {
