@@ -148,7 +148,7 @@ async fn measure(
         &[("DATABASE_URL", url), ("RUST_LOG", "info")],
     );
     // A list costs ~members/20 µs; keep each scenario's round near a second.
-    let list_count = (200_000 / members as usize).clamp(5, 200);
+    let list_count = (200_000 / members as usize).clamp(3, 200);
     let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); SCENARIOS.len()];
     let mut last: Vec<(u64, usize, usize)> = vec![(0, 0, 0); SCENARIOS.len()];
     let mut json_bytes = 0;
@@ -174,8 +174,11 @@ async fn measure(
                 let payload = call(&runtime, &process, event).await?;
                 latencies.push(started.elapsed());
                 let status = payload["statusCode"].as_u64().unwrap_or(0);
+                // 422: the answer is over Lambda's 6 MB; 503: the function's own answer
+                // deadline (shared::platform::http::ANSWER_DEADLINE) ran out. Both are
+                // what this suite looks for; anything else is a failure.
                 anyhow::ensure!(
-                    status == 200 || status == 422,
+                    status == 200 || status == 422 || status == 503,
                     "{} at {members}: {}",
                     scenario.name(),
                     truncate(&payload)
