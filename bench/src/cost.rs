@@ -167,15 +167,7 @@ struct RouteFigures {
 const GATEWAY_HEADERS: usize = 120;
 
 pub async fn run(bin: &Path, url: &str, label: &str) -> anyhow::Result<String> {
-    let token = format!(
-        "Bearer {}",
-        testkit::jwt::mint(
-            ADMIN_SSO,
-            testkit::jwt::ISSUER,
-            24 * 3600,
-            testkit::jwt::Algorithm::RS512
-        )
-    );
+    let token = crate::lambda::admin_bearer();
     let key = testkit::jwt::public_pem();
     let auth_env = [
         ("WAFFLE_JWT_PUBLIC_KEY", key.as_str()),

@@ -196,7 +196,7 @@ async fn measure(
         }
     }
     let pid = process.id().context("users exited")?;
-    let peak_rss_mb = peak_rss_kb(pid)? as f64 / 1024.0;
+    let peak_rss_mb = crate::lambda::peak_rss_kb(pid)? as f64 / 1024.0;
     drop(process);
     let rows = SCENARIOS
         .iter()
@@ -289,16 +289,6 @@ fn brotli_len(body: &[u8]) -> anyhow::Result<usize> {
 
 fn truncate(payload: &Value) -> String {
     payload.to_string().chars().take(400).collect()
-}
-
-/// The process's peak resident set (`VmHWM`), in KiB.
-fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("VmHWM in /proc/<pid>/status")
 }
 
 fn markdown(sizes: &[Size]) -> String {

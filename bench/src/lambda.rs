@@ -103,15 +103,7 @@ pub fn functions(database_url: &str, fakes: &Fakes) -> Vec<Function> {
     let get = |path: &'static str, sso: Option<&'static str>| -> Box<dyn Fn(usize) -> Value> {
         Box::new(move |_| apigw_event("GET", path, None, sso))
     };
-    let token = format!(
-        "Bearer {}",
-        testkit::jwt::mint(
-            ADMIN_SSO,
-            testkit::jwt::ISSUER,
-            24 * 3600,
-            testkit::jwt::Algorithm::RS512
-        )
-    );
+    let token = admin_bearer();
     let public_key = testkit::jwt::public_pem();
     vec![
         Function {
@@ -321,11 +313,24 @@ async fn warm_round(runtime: &RuntimeApi, function: &Function) -> anyhow::Result
 }
 
 /// The process's peak resident set (`VmHWM`), in KiB.
-fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("VmHWM in /proc/<pid>/status")
+}
+
+/// `Authorization` for the admin (`ADMIN_SSO`): a day-long RS512 token of the test key.
+pub(crate) fn admin_bearer() -> String {
+    format!(
+        "Bearer {}",
+        testkit::jwt::mint(
+            ADMIN_SSO,
+            testkit::jwt::ISSUER,
+            24 * 3600,
+            testkit::jwt::Algorithm::RS512
+        )
+    )
 }
