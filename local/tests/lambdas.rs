@@ -486,11 +486,7 @@ async fn the_stand_in_names_the_limits_it_runs_under() {
         ],
     )
     .await;
-    let log = server.log();
-    let limits = log
-        .lines()
-        .find(|l| l.contains("AWS limits in force"))
-        .unwrap_or_else(|| panic!("no limits line: {log}"));
+    let limits = server.log_line("AWS limits in force").await;
     assert!(limits.contains("stage 70 rps, burst 140"), "{limits}");
     assert!(
         limits.contains("POST /api/v1/batch/force-run: 2 rps, burst 5"),

@@ -134,6 +134,20 @@ impl Server {
     pub fn log(&self) -> String {
         read(&self.log)
     }
+
+    /// The first line of the log that contains `needle`, waiting up to 5 s for it: the
+    /// server may write a line just after it starts answering.
+    pub async fn log_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no line with {needle:?}: {log}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for Server {
