@@ -120,7 +120,11 @@ def memory_sizes(template_text):
             own = int(m.group(1))
     if name:
         sizes[name] = own
-    return {k: (v if v is not None else default) for k, v in sizes.items()}
+    sizes = {k: (v if v is not None else default) for k, v in sizes.items()}
+    # The "before" design's authorizer is no longer in the template; deployed, it took
+    # Globals' MemorySize like the rest.
+    sizes.setdefault("authorizer", default)
+    return sizes
 
 
 def billed_ms(ms):

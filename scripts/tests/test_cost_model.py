@@ -63,7 +63,9 @@ Resources:
     Properties:
       FunctionName: !Sub waffledotcom-${AppEnv}-health
 """
-        self.assertEqual(cm.memory_sizes(template), {"users": 512, "health": 256})
+        self.assertEqual(
+            cm.memory_sizes(template), {"users": 512, "health": 256, "authorizer": 256}
+        )
 
     def test_the_real_template_gives_every_function_256_mb(self):
         sizes = cm.memory_sizes((ROOT / "template.yaml").read_text())
