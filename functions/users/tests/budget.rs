@@ -56,7 +56,8 @@ async fn wave(runtime: &RuntimeApi, wave: usize, environments: usize) -> Vec<Ans
         if i % 2 == 0 {
             invoke(runtime, apigw_event("GET", "/api/v1/users", None, None), None)
         } else {
-            let sso = format!("budget-{wave}-{i}");
+            // SSO ids are decimal (a token whose `sub` is not is refused).
+            let sso = format!("{}", 7_000_000 + wave * 1_000 + i);
             let body = json!({"username": format!("user.{wave}.{i}"), "first_name": "B", "last_name": "Kim"});
             let event = apigw_event("POST", "/api/v1/users", Some(&body), Some(&sso));
             invoke(runtime, event, Some(sso))
